@@ -1,0 +1,247 @@
+"""``rnastruct``: one console script, a subcommand per stage.
+
+Each subcommand is a pair ``add_args(parser)`` / ``run(args)``; bad input ends with a one-line
+``rnastruct: error: ...`` naming the culprit and exit status 2, and no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .seqio import InputError
+
+
+# ---------------------------------------------------------------------------------------------
+# generate
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    from .datagen import GenerateConfig
+
+    d = GenerateConfig()
+    src = p.add_argument_group("input")
+    src.add_argument("--fasta", help="transcript FASTA (one record per transcript, 5'->3')")
+    src.add_argument("--genome", help="genome FASTA (with --gtf)")
+    src.add_argument("--gtf", help="exon annotation: gene ids for --fasta, gene/transcript regions for --genome")
+    src.add_argument("--regions", choices=["gene", "transcript"],
+                     help=f"with --genome: gene bodies incl. introns, or spliced transcripts (default {d.regions})")
+    src.add_argument("--chroms", nargs="+", metavar="CHR", help="use only these chromosomes")
+    src.add_argument("--exclude-chroms", nargs="+", metavar="CHR", help="never use these chromosomes")
+    src.add_argument("--soft-mask", choices=["upper", "exclude"],
+                     help=f"lower-case (repeat-masked) bases: use them, or reject such segments (default {d.soft_mask})")
+    src.add_argument("--max-n", type=int, help=f"reject segments with more N/ambiguous bases (default {d.max_n})")
+    smp = p.add_argument_group("sampling and filters")
+    smp.add_argument("--length", help=f"segment length N, or a range MIN-MAX (default {d.length})")
+    smp.add_argument("--num-seq", type=int, help="segments to keep (default: every candidate)")
+    smp.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
+    smp.add_argument("--min-mfe-freq", type=float, help="minimum ensemble frequency of the MFE structure")
+    smp.add_argument("--mfe-freq-ref-length", type=int, metavar="L0",
+                     help="length-aware threshold: min_mfe_freq ** (length / L0)")
+    smp.add_argument("--min-pairs", type=int, help="minimum number of base pairs in the MFE structure")
+    smp.add_argument("--no-ens-div", dest="ens_div", action="store_const", const=False,
+                     help="skip the ensemble diversity (and the base-pair probability pass it needs)")
+    smp.add_argument("--no-dedupe", dest="dedupe", action="store_const", const=False,
+                     help="keep segments whose sequence was already sampled")
+    spl = p.add_argument_group("splits (a gene or chromosome is in exactly one split)")
+    spl.add_argument("--split-by", choices=["gene", "chrom", "none"], help=f"default {d.split_by}")
+    spl.add_argument("--valid-frac", type=float, help=f"share of genes in valid (default {d.valid_frac})")
+    spl.add_argument("--test-frac", type=float, help=f"share of genes in test (default {d.test_frac})")
+    spl.add_argument("--valid-chroms", nargs="+", metavar="CHR")
+    spl.add_argument("--test-chroms", nargs="+", metavar="CHR", help="default chr1, as the original")
+    spl.add_argument("--split-seed", type=int)
+    run = p.add_argument_group("running")
+    run.add_argument("--workers", type=int, help="folding processes (default: every available core)")
+    run.add_argument("--shard", type=int, help="make shard K of --num-shards (join them with rnastruct merge)")
+    run.add_argument("--num-shards", type=int)
+    p.add_argument("--config", help="YAML file with any of the options above (flags override it)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", required=True, help="output folder: segments.parquet + manifest.json")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _generate(args) -> int:
+    from .config import load_config
+    from .datagen import GenerateConfig, generate
+    from .seqio import write_dataset
+
+    fields = {f.name for f in dataclasses.fields(GenerateConfig)}
+    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    cfg = load_config(GenerateConfig, args.config, overrides, args.set)
+    _check_out_dir(args.out, args.overwrite)
+    table, manifest = generate(cfg, progress=not args.quiet)
+    write_dataset(table, args.out, manifest, overwrite=args.overwrite)
+    c = manifest["counts"]
+    rejected = ", ".join(f"{k} {v}" for k, v in c["rejected"].items() if v) or "none"
+    print(f"wrote {c['kept']} segments to {args.out} (sampled {c['sampled']}; rejected: {rejected}; "
+          f"splits: {', '.join(f'{k} {v}' for k, v in c['splits'].items())}) "
+          f"in {manifest['run']['seconds']:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _check_out_dir(out: str, overwrite: bool) -> None:
+    p = Path(out)
+    if p.exists() and not overwrite:
+        raise InputError(f"{p}: already exists (pass --overwrite to replace it)")
+    parent = p.parent
+    if not parent.is_dir():
+        raise InputError(f"{p}: parent folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{p}: parent folder {parent} is not writable")
+
+
+# ---------------------------------------------------------------------------------------------
+# merge
+
+
+def _merge_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", help="shard folders written by rnastruct generate --shard")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--allow-partial", action="store_true", help="merge even if some shards are missing")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def _merge(args) -> int:
+    from .datagen import merge
+    from .seqio import read_table, write_dataset
+
+    _check_out_dir(args.out, args.overwrite)
+    datasets = []
+    for path in args.inputs:
+        table, man = read_table(path)
+        if not man:
+            raise InputError(f"{path}: has no rnastruct manifest")
+        datasets.append((table, man))
+    table, manifest = merge(datasets, allow_partial=args.allow_partial)
+    write_dataset(table, args.out, manifest, overwrite=args.overwrite)
+    print(f"merged {len(datasets)} shard(s): {table.num_rows} segments -> {args.out}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# boxes
+
+
+def _boxes_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="a dot-bracket string, a FASTA with structure lines, a CT or BPSEQ "
+                                 "file, or a dataset folder")
+    p.add_argument("--format", choices=["tsv", "json"], default="tsv")
+
+
+def _boxes(args) -> int:
+    from .boxes import boxes_from_records, structure_to_boxes
+    from .seqio import read_bpseq, read_ct, read_dataset, read_fasta
+    from .structure import parse_dot_bracket
+
+    src = Path(args.input)
+    items = []  # (name, length, boxes)
+    if src.is_dir() or src.suffix == ".parquet":
+        df, _ = read_dataset(src)
+        for name, seq, boxes in zip(df["id"], df["seq"], df["boxes"]):
+            items.append((name, len(seq), boxes_from_records(boxes)))
+    elif src.exists():
+        if src.suffix.lower() == ".ct":
+            records = read_ct(src)
+        elif src.suffix.lower() == ".bpseq":
+            records = [read_bpseq(src)]
+        else:
+            records = read_fasta(src)
+        for r in records:
+            if r.pairs is None:
+                raise InputError(f"{src}: record {r.name} has no structure line")
+            items.append((r.name, len(r.seq), structure_to_boxes(r.pairs, len(r.seq))))
+    else:
+        try:
+            pairs = parse_dot_bracket(args.input, "argument")
+        except ValueError as e:
+            raise InputError(f"{args.input!r} is neither a file nor a dot-bracket structure: {e}") from None
+        items.append(("structure", len(args.input), structure_to_boxes(pairs, len(args.input))))
+    if args.format == "json":
+        print(json.dumps([{"id": n, "length": L, "boxes": [b._asdict() for b in bx]} for n, L, bx in items]))
+    else:
+        print("id\ttype\tbb_x\tbb_y\tsiz_x\tsiz_y\tpseudoknot")
+        for name, _, bx in items:
+            for b in bx:
+                print(f"{name}\t{b.type}\t{b.bb_x}\t{b.bb_y}\t{b.siz_x}\t{b.siz_y}\t{int(b.pseudoknot)}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# inspect
+
+
+def _inspect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="dataset folder or Parquet file")
+    p.add_argument("--rows", type=int, default=5, help="example rows to show")
+
+
+def _inspect(args) -> int:
+    import numpy as np
+
+    from .seqio import read_dataset
+
+    df, man = read_dataset(args.dataset)
+    print(f"{args.dataset}: {len(df)} segments")
+    if man:
+        c = man.get("counts", {})
+        print(f"  made by {man.get('kind')} with rnastruct {man['versions']['rnastruct']}, "
+              f"ViennaRNA {man['versions']['viennarna']}")
+        print(f"  sampled {c.get('sampled')}, kept {c.get('kept')}, rejected {c.get('rejected')}")
+        print(f"  params: " + ", ".join(f"{k}={v}" for k, v in man.get("params", {}).items() if v not in (None, [], "")))
+    if len(df):
+        lens = df["len"].to_numpy()
+        print(f"  length min/median/max: {lens.min()}/{int(np.median(lens))}/{lens.max()}")
+        print(f"  mfe_freq median {df['mfe_freq'].median():.3f}; pairs per segment "
+              f"{df['pairs'].map(len).mean():.1f}; splits {df['split'].value_counts().to_dict()}")
+        n_boxes = {t: 0 for t in ("stem", "iloop", "hloop")}
+        for boxes in df["boxes"]:
+            for b in boxes:
+                n_boxes[b["type"]] += 1
+        print(f"  boxes: {n_boxes}")
+        cols = ["id", "split", "len", "mfe", "mfe_freq", "structure"]
+        with __import__("pandas").option_context("display.width", 200, "display.max_colwidth", 80):
+            print(df[cols].head(args.rows).to_string(index=False))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+COMMANDS = {
+    "generate": (_generate_args, _generate, "sample segments, fold them with ViennaRNA, keep confident ones"),
+    "merge": (_merge_args, _merge, "join the shards of a generate run"),
+    "boxes": (_boxes_args, _boxes, "print the stem / internal loop / hairpin boxes of structures"),
+    "inspect": (_inspect_args, _inspect, "summarise a dataset and its manifest"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnastruct", description="RNA secondary structure prediction as object detection on the base-pair map.")
+    parser.add_argument("--version", action="version", version=f"rnastruct {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (add_args, run, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as e:
+        print(f"rnastruct {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rnastruct {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The one module that imports ViennaRNA.
+
+Folding with default ViennaRNA (Turner 2004) parameters: MFE structure and free energy, the
+ensemble frequency of the MFE structure, and the ensemble diversity.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import RNA
+
+VIENNARNA_VERSION = RNA.__version__
+
+
+class Fold(NamedTuple):
+    structure: str  # dot-bracket of the MFE structure
+    mfe: float  # kcal/mol
+    mfe_freq: float  # ensemble frequency of the MFE structure, exp(-(mfe - G) / kT)
+    ens_div: float  # ensemble diversity (mean base-pair distance); nan when not computed
+
+
+_MODEL_DETAILS: dict[bool, "RNA.md"] = {}
+
+
+def _model_details(bpp: bool) -> "RNA.md":
+    """Default model details, made once per process (fold_compound copies them)."""
+    if bpp not in _MODEL_DETAILS:
+        md = RNA.md()
+        md.compute_bpp = int(bpp)
+        _MODEL_DETAILS[bpp] = md
+    return _MODEL_DETAILS[bpp]
+
+
+def fold(seq: str, partition: bool = True, ens_div: bool = True) -> Fold:
+    """Fold one (normalised, ACGUN) sequence.
+
+    ``partition=False`` computes the MFE only (mfe_freq and ens_div are nan). The ensemble
+    diversity needs base-pair probabilities; with ``ens_div=False`` that pass is skipped, which
+    is about 1.4x faster at L = 64 and gives the same mfe_freq.
+    """
+    fc = RNA.fold_compound(seq, _model_details(partition and ens_div))
+    structure, mfe = fc.mfe()
+    if not partition:
+        return Fold(structure, round(float(mfe), 2), float("nan"), float("nan"))
+    # Rescale Boltzmann factors around the MFE so long sequences do not overflow.
+    fc.exp_params_rescale(mfe)
+    fc.pf()
+    freq = fc.pr_structure(structure)
+    div = fc.mean_bp_distance() if ens_div else float("nan")
+    # ViennaRNA works in integer dcal/mol; round away the float32 noise (-34.400002).
+    return Fold(structure, round(float(mfe), 2), float(freq), float(div))
+
+
+def energy_of_structure(seq: str, structure: str) -> float:
+    """Free energy (kcal/mol) of ``structure`` on ``seq`` with default parameters."""
+    return float(RNA.fold_compound(seq).eval_structure(structure))

@@ -1,0 +1,82 @@
+"""The Slurm job scripts on a real (one-node) Slurm cluster: shards as an array job, then the merge.
+
+CI sets the cluster up with .ci/slurm_setup.sh; without ``sbatch`` these tests are skipped.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rnastruct.datagen import GenerateConfig, generate
+from rnastruct.seqio import read_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif(shutil.which("sbatch") is None,
+                       reason="no sbatch: Slurm is not installed (CI sets it up with .ci/slurm_setup.sh)"),
+]
+
+
+def _env() -> dict:
+    # Jobs inherit the submitter's environment: put this Python's rnastruct first on PATH.
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def _wait(job_id: str, timeout: float = 300) -> str:
+    """Poll until the job leaves the queue -> its final state."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        q = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
+        if not q.stdout.strip():
+            break
+        time.sleep(1)
+    else:
+        subprocess.run(["scancel", job_id])
+        pytest.fail(f"job {job_id} still queued after {timeout} s")
+    info = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    state = next((w.split("=", 1)[1] for w in info.split() if w.startswith("JobState=")), "GONE")
+    return state
+
+
+def test_array_job_and_merge(human, tmp_path):
+    out = tmp_path / "run"
+    opts = ["--fasta", str(human / "mrna_20_records.fa"), "--length", "40", "--num-seq", "6",
+            "--seed", "13", "--min-mfe-freq", "0.05"]
+    sub = subprocess.run([str(REPO / "data_gen" / "submit.sh"), str(out), "3", *opts],
+                         capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert sub.returncode == 0, sub.stderr
+    merge_job = sub.stdout.strip().splitlines()[-1]
+    state = _wait(merge_job)
+    logs = "\n".join(p.read_text() for p in sorted(out.glob("*.log")))
+    assert (out / "merged" / "segments.parquet").exists(), f"merge job {state}; logs:\n{logs}"
+    df, manifest = read_dataset(out / "merged")
+    assert manifest["merged_shards"] == [0, 1, 2] and manifest["missing_shards"] == []
+    assert len(df) == 18
+    # The cluster's shards are the same rows as the same shards made here, in shard order.
+    here = [generate(GenerateConfig(fasta=opts[1], length="40", num_seq=6, seed=13, min_mfe_freq=0.05,
+                                    workers=1, shard=k, num_shards=3), progress=False)[0]
+            for k in range(3)]
+    assert df["id"].tolist() == sum((t.column("id").to_pylist() for t in here), [])
+    assert (df["mfe_freq"] >= 0.05).all()
+    c = manifest["counts"]
+    assert c["sampled"] == c["kept"] + sum(c["rejected"].values())
+
+
+def test_failed_shard_cancels_the_merge(tmp_path):
+    out = tmp_path / "bad"
+    sub = subprocess.run([str(REPO / "data_gen" / "submit.sh"), str(out), "2", "--fasta",
+                          str(tmp_path / "missing.fa"), "--length", "40"],
+                         capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert sub.returncode == 0, sub.stderr
+    state = _wait(sub.stdout.strip().splitlines()[-1])
+    assert state != "COMPLETED"
+    assert not (out / "merged").exists()
+    logs = "\n".join(p.read_text() for p in out.glob("generate-*.log"))
+    assert "missing.fa: no such file" in logs
