@@ -4,8 +4,8 @@
 set -euo pipefail
 
 NODE=$(hostname -s)
-CONF=/etc/slurm/slurm.conf
 TIMEOUT=${SLURM_SETUP_TIMEOUT:-60}
+JOB_TIMEOUT=${SLURM_SETUP_JOB_TIMEOUT:-120}
 
 node_state() { sinfo -h -n "$NODE" -o '%T' 2>/dev/null | head -n1 || true; }
 running() { pgrep -x "$1" >/dev/null 2>&1; }
@@ -18,12 +18,14 @@ fail() {
 }
 
 # Verification submits real jobs; output goes to a scratch dir so nothing lands in
-# the caller's cwd. `timeout` because sbatch --wait pends forever on a dead node.
+# the caller's cwd. `timeout` because sbatch --wait pends forever on a dead node
+# (it is generous: sbatch --wait polls with a 2s/8s/32s backoff).
 verify() {
   local tmp out rc=0
   tmp=$(mktemp -d /tmp/slurm_setup.XXXXXX)
-  timeout 60 sbatch --wait -Q -J setup_check -D "$tmp" -o "$tmp/host.out" --wrap 'hostname' >/dev/null \
-    && timeout 60 sbatch --wait -Q -J setup_check -D "$tmp" -o "$tmp/arr_%a.out" --array=0-1 \
+  # shellcheck disable=SC2016  # $SLURM_ARRAY_TASK_ID must expand inside the job
+  timeout "$JOB_TIMEOUT" sbatch --wait -Q -J setup_check -D "$tmp" -o "$tmp/host.out" --wrap 'hostname' >/dev/null \
+    && timeout "$JOB_TIMEOUT" sbatch --wait -Q -J setup_check -D "$tmp" -o "$tmp/arr_%a.out" --array=0-1 \
       --wrap 'echo $SLURM_ARRAY_TASK_ID' >/dev/null || rc=1
   if (( rc == 0 )); then
     out="$(cat "$tmp/host.out") array=$(cat "$tmp"/arr_0.out "$tmp"/arr_1.out | paste -sd,)"
@@ -35,13 +37,18 @@ verify() {
   return $rc
 }
 
-# Fast path: an already-healthy cluster only gets the cheap job check. slurmctld
-# notices a dead slurmd only after minutes, so ask slurmd itself too; if anything
-# is off, fall through to the full (re)setup below.
+# Fast path: an already-healthy cluster only gets the cheap job check (skipped
+# while others' jobs are queued, so we neither wait behind nor disturb them).
+# slurmctld notices a dead slurmd only after minutes, so ask slurmd itself too;
+# if anything is off, fall through to the full (re)setup below.
 if command -v sbatch >/dev/null && running munged && running slurmctld && running slurmd \
    && scontrol show slurmd >/dev/null 2>&1 \
-   && [[ $(node_state) =~ ^(idle|mixed|allocated|completing)$ ]] && verify; then
-  exit 0
+   && [[ $(node_state) =~ ^(idle|mixed|allocated|completing)$ ]]; then
+  if [[ -n $(squeue -h 2>/dev/null) ]]; then
+    echo "slurm_setup: OK (already up, $(squeue -h | wc -l) jobs queued; test jobs skipped) node=$NODE state=$(node_state)"
+    exit 0
+  fi
+  verify && exit 0
 fi
 
 if ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
@@ -55,18 +62,15 @@ mkdir -p /etc/slurm /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/s
 MEM=$(( $(awk '/^MemTotal:/ {print int($2/1024)}' /proc/meminfo) - 1024 ))
 (( MEM < 256 )) && MEM=256
 # The explicit 127.0.0.1 addresses avoid depending on DNS for the hostname in containers.
-cat > "$CONF" <<EOF
+cat > /etc/slurm/slurm.conf <<EOF
 ClusterName=rnastruct
 SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-SwitchType=switch/none
-SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
@@ -92,31 +96,28 @@ rm -f /etc/slurm/cgroup.conf
 
 # munged refuses to start unless key and dirs are owned by munge with tight modes.
 mkdir -p /etc/munge /run/munge /var/lib/munge /var/log/munge
-if [[ ! -s /etc/munge/munge.key ]]; then
-  mungekey --create --keyfile=/etc/munge/munge.key 2>/dev/null \
-    || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
-fi
+[[ -s /etc/munge/munge.key ]] || mungekey --create --keyfile=/etc/munge/munge.key 2>/dev/null \
+  || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
 chown munge:munge /etc/munge /etc/munge/munge.key /run/munge /var/lib/munge /var/log/munge
 chmod 700 /etc/munge; chmod 400 /etc/munge/munge.key; chmod 755 /run/munge
-if ! running munged; then
-  runuser -u munge -- munged 2>/dev/null || munged --force
-fi
+running munged || runuser -u munge -- munged 2>/dev/null || munged --force
 for _ in $(seq 20); do munge -n </dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.5; done
 munge -n </dev/null | unmunge >/dev/null 2>&1 || fail "munge does not work"
 
 # Restart slurm daemons (by pidfile) so they pick up the config just written.
 for d in slurmd slurmctld; do
-  pid=$(cat "/run/slurm/$d.pid" 2>/dev/null || pgrep -x "$d" || true)
-  [[ -n $pid ]] || continue
-  kill $pid 2>/dev/null || true
-  # slurmctld must release its port before the new one can bind.
-  for _ in $(seq 30); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+  for pid in $(cat "/run/slurm/$d.pid" 2>/dev/null || pgrep -x "$d" || true); do
+    kill "$pid" 2>/dev/null || true
+    # slurmctld must release its port (and slurmd finish shutdown) before restarting.
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  done
 done
 slurmctld || fail "slurmctld did not start"
 slurmd || fail "slurmd did not start"
 
 start=$SECONDS
-until [[ $(node_state) == idle ]]; do
+# mixed/allocated count as up: CI jobs may have survived the restart.
+until [[ $(node_state) =~ ^(idle|mixed|allocated)$ ]]; do
   case $(node_state) in
     down*|drain*|fail*) scontrol update nodename="$NODE" state=resume 2>/dev/null || true ;;
   esac

@@ -44,6 +44,10 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     smp.add_argument("--mfe-freq-ref-length", type=int, metavar="L0",
                      help="length-aware threshold: min_mfe_freq ** (length / L0)")
     smp.add_argument("--min-pairs", type=int, help="minimum number of base pairs in the MFE structure")
+    smp.add_argument("--antisense", action="store_const", const=True,
+                     help="also sample the reverse complement of every source")
+    smp.add_argument("--tilings", type=int,
+                     help="independent tilings per gene (default 1); more give overlapping windows")
     smp.add_argument("--no-ens-div", dest="ens_div", action="store_const", const=False,
                      help="skip the ensemble diversity (and the base-pair probability pass it needs)")
     smp.add_argument("--no-dedupe", dest="dedupe", action="store_const", const=False,

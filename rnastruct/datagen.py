@@ -57,6 +57,8 @@ class GenerateConfig:
     min_mfe_freq: float = 0.0  # keep segments whose MFE structure has at least this frequency
     mfe_freq_ref_length: int | None = None  # length-aware: threshold = min_mfe_freq ** (len/ref)
     min_pairs: int = 0  # keep segments whose MFE structure has at least this many pairs
+    antisense: bool = False  # also sample the reverse complement of every source
+    tilings: int = 1  # independent tilings per gene; > 1 gives overlapping windows (more data)
     soft_mask: str = "upper"  # lower-case (repeat) bases: "upper" = use as is, "exclude" = reject
     max_n: int = 0  # reject segments with more N (or IUPAC ambiguity codes) than this
     chroms: list[str] = field(default_factory=list)  # use only these chromosomes (empty = all)
@@ -99,6 +101,8 @@ class GenerateConfig:
             raise InputError(f"shard must be in [0, {self.num_shards}), got {self.shard}")
         if self.workers < 0:
             raise InputError(f"workers must be >= 0, got {self.workers}")
+        if self.tilings < 1:
+            raise InputError(f"tilings must be >= 1, got {self.tilings}")
         if self.max_n < 0 or self.min_pairs < 0:
             raise InputError("max_n and min_pairs must be >= 0")
 
@@ -142,7 +146,8 @@ class Source(NamedTuple):
     ``exons``: ``[E, 2]`` 0-based half-open genomic intervals in transcription order, or None
     when the genome position is unknown (a transcript FASTA without GTF). ``key``: the FASTA
     record to read from; ``genomic``: read the exons from ``key`` (genome) rather than the
-    whole record (transcript FASTA).
+    whole record (transcript FASTA). ``antisense``: the reverse complement of that record's
+    sequence (then ``strand`` and ``exons`` are already those of the antisense strand).
     """
 
     source_id: str
@@ -153,6 +158,13 @@ class Source(NamedTuple):
     exons: np.ndarray | None
     key: str
     genomic: bool
+    antisense: bool = False
+
+    def reverse_complement(self) -> "Source":
+        flip = {"+": "-", "-": "+"}.get(self.strand, ".")
+        exons = None if self.exons is None else self.exons[::-1].copy()
+        return self._replace(source_id=self.source_id + "_antisense", strand=flip, exons=exons,
+                             antisense=True)
 
 
 def load_sources(cfg: GenerateConfig, fa) -> tuple[list[Source], list[str]]:
@@ -204,6 +216,8 @@ def load_sources(cfg: GenerateConfig, fa) -> tuple[list[Source], list[str]]:
                 g[2], g[3] = min(g[2], t.start), max(g[3], t.end)
             for gid, (chrom, strand, a, b) in sorted(genes.items()):
                 sources.append(Source(gid, gid, chrom, strand, b - a, np.array([[a, b]]), chrom, True))
+    if cfg.antisense:
+        sources += [s.reverse_complement() for s in sources]
     if cfg.chroms or cfg.exclude_chroms or cfg.split_by == "chrom":
         if any(s.exons is None for s in sources):
             raise InputError("chromosome filters and split_by chrom need --gtf with --fasta")
@@ -250,8 +264,10 @@ def _tile(length: int, lo: int, hi: int, rng: np.random.Generator) -> tuple[np.n
 def make_candidates(sources: list[Source], cfg: GenerateConfig) -> np.ndarray:
     """All candidate windows, shuffled: ``[N, 3]`` rows of (source index, start, length).
 
-    Windows of one gene never overlap in the genome: with known exons, a window is dropped
-    when any of its genomic bases is already covered by an earlier window of the same gene.
+    Within one tiling, windows of one gene (and strand) never overlap in the genome: with known
+    exons, a window is dropped when any of its genomic bases is already covered by an earlier
+    window of the same gene, so isoforms add no near-duplicates. Windows of different tilings
+    (``cfg.tilings > 1``) overlap by design; identical ones are caught by the dedupe filter.
     """
     lo, hi = cfg.length_range()
     if max(s.length for s in sources) < lo:
@@ -259,29 +275,30 @@ def make_candidates(sources: list[Source], cfg: GenerateConfig) -> np.ndarray:
             f"length {cfg.length} is longer than every source sequence "
             f"(the longest is {max(s.length for s in sources)} nt)"
         )
-    by_gene: dict[str, list[int]] = collections.defaultdict(list)
+    groups: dict[tuple[str, bool], list[int]] = collections.defaultdict(list)
     for k, s in enumerate(sources):
-        by_gene[s.gene_id].append(k)
+        groups[(s.gene_id, s.antisense)].append(k)
     rows = []
-    for gene in sorted(by_gene):
-        members = by_gene[gene]
-        rng = _rng(cfg.seed, gene)
-        order = [members[k] for k in rng.permutation(len(members))]
-        track = len(order) > 1 and sources[order[0]].exons is not None
-        if track:
-            lo_g = min(sources[k].exons.min() for k in order)  # type: ignore[union-attr]
-            hi_g = max(sources[k].exons.max() for k in order)  # type: ignore[union-attr]
-            used = np.zeros(hi_g - lo_g, dtype=bool)
-        for k in order:
-            starts, lens = _tile(sources[k].length, lo, hi, rng)
-            for a, n in zip(starts.tolist(), lens.tolist()):
-                if track:
-                    pieces = transcript_to_genome(sources[k], a, a + n)
-                    if any(used[g0 - lo_g : g1 - lo_g].any() for g0, g1 in pieces):
-                        continue
-                    for g0, g1 in pieces:
-                        used[g0 - lo_g : g1 - lo_g] = True
-                rows.append((k, a, n))
+    for tiling in range(cfg.tilings):
+        for gene, antisense in sorted(groups):
+            members = groups[(gene, antisense)]
+            rng = _rng(cfg.seed, gene, int(antisense), tiling)
+            order = [members[k] for k in rng.permutation(len(members))]
+            track = len(order) > 1 and sources[order[0]].exons is not None
+            if track:
+                lo_g = min(int(sources[k].exons.min()) for k in order)  # type: ignore[union-attr]
+                hi_g = max(int(sources[k].exons.max()) for k in order)  # type: ignore[union-attr]
+                used = np.zeros(hi_g - lo_g, dtype=bool)
+            for k in order:
+                starts, lens = _tile(sources[k].length, lo, hi, rng)
+                for a, n in zip(starts.tolist(), lens.tolist()):
+                    if track:
+                        pieces = transcript_to_genome(sources[k], a, a + n)
+                        if any(used[g0 - lo_g : g1 - lo_g].any() for g0, g1 in pieces):
+                            continue
+                        for g0, g1 in pieces:
+                            used[g0 - lo_g : g1 - lo_g] = True
+                    rows.append((k, a, n))
     cand = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
     return cand[_rng(cfg.seed, "shuffle").permutation(len(cand))]
 
@@ -319,6 +336,8 @@ _TO_RNA = bytes.maketrans(b"acgtuTtRYKMSWBDHVrykmswbdhv", b"ACGUUUUNNNNNNNNNNNNN
 def fetch_segment(fa, src: Source, a: int, b: int) -> str:
     """Raw segment ``[a, b)`` of ``src`` in transcription orientation (case kept)."""
     if not src.genomic:
+        if src.antisense:
+            return str(fa[src.key][src.length - b : src.length - a]).translate(_COMPLEMENT)[::-1]
         return str(fa[src.key][a:b])
     parts = []
     for g0, g1 in transcript_to_genome(src, a, b):

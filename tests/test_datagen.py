@@ -307,3 +307,41 @@ def test_cli_merge_and_inspect(human, tmp_path):
     assert r.returncode == 2 and "missing shard(s) 1" in r.stderr and not (tmp_path / "m2").exists()
     r = run_cli("inspect", tmp_path / "m")
     assert r.returncode == 0 and "16 segments" in r.stdout
+
+
+def test_antisense_and_extra_tilings(human):
+    genome, gtf = human / "GRCh38_chr9_1-1000000.fa", human / "Ensembl91_chr9_1-1000000.gtf"
+    chrom = "".join(l.strip() for l in open(genome) if not l.startswith(">"))
+    df, manifest = _gen(genome=str(genome), gtf=str(gtf), length="64", num_seq=200, seed=9,
+                        workers=1, antisense=True, tilings=2, ens_div=False)
+    anti = df[df["source_id"].str.endswith("_antisense")]
+    assert 0 < len(anti) < len(df)
+    genes = {g: s for g, s in df[~df.source_id.str.endswith("_antisense")][["gene_id", "strand"]].values}
+    for row in df.itertuples():
+        g = chrom[row.start:row.end]
+        expect = g.upper() if row.strand == "+" else g.translate(_COMP)[::-1].upper()
+        assert row.seq == expect.replace("T", "U")
+        if row.source_id.endswith("_antisense") and row.gene_id in genes:
+            assert row.strand != genes[row.gene_id]
+    # two tilings: windows of one gene and strand may overlap, but no sequence repeats
+    assert df["seq"].is_unique
+    assert (df.groupby("gene_id")["split"].nunique() == 1).all()
+    _counts_add_up(manifest, len(df))
+
+    tx_df, _ = _gen(fasta=str(human / "mrna_20_records.fa"), length="50", num_seq=40, seed=2,
+                    workers=1, antisense=True, ens_div=False)
+    seqs = {}
+    for line in open(human / "mrna_20_records.fa"):
+        if line.startswith(">"):
+            name = line[1:].split()[0]
+            seqs[name] = ""
+        else:
+            seqs[name] += line.strip()
+    n_anti = 0
+    for row in tx_df.itertuples():
+        if row.source_id.endswith("_antisense"):
+            full = seqs[row.source_id[: -len("_antisense")]].upper()
+            rc = full.translate(_COMP)[::-1]
+            assert row.seq == rc[row.src_start:row.src_end].replace("T", "U")
+            n_anti += 1
+    assert n_anti > 0

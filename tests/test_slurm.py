@@ -29,20 +29,22 @@ def _env() -> dict:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
 
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
+            "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
+
+
 def _wait(job_id: str, timeout: float = 300) -> str:
-    """Poll until the job leaves the queue -> its final state."""
+    """Poll the controller until the job reaches a final state -> that state."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        q = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
-        if not q.stdout.strip():
-            break
+        info = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True,
+                              text=True).stdout
+        state = next((w.split("=", 1)[1] for w in info.split() if w.startswith("JobState=")), "")
+        if state in TERMINAL:
+            return state
         time.sleep(1)
-    else:
-        subprocess.run(["scancel", job_id])
-        pytest.fail(f"job {job_id} still queued after {timeout} s")
-    info = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
-    state = next((w.split("=", 1)[1] for w in info.split() if w.startswith("JobState=")), "GONE")
-    return state
+    subprocess.run(["scancel", job_id])
+    pytest.fail(f"job {job_id} not finished after {timeout} s (state {state or 'unknown'})")
 
 
 def test_array_job_and_merge(human, tmp_path):
