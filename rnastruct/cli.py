@@ -215,12 +215,38 @@ def _inspect(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# s1-train
+
+
+def _s1_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML training config (configs/s1/*.yaml); defaults otherwise")
+    p.add_argument("--data", required=True, help="dataset folder from rnastruct generate")
+    p.add_argument("--out", required=True, help="run folder: config.yaml, metrics.csv, checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda uses the GPUs CUDA_VISIBLE_DEVICES shows (one per torchrun process)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set epochs=5 --set model.pair_channels=64")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _s1_train(args) -> int:
+    from .config import load_config
+    from .s1.training import S1Config, run
+
+    cfg = load_config(S1Config, args.config, None, args.set)
+    run(cfg, args.data, args.out, resume=args.resume, device_name=args.device, progress=not args.quiet)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 COMMANDS = {
     "generate": (_generate_args, _generate, "sample segments, fold them with ViennaRNA, keep confident ones"),
     "merge": (_merge_args, _merge, "join the shards of a generate run"),
     "boxes": (_boxes_args, _boxes, "print the stem / internal loop / hairpin boxes of structures"),
     "inspect": (_inspect_args, _inspect, "summarise a dataset and its manifest"),
+    "s1-train": (_s1_train_args, _s1_train, "train the S1 network (pixels -> box predictions)"),
 }
 
 

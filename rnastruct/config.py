@@ -23,6 +23,10 @@ def _check(cls, name: str, value: Any, where: str) -> Any:
     """Coerce ``value`` to the annotated type of field ``name`` or raise InputError."""
     hints = typing.get_type_hints(cls)
     tp = hints[name]
+    if dataclasses.is_dataclass(tp):  # a nested section, e.g. ``model:`` in a training config
+        if dataclasses.is_dataclass(value):
+            return value
+        return from_dict(tp, value, f"{where}: {name}")
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -90,12 +94,22 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: dict | 
         if loaded is not None:
             from_dict(cls, loaded, str(p))  # validates keys and types, naming the file
             data.update(loaded)
-    data.update(overrides or {})
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
     for item in sets or []:
         if "=" not in item:
-            raise InputError(f"--set {item!r}: expected key=value")
+            raise InputError(f"--set {item!r}: expected key=value (dotted keys reach sections)")
         key, value = item.split("=", 1)
-        data[key.strip()] = yaml.safe_load(value) if value else ""
+        *sections, leaf = key.strip().split(".")
+        node = data
+        for sec in sections:
+            node = node.setdefault(sec, {})
+            if not isinstance(node, dict):
+                raise InputError(f"--set {item!r}: {sec} is not a section")
+        node[leaf] = yaml.safe_load(value) if value else ""
     return from_dict(cls, data)
 
 

@@ -1,0 +1,151 @@
+"""S1 losses and per-example metrics.
+
+``S1Criterion`` holds a ``weight_dict`` (the original: every one of the 17 losses weighted 1)
+and computes each named loss through a small dispatch on the output's kind. Masks (SPEC
+section 3, the original "hard mask"): on/off losses count the upper-triangle pixels within 10
+pixels of any box; location and size losses count the pixels inside a box of that type; both
+are ANDed with the padding mask by the data collator, so padding never counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .targets import BOX_TYPES, OUTPUTS
+
+
+def _mask_of(name: str) -> str:
+    return "on" if name.endswith("_on") else name.split("_", 1)[0]
+
+
+class S1Criterion(nn.Module):
+    """``forward(outputs, targets, masks) -> {name: loss, ..., "loss": weighted sum}``.
+
+    outputs: the model's dict (``*_on`` and scalars ``[B, L, L]`` logits/values, class outputs
+    ``[B, L, L, C]`` logits); targets: ``*_on`` float ``[B, L, L]``, class ``[B, L, L]`` int64,
+    scalar float ``[B, L, L]``; masks: ``"on"`` and one per box type, bool ``[B, L, L]``.
+    Each loss is the mean over the masked pixels of the batch (0 when a batch has none).
+    """
+
+    def __init__(self, weight_dict: dict[str, float] | None = None):
+        super().__init__()
+        self.weight_dict = {name: 1.0 for name in OUTPUTS}
+        for name, w in (weight_dict or {}).items():
+            if name not in OUTPUTS:
+                raise ValueError(f"unknown loss {name!r} in weight_dict; outputs: {', '.join(OUTPUTS)}")
+            self.weight_dict[name] = float(w)
+
+    def forward(self, outputs, targets, masks) -> dict[str, torch.Tensor]:
+        losses = {}
+        for name, (kind, _) in OUTPUTS.items():
+            m = masks[_mask_of(name)]  # [B, L, L]
+            pred, tgt = outputs[name][m].float(), targets[name][m]  # [M] or [M, C]
+            if pred.shape[0] == 0:
+                losses[name] = outputs[name].sum() * 0.0  # keeps the graph; no pixel to learn from
+            elif kind == "on":
+                losses[name] = F.binary_cross_entropy_with_logits(pred, tgt)
+            elif kind == "class":
+                losses[name] = F.cross_entropy(pred, tgt)
+            else:
+                losses[name] = F.l1_loss(pred, tgt)
+        losses["loss"] = sum(self.weight_dict[k] * losses[k] for k in OUTPUTS)
+        return losses
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics: per example, then averaged (the original's convention); the column names are the
+# original metrics.csv's.
+
+
+def metric_names() -> list[str]:
+    names = []
+    for t in BOX_TYPES:
+        for name, (kind, _) in OUTPUTS.items():
+            if not name.startswith(t + "_"):
+                continue
+            if kind == "on":
+                names += [f"{name}.auroc", f"{name}.auprc"]
+            elif kind == "class":
+                names.append(f"{name}.accuracy")
+            else:
+                names.append(f"{name}.diff")
+    return names
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half); nan without both classes."""
+    pos = labels.astype(bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    s = scores[order]
+    ranks = np.empty(len(s), dtype=np.float64)
+    # average ranks over ties
+    _, first, counts = np.unique(s, return_index=True, return_counts=True)
+    avg = first + (counts - 1) / 2.0 + 1.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def auprc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Average precision (the step-wise area under the precision-recall curve, as scikit-learn's
+    ``average_precision_score``); nan without positives."""
+    pos = labels.astype(bool)
+    n_pos = int(pos.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], pos[order]
+    # one threshold per distinct score: take the last index of each tie group
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
+    tp = np.cumsum(y)[last]
+    precision = tp / (last + 1)
+    recall = tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+@torch.no_grad()
+def example_metrics(outputs, targets, masks) -> list[dict[str, float]]:
+    """Per example: on/off auROC and auPRC over the on-mask, argmax accuracy of class outputs
+    and mean absolute error (``diff``) of scalars over the in-box pixels. nan where an example
+    has no pixel for that metric (averaged away later). Accuracies and diffs are computed for
+    the whole batch at once; only the ranking metrics loop over examples."""
+    cols: dict[str, np.ndarray] = {}
+    for name, (kind, _) in OUTPUTS.items():
+        m = masks[_mask_of(name)]  # [B, L, L]
+        n = m.sum(dim=(1, 2)).float()  # [B]
+        pred, tgt = outputs[name].detach().float(), targets[name]
+        if kind == "class":
+            hit = (pred.argmax(-1) == tgt) & m  # [B, L, L]
+            cols[f"{name}.accuracy"] = (hit.sum(dim=(1, 2)) / n).cpu().numpy()  # nan when n = 0
+        elif kind == "scalar":
+            err = ((pred - tgt).abs() * m).sum(dim=(1, 2))  # [B]
+            cols[f"{name}.diff"] = (err / n).cpu().numpy()
+        else:
+            prob = torch.sigmoid(pred).cpu().numpy()
+            labels, mk = tgt.cpu().numpy(), m.cpu().numpy()
+            cols[f"{name}.auroc"] = np.array([auroc(p[k], y[k]) for p, y, k in zip(prob, labels, mk)])
+            cols[f"{name}.auprc"] = np.array([auprc(p[k], y[k]) for p, y, k in zip(prob, labels, mk)])
+    batch = len(next(iter(cols.values())))
+    return [{k: float(v[b]) for k, v in cols.items()} for b in range(batch)]
+
+
+def average_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Mean of each metric over the examples where it is defined."""
+    result = {}
+    for name in metric_names():
+        vals = np.array([r[name] for r in rows if name in r], dtype=np.float64)
+        vals = vals[~np.isnan(vals)]
+        result[name] = float(vals.mean()) if len(vals) else float("nan")
+    return result
+
+
+def selection_score(metrics: dict[str, float]) -> float:
+    """The original's rule for the best epoch: the sum of the validation metrics with each
+    ``diff`` negated."""
+    return float(sum(-v if k.endswith(".diff") else v for k, v in metrics.items()
+                     if k in metric_names() and not np.isnan(v)))

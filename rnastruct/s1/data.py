@@ -1,0 +1,141 @@
+"""S1 training data: segments -> token ids, per-pixel targets and masks, in length-grouped,
+padded batches.
+
+Padding is explicit: token id ``PAD`` beyond each sequence's length, ``lengths`` per example,
+and every mask is False on padded pixels, so no loss or metric sees them.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..seqio import InputError, read_table
+from ..structure import normalize_sequence
+from .model import PAD
+from .targets import encode
+
+_TOKEN = np.full(256, 4, dtype=np.int64)  # anything unexpected would already have failed: N
+for _k, _c in enumerate("ACGU"):
+    _TOKEN[ord(_c)] = _k
+
+
+def tokenize(seq: str) -> np.ndarray:
+    """Normalised sequence (ACGUN) -> token ids ``[L]`` (A C G U N = 0..4)."""
+    return _TOKEN[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+
+
+class S1Examples:
+    """Sequences and their pair lists, with targets encoded on demand (cheap next to a step)."""
+
+    def __init__(self, seqs: list[str], pairs: list[np.ndarray], ids: list[str] | None = None):
+        if len(seqs) != len(pairs):
+            raise ValueError("seqs and pairs differ in length")
+        self.seqs, self.pairs = seqs, pairs
+        self.ids = ids if ids is not None else [str(k) for k in range(len(seqs))]
+        self.lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    def subset(self, index: np.ndarray) -> "S1Examples":
+        return S1Examples([self.seqs[k] for k in index], [self.pairs[k] for k in index],
+                          [self.ids[k] for k in index])
+
+    def batch(self, index: np.ndarray) -> dict:
+        """Examples ``index`` -> a padded batch: ``tokens [B, L]``, ``lengths [B]``,
+        ``targets`` (name -> ``[B, L, L]``), ``masks`` (name -> bool ``[B, L, L]``)."""
+        L = int(self.lengths[index].max())
+        B = len(index)
+        tokens = np.full((B, L), PAD, dtype=np.int64)
+        targets: dict[str, np.ndarray] = {}
+        masks: dict[str, np.ndarray] = {}
+        for b, k in enumerate(index):
+            n = int(self.lengths[k])
+            tokens[b, :n] = tokenize(self.seqs[k])
+            t, m = encode(self.pairs[k], n)
+            for name, arr in t.items():
+                if name not in targets:
+                    targets[name] = np.zeros((B, L, L), dtype=arr.dtype)
+                targets[name][b, :n, :n] = arr
+            for name, arr in m.items():
+                if name not in masks:
+                    masks[name] = np.zeros((B, L, L), dtype=bool)
+                masks[name][b, :n, :n] = arr
+        return {"tokens": torch.from_numpy(tokens), "lengths": torch.from_numpy(self.lengths[index].copy()),
+                "targets": {k: torch.from_numpy(v) for k, v in targets.items()},
+                "masks": {k: torch.from_numpy(v) for k, v in masks.items()}}
+
+
+def load_examples(path, max_length: int | None = None) -> tuple[S1Examples, np.ndarray | None]:
+    """Read a dataset written by ``rnastruct generate`` -> (examples, split column or None)."""
+    table, _ = read_table(path)
+    missing = {"seq", "pairs"} - set(table.column_names)
+    if missing:
+        raise InputError(f"{path}: dataset lacks column(s) {', '.join(sorted(missing))}")
+    seqs = [normalize_sequence(s, f"{path} row {k}") for k, s in enumerate(table.column("seq").to_pylist())]
+    flat = table.column("pairs").combine_chunks()
+    offsets = flat.offsets.to_numpy()
+    values = np.asarray(flat.values.flatten().to_numpy(zero_copy_only=False), dtype=np.int64).reshape(-1, 2)
+    pairs = [values[offsets[k]:offsets[k + 1]] for k in range(len(seqs))]
+    ids = table.column("id").to_pylist() if "id" in table.column_names else None
+    split = np.asarray(table.column("split").to_pylist()) if "split" in table.column_names else None
+    ex = S1Examples(seqs, pairs, ids)
+    if max_length is not None:
+        keep = np.flatnonzero(ex.lengths <= max_length)
+        ex = ex.subset(keep)
+        split = split[keep] if split is not None else None
+    return ex, split
+
+
+def split_examples(ex: S1Examples, split: np.ndarray | None, how: str, valid_frac: float,
+                   seed: int) -> tuple[S1Examples, S1Examples]:
+    """-> (train, valid). ``how="column"``: the dataset's split column (train / valid; test is
+    left out), so validation genes never appear in training. ``how="random"``: the original's
+    shuffle with ``seed`` and a ``1 - valid_frac`` / ``valid_frac`` cut."""
+    if how == "column":
+        if split is None:
+            raise InputError("split 'column' needs a dataset with a split column")
+        train, valid = np.flatnonzero(split == "train"), np.flatnonzero(split == "valid")
+    elif how == "random":
+        order = np.random.default_rng(seed).permutation(len(ex))
+        n_train = int(len(ex) * (1 - valid_frac))
+        train, valid = order[:n_train], order[n_train:]
+    else:
+        raise InputError(f"split must be 'column' or 'random', got {how!r}")
+    if len(train) == 0 or len(valid) == 0:
+        raise InputError(f"split {how!r} leaves {len(train)} training and {len(valid)} validation examples")
+    return ex.subset(train), ex.subset(valid)
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, seed: int | None, rank: int = 0,
+                   world: int = 1) -> list[np.ndarray]:
+    """Batches of example indices with similar lengths (little padding).
+
+    With a seed, examples are shuffled, sorted by length within windows of 50 batches, cut
+    into batches and the batches shuffled; without one (evaluation) the order is by length.
+    With ``world > 1`` each rank takes every world-th batch, all ranks the same number.
+    """
+    n = len(lengths)
+    if seed is None:
+        order = np.argsort(lengths, kind="stable")
+        batches = [order[k:k + batch_size] for k in range(0, n, batch_size)]
+    else:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(n)
+        window = batch_size * 50
+        chunks = [order[k:k + window] for k in range(0, n, window)]
+        order = np.concatenate([c[np.argsort(lengths[c], kind="stable")] for c in chunks])
+        batches = [order[k:k + batch_size] for k in range(0, n, batch_size)]
+        batches = [batches[k] for k in rng.permutation(len(batches))]
+    if world > 1:
+        per_rank = len(batches) // world
+        batches = batches[rank::world][:per_rank]
+    return batches
+
+
+def iterate(ex: S1Examples, batches: list[np.ndarray]) -> Iterator[dict]:
+    for index in batches:
+        yield ex.batch(index)

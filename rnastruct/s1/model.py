@@ -1,0 +1,208 @@
+"""S1 networks: sequence -> per-pixel box predictions on the L x L pair map.
+
+One factory, ``build_model(cfg)``, serves training, inference and predict. Both networks return
+a dict of named logits, one entry per output of ``targets.OUTPUTS``: ``*_on`` as ``[B, L, L]``,
+class outputs as ``[B, L, L, C]``, scalars as ``[B, L, L]``.
+
+Inputs are token ids ``[B, L]`` (A C G U N = 0..4, padding = 5) and the true ``lengths [B]``.
+Both networks give every sequence of a padded batch exactly what it gets alone (tested): the
+original because its padding is all-zero input, like its own zero padding; the dilated one
+because it zeroes padded positions after every layer, which is what "same" zero padding does at
+the edge of a lone sequence. (The lab's inference code padded every layer where training padded
+once: that train/serve mismatch cannot happen here, since both use this one forward.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .targets import OUTPUTS
+
+PAD = 5  # token id of padding; A C G U N are 0..4
+# Canonical pairs (AU UA GC CG GU UG) as a 5 x 5 lookup over token ids: a strong, free feature.
+_CANONICAL = torch.zeros(6, 6)
+for _a, _b in ((0, 3), (3, 0), (2, 1), (1, 2), (2, 3), (3, 2)):
+    _CANONICAL[_a, _b] = 1.0
+
+
+@dataclass
+class S1ModelConfig:
+    """The network. ``arch``: "dilated" (the CPU-friendly default) or "original"."""
+
+    arch: str = "dilated"
+    # original: plain k x k convolutions, BatchNorm + ReLU, zero padding once at the input
+    filters: list[int] = field(default_factory=lambda: [32, 32, 64, 64, 64, 128, 128])
+    filter_width: list[int] = field(default_factory=lambda: [9] * 7)
+    # dilated: 1D residual encoder over the sequence, outer sum, 2D residual dilated trunk
+    seq_channels: int = 64  # width of the 1D encoder
+    seq_layers: int = 4  # 1D residual blocks, kernel 5, dilations 1 2 4 8 ...
+    pair_channels: int = 48  # width of the 2D trunk
+    dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 1, 2, 4])
+    max_offset_embedding: int = 32  # j - i is embedded up to this distance (clipped beyond)
+    head_channels: int = 50  # shared 1 x 1 layer before the per-output layers (as the original)
+
+
+def build_model(cfg: S1ModelConfig) -> nn.Module:
+    """The one factory for S1 networks."""
+    if cfg.arch == "original":
+        return OriginalS1(cfg)
+    if cfg.arch == "dilated":
+        return DilatedS1(cfg)
+    raise ValueError(f"unknown S1 arch {cfg.arch!r}: expected 'dilated' or 'original'")
+
+
+def receptive_field(cfg: S1ModelConfig) -> int:
+    """Pixels of the pair map (along one axis) that can influence one output pixel."""
+    if cfg.arch == "original":
+        return 1 + sum(k - 1 for k in cfg.filter_width)
+    # each side: the 1D encoder reaches 2 * d per kernel-5 layer, each 3 x 3 2D layer d more
+    seq_reach = 2 * sum(2**k for k in range(cfg.seq_layers))
+    return 1 + 2 * (seq_reach + sum(cfg.dilations))
+
+
+def _n_channels() -> int:
+    return sum(n for _, (kind, n) in OUTPUTS.items())
+
+
+def _split_outputs(logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``[B, C_total, L, L]`` -> the named outputs (``*_on`` and scalars ``[B, L, L]``, class
+    outputs ``[B, L, L, C]``)."""
+    out, k = {}, 0
+    for name, (kind, n) in OUTPUTS.items():
+        chunk = logits[:, k : k + n]  # [B, n, L, L]
+        out[name] = chunk[:, 0] if kind in ("on", "scalar") else chunk.permute(0, 2, 3, 1)
+        k += n
+    return out
+
+
+def pair_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
+    """``[B, L, L]`` bool: both positions inside the sequence."""
+    pos = torch.arange(length, device=lengths.device)
+    inside = pos[None, :] < lengths[:, None]  # [B, L]
+    return inside[:, :, None] & inside[:, None, :]
+
+
+def one_hot_pairs(tokens: torch.Tensor) -> torch.Tensor:
+    """``[B, L]`` tokens -> ``[B, 8, L, L]``: one-hot of the row base and of the column base
+    (N is all zero), the original's input; pixels touching padding are all zero."""
+    oh = F.one_hot(tokens.clamp(max=4), 5)[..., :4].float()  # [B, L, 4]; N -> zeros
+    L = tokens.shape[1]
+    rows = oh.permute(0, 2, 1)[:, :, :, None].expand(-1, -1, L, L)  # [B, 4, L, L]
+    cols = oh.permute(0, 2, 1)[:, :, None, :].expand(-1, -1, L, L)  # [B, 4, L, L]
+    inside = (tokens != PAD).float()  # [B, L]
+    # a pixel with either position in the padding is zero, exactly like zero padding around a
+    # lone sequence (otherwise padded rows would still carry the column's base)
+    m = inside[:, None, :, None] * inside[:, None, None, :]  # [B, 1, L, L]
+    return torch.cat([rows, cols], dim=1) * m
+
+
+class OriginalS1(nn.Module):
+    """The lab's network: 7 plain 9 x 9 convolutions (32 32 64 64 64 128 128), BatchNorm + ReLU,
+    padding 28 once at the first layer so the output is L x L (receptive field 57); head 1 x 1
+    128 -> 50, then per output 50 -> 20 -> k."""
+
+    def __init__(self, cfg: S1ModelConfig):
+        super().__init__()
+        if len(cfg.filters) != len(cfg.filter_width):
+            raise ValueError("filters and filter_width must have the same length")
+        self.pad = sum(k - 1 for k in cfg.filter_width) // 2
+        layers, c_in = [], 8
+        for c, k in zip(cfg.filters, cfg.filter_width):
+            layers += [nn.Conv2d(c_in, c, k), nn.BatchNorm2d(c), nn.ReLU()]
+            c_in = c
+        self.trunk = nn.Sequential(*layers)
+        self.shared = nn.Sequential(nn.Conv2d(c_in, cfg.head_channels, 1), nn.ReLU())
+        self.heads = nn.ModuleDict({
+            name: nn.Sequential(nn.Conv2d(cfg.head_channels, 20, 1), nn.ReLU(), nn.Conv2d(20, n, 1))
+            for name, (_, n) in OUTPUTS.items()
+        })
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = one_hot_pairs(tokens)  # [B, 8, L, L]
+        x = F.pad(x, [self.pad] * 4)  # [B, 8, L + 2p, L + 2p]: padded once, as trained
+        h = self.shared(self.trunk(x))  # [B, 50, L, L]
+        return _split_outputs(torch.cat([self.heads[name](h) for name in OUTPUTS], dim=1))
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over channels at each position: unlike BatchNorm or GroupNorm it never mixes
+    positions, so padding cannot leak into real pixels through the statistics."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+
+
+class _Residual1d(nn.Module):
+    def __init__(self, c: int, dilation: int):
+        super().__init__()
+        self.norm = ChannelNorm(c)
+        self.conv = nn.Conv1d(c, c, 5, padding=2 * dilation, dilation=dilation)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return (x + self.conv(F.gelu(self.norm(x)))) * mask  # [B, C, L]
+
+
+class _Residual2d(nn.Module):
+    def __init__(self, c: int, dilation: int):
+        super().__init__()
+        self.norm = ChannelNorm(c)
+        self.conv = nn.Conv2d(c, c, 3, padding=dilation, dilation=dilation)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return (x + self.conv(F.gelu(self.norm(x)))) * mask  # [B, C, L, L]
+
+
+class DilatedS1(nn.Module):
+    """The default network, designed for CPU training.
+
+    Most of the reach comes cheaply from a 1D encoder over the sequence (O(L) work): its
+    features at i and j are summed into each pixel (i, j), with an embedding of j - i and a
+    canonical-pair flag. A 2D trunk of 3 x 3 residual blocks with dilations 1 2 4 8 16 1 2 4 then
+    sees 77 pixels across; with the encoder the receptive field exceeds 64 in both directions.
+    Widths were chosen by measured examples/s and validation auPRC (see bench/s1_train_throughput.py).
+    """
+
+    def __init__(self, cfg: S1ModelConfig):
+        super().__init__()
+        c1, c2 = cfg.seq_channels, cfg.pair_channels
+        self.max_offset = cfg.max_offset_embedding
+        self.embed = nn.Embedding(6, c1, padding_idx=PAD)
+        self.seq_blocks = nn.ModuleList(_Residual1d(c1, 2**k) for k in range(cfg.seq_layers))
+        self.seq_norm = ChannelNorm(c1)
+        self.row = nn.Conv1d(c1, c2, 1)
+        self.col = nn.Conv1d(c1, c2, 1, bias=False)
+        self.offset = nn.Embedding(2 * self.max_offset + 1, c2)
+        self.canonical = nn.Parameter(torch.zeros(c2))
+        self.register_buffer("canonical_table", _CANONICAL.clone(), persistent=False)
+        self.pair_blocks = nn.ModuleList(_Residual2d(c2, d) for d in cfg.dilations)
+        self.head = nn.Sequential(ChannelNorm(c2), nn.Conv2d(c2, cfg.head_channels, 1), nn.GELU(),
+                                  nn.Conv2d(cfg.head_channels, _n_channels(), 1))
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        B, L = tokens.shape
+        mask1 = (torch.arange(L, device=tokens.device)[None, :] < lengths[:, None])  # [B, L]
+        m1 = mask1[:, None, :].to(self.row.weight.dtype)  # [B, 1, L]
+        x = self.embed(tokens).transpose(1, 2) * m1  # [B, C1, L]
+        for block in self.seq_blocks:
+            x = block(x, m1)  # [B, C1, L]
+        x = F.gelu(self.seq_norm(x))
+        rows, cols = self.row(x), self.col(x)  # [B, C2, L] each
+        pos = torch.arange(L, device=tokens.device)
+        off = (pos[None, :] - pos[:, None]).clamp(-self.max_offset, self.max_offset)  # [L, L]
+        canon = self.canonical_table[tokens[:, :, None], tokens[:, None, :]]  # [B, L, L]
+        h = (rows[:, :, :, None] + cols[:, :, None, :]  # [B, C2, L, L]
+             + self.offset(off + self.max_offset).permute(2, 0, 1)[None]
+             + canon[:, None] * self.canonical[None, :, None, None])
+        m2 = (mask1[:, :, None] & mask1[:, None, :])[:, None].to(h.dtype)  # [B, 1, L, L]
+        h = h * m2
+        for block in self.pair_blocks:
+            h = block(h, m2)  # [B, C2, L, L]
+        return _split_outputs(self.head(h))  # named outputs over [B, L, L]

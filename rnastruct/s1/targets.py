@@ -1,0 +1,467 @@
+"""S1 per-pixel targets: structure -> targets and masks (``encode``), predictions -> box proposals
+(``decode``). SPEC sections 3 and 5; an encode/decode pair tested by a round trip.
+
+THE BOX CONVENTION (see ``rnastruct.boxes``): pixel ``(i, j)`` is row ``i``, column ``j`` of the
+L x L map, a possible pair when ``i < j`` (upper triangle); a box ``(bb_x, bb_y, siz_x, siz_y)``
+has its **top-right** corner at ``(bb_x, bb_y)`` and covers rows ``bb_x .. bb_x + siz_x - 1`` and
+columns ``bb_y - siz_y + 1 .. bb_y``; sizes include the closing bases; stems and hairpins are
+square, hairpins sit on the diagonal.
+
+The encoding, per box type ``t`` in ``BOX_TYPES`` and per upper-triangle pixel ``(i, j)`` inside
+a box of type ``t``:
+
+* ``t_on`` = 1 (sigmoid/BCE);
+* ``t_location_x`` = ``i - bb_x`` and ``t_location_y`` = ``bb_y - j``, classes 0..10, and 11 for
+  "more than 10" (12-way softmax);
+* ``t_sm_size`` (``iloop_sm_size_x`` / ``_y``): size ``s`` as class ``s - 1`` for ``s <= 10``,
+  class 10 for ``s >= 11`` (11-way softmax);
+* ``t_sl_size`` (``iloop_sl_size_x`` / ``_y``): the size itself (scalar, L1).
+
+A pixel inside no box of type ``t`` has ``t_on`` = 0 and class/scalar targets 0, which no loss
+sees: location and size losses count only inside boxes of their type (``masks[t]``), the on/off
+losses only within ``MASK_MARGIN`` pixels of some box (``masks["on"]``, the original "hard mask").
+
+Pure numpy, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from ..boxes import BOX_TYPES, Box, structure_to_boxes
+
+__all__ = [
+    "BOX_TYPES",
+    "MASK_MARGIN",
+    "MASK_OF",
+    "MAX_OFFSET",
+    "MAX_SMALL_SIZE",
+    "METHODS",
+    "OUTPUTS",
+    "PROPOSAL_COLUMNS",
+    "boxes_of",
+    "decode",
+    "encode",
+    "perfect_predictions",
+    "stack_targets",
+]
+
+#: Largest location offset with its own class; offsets > MAX_OFFSET share the catch-all class
+#: ``MAX_OFFSET + 1`` (so 12 location classes).
+MAX_OFFSET = 10
+#: Largest size with its own class: size ``s`` is class ``s - 1``; sizes > MAX_SMALL_SIZE share
+#: the catch-all class ``MAX_SMALL_SIZE`` (so 11 size classes).
+MAX_SMALL_SIZE = 10
+#: The on/off losses count pixels within this Chebyshev distance of a box (SPEC section 3).
+MASK_MARGIN = 10
+
+_LOC_CLASSES = MAX_OFFSET + 2
+_SIZE_CLASSES = MAX_SMALL_SIZE + 1
+_LOC_CATCH_ALL = MAX_OFFSET + 1
+_SIZE_CATCH_ALL = MAX_SMALL_SIZE
+
+
+def _outputs() -> dict[str, tuple[str, int]]:
+    out: dict[str, tuple[str, int]] = {}
+    for t in BOX_TYPES:
+        # iloops are rectangles (two sizes), stems and hairpins squares (one)
+        sides = ("_x", "_y") if t == "iloop" else ("",)
+        out[f"{t}_on"] = ("on", 1)
+        out[f"{t}_location_x"] = ("class", _LOC_CLASSES)
+        out[f"{t}_location_y"] = ("class", _LOC_CLASSES)
+        for s in sides:
+            out[f"{t}_sm_size{s}"] = ("class", _SIZE_CLASSES)
+        for s in sides:
+            out[f"{t}_sl_size{s}"] = ("scalar", 1)
+    return out
+
+
+#: The 17 S1 outputs, in order: name -> (kind, n_classes). kind "on": 1 channel, sigmoid + BCE;
+#: "class": n_classes channels, softmax + NLL; "scalar": 1 channel, L1.
+OUTPUTS: dict[str, tuple[str, int]] = _outputs()
+#: Which mask of ``encode`` each output's loss uses: "on" for the on/off outputs, the box type
+#: for the location and size outputs.
+MASK_OF: dict[str, str] = {
+    name: "on" if kind == "on" else name.split("_", 1)[0] for name, (kind, _) in OUTPUTS.items()
+}
+#: Proposal methods of ``decode``: "sm" uses the small-size softmax, "sl" the scalar size.
+METHODS = ("sm", "sl")
+#: Columns of ``decode``'s result, in order.
+PROPOSAL_COLUMNS = (
+    "type",
+    "method",
+    "bb_x",
+    "bb_y",
+    "siz_x",
+    "siz_y",
+    "n_proposal",
+    "n_proposal_norm",
+    "prob_median",
+    "prob_max",
+    "p_on_median",
+)
+
+_TARGET_DTYPE = {"on": np.float32, "class": np.int64, "scalar": np.float32}
+
+
+def _size_outputs(t: str) -> tuple[list[str], list[str]]:
+    names = [n for n in OUTPUTS if n.startswith(f"{t}_")]
+    return [n for n in names if "_sm_size" in n], [n for n in names if "_sl_size" in n]
+
+
+#: box type -> (small-size outputs, scalar-size outputs), x side first
+_SIZE_OUTPUTS = {t: _size_outputs(t) for t in BOX_TYPES}
+
+
+# ---------------------------------------------------------------------------------------------
+# encode
+# ---------------------------------------------------------------------------------------------
+
+
+def encode(pairs, length: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Pair list ``[P, 2]`` (0-based, ``i < j``) of a sequence of ``length`` -> per-pixel targets
+    and loss masks (SPEC section 3).
+
+    Box convention: top-right corner ``(bb_x, bb_y)``; a box covers rows ``bb_x .. bb_x + siz_x
+    - 1`` and columns ``bb_y - siz_y + 1 .. bb_y``; sizes include the closing bases. Boxes come
+    from ``structure_to_boxes``; pseudoknotted stems are left out: they get no target, are
+    background and open no on/off mask.
+
+    Returns ``(targets, masks)``:
+
+    * ``targets[name]`` for every name of ``OUTPUTS``, ``[L, L]``: ``t_on`` float32 (1 on
+      upper-triangle pixels inside a box of type ``t``); ``t_location_x`` = ``i - bb_x`` and
+      ``t_location_y`` = ``bb_y - j``, int64 classes with 11 for offsets > 10; ``t_sm_size*`` int64
+      class ``size - 1``, 10 for sizes >= 11; ``t_sl_size*`` float32, the size. 0 outside boxes.
+    * ``masks["on"]`` ``[L, L]`` bool: upper-triangle pixels within Chebyshev distance
+      ``MASK_MARGIN`` of any (non-pseudoknotted) box, the original "hard mask" (far background
+      gets no on/off loss); ``masks[t]`` for ``t`` in ``BOX_TYPES``: upper-triangle pixels inside
+      a box of type ``t`` (location and size losses count only there). ``MASK_OF`` says which
+      mask each output uses. The diagonal and the lower triangle are never in a mask.
+
+    Padding is the caller's business: pad (``stack_targets``) and AND a length mask.
+
+    A pixel lies in at most one box of each type, with one exception that real structures do
+    have (about one ViennaRNA fold in seven): a lone-pair stem between two internal loops is the
+    inner closing pair of the outer loop and the outer closing pair of the inner loop, so that one
+    pixel is in both loop boxes. As in the original, it gets the inner loop's targets (it is that
+    loop's top-right corner, location (0, 0)); the outer loop keeps all its other pixels. Any
+    other overlap means a bug and raises ``AssertionError``.
+    """
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    boxes = [b for b in structure_to_boxes(pairs, length) if not b.pseudoknot]
+    # paint in order of bb_x: of two loops sharing a corner the inner one (larger bb_x) comes
+    # last and owns the shared pixel
+    boxes.sort(key=lambda b: (b.bb_x, b.bb_y))
+    upper = np.triu(np.ones((length, length), dtype=bool), k=1)
+    targets = {
+        name: np.zeros((length, length), dtype=_TARGET_DTYPE[kind])
+        for name, (kind, _) in OUTPUTS.items()
+    }
+    count = {t: np.zeros((length, length), dtype=np.int64) for t in BOX_TYPES}
+    near = np.zeros((length, length), dtype=bool)
+    for b in boxes:
+        t = b.type
+        rows, cols = slice(b.bb_x, b.bl_x + 1), slice(b.bl_y, b.bb_y + 1)
+        # stems and loops lie above the diagonal; a hairpin box is half below it, and only its
+        # upper half are possible pairs
+        inside = upper[rows, cols]
+        count[t][rows, cols] += inside
+        m = MASK_MARGIN
+        near[max(0, b.bb_x - m) : b.bl_x + m + 1, max(0, b.bl_y - m) : b.bb_y + m + 1] = True
+
+        loc_x = np.minimum(np.arange(b.siz_x), _LOC_CATCH_ALL)[:, None]  # [siz_x, 1]
+        loc_y = np.minimum(b.bb_y - np.arange(b.bl_y, b.bb_y + 1), _LOC_CATCH_ALL)[None, :]
+        np.copyto(targets[f"{t}_on"][rows, cols], 1.0, where=inside)
+        np.copyto(targets[f"{t}_location_x"][rows, cols], loc_x, where=inside)
+        np.copyto(targets[f"{t}_location_y"][rows, cols], loc_y, where=inside)
+        sm_names, sl_names = _SIZE_OUTPUTS[t]
+        sizes = (b.siz_x, b.siz_y) if t == "iloop" else (b.siz_x,)
+        for sm, sl, s in zip(sm_names, sl_names, sizes):
+            np.copyto(targets[sm][rows, cols], min(s, _SIZE_CATCH_ALL + 1) - 1, where=inside)
+            np.copyto(targets[sl][rows, cols], s, where=inside)
+
+    _check_overlaps(boxes, count)
+    masks = {"on": near & upper}
+    for t in BOX_TYPES:
+        masks[t] = count[t] > 0
+    return targets, masks
+
+
+def _check_overlaps(boxes: list[Box], count: dict[str, np.ndarray]) -> None:
+    """Raise AssertionError unless the only pixels in two boxes of one type are the corners
+    that two internal loops share across a lone-pair stem (see ``encode``)."""
+    loops = [b for b in boxes if b.type == "iloop"]
+    tops = {(b.bb_x, b.bb_y) for b in loops}
+    shared = {(b.bl_x, b.bl_y) for b in loops} & tops
+    for t in BOX_TYPES:
+        over = np.argwhere(count[t] > 1)
+        found = {(int(i), int(j)) for i, j in over}
+        allowed = shared if t == "iloop" else set()
+        if found != allowed or (over.size and count[t].max() > 2):
+            raise AssertionError(
+                f"{t} boxes overlap at pixels {sorted(found - allowed)[:5]} "
+                f"(expected only shared iloop corners {sorted(allowed)[:5]})"
+            )
+
+
+def stack_targets(
+    items: Iterable[tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]],
+    pad_to: int | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """List of ``encode`` results -> ``(targets, masks)`` with ``[B, L, L]`` arrays, padded at the
+    bottom and right to ``L = pad_to`` (default: the longest) with 0 (targets) and False (masks),
+    so padding is never in a mask. Dtypes are kept."""
+    items = list(items)
+    if not items and pad_to is None:
+        raise ValueError("stack_targets: no items and no pad_to, so the map size is unknown")
+    lengths = [t["stem_on"].shape[0] for t, _ in items]
+    size = max(lengths) if pad_to is None else pad_to
+    if lengths and max(lengths) > size:
+        raise ValueError(f"stack_targets: an item of length {max(lengths)} > pad_to={size}")
+
+    def stack(dicts: list[Mapping[str, np.ndarray]], names: Iterable[str], dtypes) -> dict:
+        out = {}
+        for name, dtype in zip(names, dtypes):
+            arr = np.zeros((len(dicts), size, size), dtype=dtype)
+            for k, d in enumerate(dicts):
+                n = d[name].shape[0]
+                arr[k, :n, :n] = d[name]
+            out[name] = arr
+        return out
+
+    target_dtypes = [_TARGET_DTYPE[kind] for kind, _ in OUTPUTS.values()]
+    mask_names = ("on", *BOX_TYPES)
+    return (
+        stack([t for t, _ in items], OUTPUTS, target_dtypes),
+        stack([m for _, m in items], mask_names, [bool] * len(mask_names)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# perfect predictions
+# ---------------------------------------------------------------------------------------------
+
+
+def perfect_predictions(
+    targets: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The predictions of a perfect model for one encoded structure, in ``decode``'s format.
+
+    ``t_on`` = the on/off target; class outputs ``[L, L, C]`` one-hot of the target where
+    ``masks[t]`` (inside a box of type ``t``); outside, the location outputs are one-hot on the
+    catch-all class 11 (which is what makes those pixels propose nothing: their box corner is
+    unknown) and the size outputs one-hot on the (unused) target 0; scalars = the target.
+    Box convention as in ``encode`` (top-right corner, sizes include closing bases).
+    """
+    pred: dict[str, np.ndarray] = {}
+    for name, (kind, n_classes) in OUTPUTS.items():
+        target = np.asarray(targets[name])
+        if kind != "class":
+            pred[name] = target.astype(np.float32)
+            continue
+        idx = target.astype(np.int64)
+        if "_location_" in name:
+            idx = np.where(masks[MASK_OF[name]], idx, _LOC_CATCH_ALL)
+        pred[name] = np.eye(n_classes, dtype=np.float32)[idx]  # [L, L, C]
+    return pred
+
+
+# ---------------------------------------------------------------------------------------------
+# decode
+# ---------------------------------------------------------------------------------------------
+
+
+def decode(pred: Mapping[str, np.ndarray], length: int | None = None) -> dict[str, np.ndarray]:
+    """Per-pixel predictions of ONE sequence -> box proposals grouped by box (SPEC section 5).
+
+    ``pred``: for every name of ``OUTPUTS``, a numpy array: ``t_on`` ``[L, L]`` probabilities
+    (sigmoid applied), class outputs ``[L, L, C]`` probabilities (softmax applied), scalars
+    ``[L, L]``. ``length``: the sequence length when ``pred`` is padded (default ``L``); only the
+    pixels ``i < j < length`` propose.
+
+    Box convention: top-right corner ``(bb_x, bb_y)``, bottom-left ``(bb_x + siz_x - 1,
+    bb_y - siz_y + 1)``, sizes include closing bases. Every upper-triangle pixel ``(i, j)``
+    proposes, per type, the box with ``bb_x = i - loc_x``, ``bb_y = j + loc_y`` (argmax
+    locations) and
+
+    * method "sm": the argmax small sizes (class ``k`` -> size ``k + 1``), probability
+      ``p_on * p(loc_x) * p(loc_y) * p(size)`` (iloop: times both size probabilities);
+    * method "sl": the scalar sizes rounded half up, at least 1, probability
+      ``p_on * p(loc_x) * p(loc_y)``.
+
+    Stems and hairpins are square (one size), iloops take ``siz_x`` and ``siz_y`` from their own
+    outputs. A proposal whose argmax location (x or y) is the catch-all 11 is dropped (its corner
+    is unknown), for "sm" also one whose argmax size is the catch-all ">= 11". Boxes reaching
+    outside the sequence are kept (pruning drops them).
+
+    Returns a dict of equal-length numpy arrays, one row per distinct (type, method, bb_x, bb_y,
+    siz_x, siz_y), columns ``PROPOSAL_COLUMNS``: ``type`` and ``method`` (str), the box (int64),
+    ``n_proposal`` (int64, pixels proposing it), ``n_proposal_norm`` = n_proposal / (siz_x *
+    siz_y) (float64; can exceed 1, since pixels outside a box can point at it, and is at most
+    about 1/2 for a hairpin, whose lower half cannot propose), ``prob_median`` and ``prob_max``
+    (of the proposals' probabilities) and ``p_on_median``. Sorted by type (``BOX_TYPES`` order),
+    method (``METHODS`` order), bb_x, bb_y, siz_x, siz_y.
+    """
+    size = _check_pred(pred)
+    if length is None:
+        length = size
+    if not 0 <= length <= size:
+        raise ValueError(f"decode: length {length} outside 0..{size} (the predictions' size)")
+    rows, cols = np.triu_indices(length, k=1)  # [N] each: the upper-triangle pixels
+    parts = []
+    for t in BOX_TYPES:
+        p_on = np.asarray(pred[f"{t}_on"], dtype=np.float64)[rows, cols]  # [N]
+        loc_x, p_loc_x = _argmax(pred[f"{t}_location_x"], rows, cols)
+        loc_y, p_loc_y = _argmax(pred[f"{t}_location_y"], rows, cols)
+        located = (loc_x != _LOC_CATCH_ALL) & (loc_y != _LOC_CATCH_ALL)
+        bb_x, bb_y = rows - loc_x, cols + loc_y
+        p_box = p_on * p_loc_x * p_loc_y
+        sm_names, sl_names = _SIZE_OUTPUTS[t]
+
+        keep = located.copy()
+        sizes, prob = [], p_box.copy()
+        for name in sm_names:
+            k, p = _argmax(pred[name], rows, cols)
+            keep &= k != _SIZE_CATCH_ALL
+            sizes.append(k + 1)
+            prob *= p
+        parts.append(_group(t, "sm", keep, bb_x, bb_y, sizes, prob, p_on))
+
+        sizes = []
+        for name in sl_names:
+            s = np.asarray(pred[name], dtype=np.float64)[rows, cols]
+            sizes.append(np.maximum(np.floor(s + 0.5), 1).astype(np.int64))
+        parts.append(_group(t, "sl", located, bb_x, bb_y, sizes, p_box, p_on))
+
+    out = {c: np.concatenate([p[c] for p in parts]) for c in PROPOSAL_COLUMNS}
+    order = np.lexsort(
+        (
+            out["siz_y"],
+            out["siz_x"],
+            out["bb_y"],
+            out["bb_x"],
+            _codes(out["method"], METHODS),
+            _codes(out["type"], BOX_TYPES),
+        )
+    )
+    return {c: v[order] for c, v in out.items()}
+
+
+def _check_pred(pred: Mapping[str, np.ndarray]) -> int:
+    """Validate the shapes of one sequence's predictions; return their size L."""
+    missing = [n for n in OUTPUTS if n not in pred]
+    if missing:
+        raise ValueError(f"decode: predictions lack the outputs {missing}")
+    size = np.shape(pred["stem_on"])[0] if np.ndim(pred["stem_on"]) == 2 else -1
+    for name, (kind, n_classes) in OUTPUTS.items():
+        shape = np.shape(pred[name])
+        want = (size, size, n_classes) if kind == "class" else (size, size)
+        if shape != want:
+            raise ValueError(f"decode: {name} has shape {shape}, expected {want} (one sequence)")
+        if kind == "scalar" and not np.all(np.isfinite(pred[name])):
+            raise ValueError(f"decode: {name} has non-finite values")
+    return size
+
+
+def _argmax(probs, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Argmax class ``[N]`` and its probability ``[N]`` at the pixels ``(rows, cols)``."""
+    p = np.asarray(probs)[rows, cols]  # [N, C]
+    k = np.argmax(p, axis=1)
+    return k.astype(np.int64), np.take_along_axis(p, k[:, None], axis=1)[:, 0].astype(np.float64)
+
+
+def _group(
+    box_type: str,
+    method: str,
+    keep: np.ndarray,
+    bb_x: np.ndarray,
+    bb_y: np.ndarray,
+    sizes: list[np.ndarray],
+    prob: np.ndarray,
+    p_on: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Group the kept pixel proposals of one type and method by box -> proposal columns."""
+    siz_x = sizes[0][keep]
+    siz_y = sizes[-1][keep]  # square types have one size
+    keys = np.stack([bb_x[keep], bb_y[keep], siz_x, siz_y], axis=1)  # [N, 4]
+    boxes, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    starts = np.cumsum(counts) - counts
+    n = len(boxes)
+    area = (boxes[:, 2] * boxes[:, 3]).astype(np.float64)
+    return {
+        "type": np.full(n, box_type, dtype="<U5"),
+        "method": np.full(n, method, dtype="<U2"),
+        "bb_x": boxes[:, 0].astype(np.int64),
+        "bb_y": boxes[:, 1].astype(np.int64),
+        "siz_x": boxes[:, 2].astype(np.int64),
+        "siz_y": boxes[:, 3].astype(np.int64),
+        "n_proposal": counts.astype(np.int64),
+        "n_proposal_norm": counts / area,
+        "prob_median": _group_median(prob[keep], inverse, starts, counts),
+        "prob_max": _group_max(prob[keep], inverse, starts, counts),
+        "p_on_median": _group_median(p_on[keep], inverse, starts, counts),
+    }
+
+
+def _sorted_by_group(values: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """``values`` sorted by group, ascending within each group (groups in key order)."""
+    return values[np.lexsort((values, inverse))]
+
+
+def _group_median(values, inverse, starts, counts) -> np.ndarray:
+    """Median of each group (the mean of the two middle values for even counts, as np.median)."""
+    v = _sorted_by_group(values, inverse)
+    return (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
+
+
+def _group_max(values, inverse, starts, counts) -> np.ndarray:
+    return _sorted_by_group(values, inverse)[starts + counts - 1]
+
+
+def _codes(names: np.ndarray, order: tuple[str, ...]) -> np.ndarray:
+    """Rank of each name in ``order`` (for sorting)."""
+    sorter = np.argsort(order)
+    return sorter[np.searchsorted(np.array(order), names, sorter=sorter)]
+
+
+# ---------------------------------------------------------------------------------------------
+# proposals -> boxes
+# ---------------------------------------------------------------------------------------------
+
+
+def boxes_of(
+    proposals: Mapping[str, np.ndarray],
+    method: str | None = None,
+    min_norm: float = 0.0,
+    type_thresholds: Mapping[str, float] | None = None,
+) -> list[Box]:
+    """Proposal rows of ``decode`` -> distinct ``Box`` objects, sorted like ``structure_to_boxes``
+    (by bb_x, type, bb_y, then sizes).
+
+    Box convention: top-right corner ``(bb_x, bb_y)``, sizes include the closing bases.
+    ``method``: "sm", "sl" or None (both; a box proposed by both is returned once). A row is kept
+    when its ``n_proposal_norm > threshold``, the threshold being ``type_thresholds[type]`` when
+    given, else ``min_norm`` (the default 0 keeps every proposal; SPEC section 5 uses 0.2, and 0.1
+    for hairpins).
+    """
+    if method is not None and method not in METHODS:
+        raise ValueError(f"boxes_of: method must be one of {METHODS} or None, got {method!r}")
+    thresholds = {t: float(min_norm) for t in BOX_TYPES}
+    for t, v in (type_thresholds or {}).items():
+        if t not in thresholds:
+            raise ValueError(f"boxes_of: unknown box type {t!r} in type_thresholds")
+        thresholds[t] = float(v)
+    types = np.asarray(proposals["type"])
+    keep = np.asarray(proposals["n_proposal_norm"]) > np.array(
+        [thresholds[t] for t in types.tolist()], dtype=np.float64
+    )
+    if method is not None:
+        keep &= np.asarray(proposals["method"]) == method
+    cols = [np.asarray(proposals[c])[keep].tolist() for c in ("bb_x", "bb_y", "siz_x", "siz_y")]
+    boxes = {Box(t, *map(int, b)) for t, *b in zip(types[keep].tolist(), *cols)}
+    return sorted(boxes, key=lambda b: (b.bb_x, BOX_TYPES.index(b.type), b.bb_y, b.siz_x, b.siz_y))

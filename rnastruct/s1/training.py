@@ -1,0 +1,222 @@
+"""``rnastruct s1-train``: train an S1 network on a dataset from ``rnastruct generate``.
+
+RUN_DIR gets ``config.yaml`` (resolved), ``metrics.csv`` (one row per epoch per split: the
+original's columns plus every loss), ``checkpoints/epoch_NNN.pt``, ``best.pt`` (the original's
+rule: highest sum of validation metrics with each ``diff`` negated) and ``last.pt`` (with the
+optimizer, for ``--resume``). Every checkpoint carries its config, so the model can be rebuilt
+from the file alone, and loads with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ..config import from_dict
+from ..seqio import InputError, write_text_atomic
+from ..train import (autocast, evaluate, finish_distributed, gather, load_checkpoint,
+                     save_checkpoint, setup_device, train_one_epoch, warmup_cosine,
+                     write_metrics_csv)
+from .criterion import S1Criterion, average_metrics, example_metrics, metric_names, selection_score
+from .data import iterate, length_batches, load_examples, split_examples
+from .model import S1ModelConfig, build_model
+from .targets import OUTPUTS
+
+CHECKPOINT_KIND = "rnastruct.s1"
+
+
+@dataclass
+class S1Config:
+    """Training recipe; ``model`` is the network (see ``S1ModelConfig``)."""
+
+    model: S1ModelConfig = field(default_factory=S1ModelConfig)
+    epochs: int = 20  # passes over the training examples
+    batch_size: int = 20  # examples per step (the original: 20)
+    lr: float = 2e-3  # peak learning rate of AdamW (the original: Adam 1e-4, constant)
+    weight_decay: float = 0.01
+    warmup_steps: int = 300  # linear warm-up, then cosine decay to 10% (0 = constant lr)
+    cosine: bool = True  # decay the learning rate over the run (False: constant after warm-up)
+    grad_clip: float = 1.0  # max gradient norm (0 = off)
+    split: str = "column"  # "column": the dataset's gene split; "random": shuffle and cut
+    valid_frac: float = 0.05  # split "random": share of examples for validation
+    seed: int = 5555  # split "random" and batch order (epoch k uses seed + k)
+    max_length: int | None = None  # drop longer examples
+    max_train_examples: int | None = None  # use only this many training examples (debugging)
+    bf16: bool = True  # bf16 autocast (about 2x fp32 on this kind of CPU)
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    max_minutes: float | None = None  # stop after the epoch that passes this wall time
+
+
+def build_optimizer(model, cfg: S1Config):
+    # no weight decay on norms, biases and embeddings of the sequence alphabet
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+def model_from_checkpoint(path) -> tuple[torch.nn.Module, S1Config, dict]:
+    """Rebuild an S1 network from a checkpoint file alone -> (model in eval mode, config, state)."""
+    state = load_checkpoint(path, CHECKPOINT_KIND)
+    cfg = from_dict(S1Config, state["config"], f"{path}: config")
+    model = build_model(cfg.model)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise InputError(f"{path}: weights do not fit the network in its config ({e})") from None
+    return model.eval(), cfg, state
+
+
+def _step(device):
+    def step(model, batch):
+        targets = {k: v.to(device, non_blocking=True) for k, v in batch["targets"].items()}
+        masks = {k: v.to(device, non_blocking=True) for k, v in batch["masks"].items()}
+        outputs = model(batch["tokens"].to(device), batch["lengths"].to(device))
+        return outputs, targets, masks, len(batch["lengths"])
+    return step
+
+
+def columns() -> list[str]:
+    return metric_names() + ["loss"] + [f"{name}.loss" for name in OUTPUTS] + ["lr", "seconds", "tv", "epoch"]
+
+
+def run(cfg: S1Config, data: str, out: str, resume: bool = False, device_name: str = "cpu",
+        progress: bool = True) -> dict:
+    """Train; returns the last epoch's metrics rows. Multi-process under ``torchrun``."""
+    from tqdm import tqdm
+
+    device, rank, world = setup_device(device_name)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run_dir = Path(out)
+    last = run_dir / "last.pt"
+    if resume:
+        if not last.exists():
+            raise InputError(f"{run_dir}: nothing to resume (no last.pt)")
+        state = load_checkpoint(last, CHECKPOINT_KIND)
+        saved = from_dict(S1Config, state["config"], f"{last}: config")
+        if dataclasses.asdict(saved) != dataclasses.asdict(cfg):
+            cfg = saved  # the run goes on with the config it started with
+            if rank == 0:
+                print(f"s1-train: resuming with the config saved in {last}", file=sys.stderr)
+    else:
+        state = None
+        if rank == 0:
+            if run_dir.exists() and any(run_dir.iterdir()):
+                raise InputError(f"{run_dir}: not empty (use --resume to continue that run, or a new folder)")
+            if not run_dir.parent.is_dir():
+                raise InputError(f"{run_dir}: parent folder {run_dir.parent} does not exist")
+
+    ex, split = load_examples(data, cfg.max_length)
+    train_ex, valid_ex = split_examples(ex, split, cfg.split, cfg.valid_frac, cfg.seed)
+    if cfg.max_train_examples:
+        train_ex = train_ex.subset(np.arange(min(cfg.max_train_examples, len(train_ex))))
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model).to(device)
+    optimizer = build_optimizer(model, cfg)
+    steps_per_epoch = len(length_batches(train_ex.lengths, cfg.batch_size, 0, rank, world))
+    total = steps_per_epoch * cfg.epochs
+    scheduler = warmup_cosine(optimizer, cfg.warmup_steps, total if cfg.cosine else 10**12,
+                              floor=0.1 if cfg.cosine else 1.0)
+    history: list[dict] = []
+    best_score, start_epoch = -math.inf, 1
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, best_score, start_epoch = state["history"], state["best_score"], state["epoch"] + 1
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    criterion = S1Criterion()
+    amp = lambda: autocast(device, cfg.bf16)  # noqa: E731
+    step = _step(device)
+
+    if rank == 0:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"s1-train: {len(train_ex)} training / {len(valid_ex)} validation examples, "
+              f"{cfg.model.arch} network with {n_params:,} parameters, {world} process(es) on "
+              f"{device.type}", file=sys.stderr)
+    started = time.time()
+    rows: list[dict] = []
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.time()
+        train_rows: list[dict] = []
+        batches = length_batches(train_ex.lengths, cfg.batch_size, cfg.seed + epoch, rank, world)
+        bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                   disable=not progress or rank != 0, dynamic_ncols=True, mininterval=1.0)
+        with bar:
+            train_loss = train_one_epoch(
+                net, criterion, iterate(train_ex, batches), optimizer, step, scheduler=scheduler,
+                grad_clip=cfg.grad_clip, amp=amp, bar=bar,
+                on_batch=lambda o, t, m: train_rows.extend(example_metrics(o, t, m)))
+        valid_rows: list[dict] = []
+        valid_batches = length_batches(valid_ex.lengths, cfg.batch_size, None)[rank::world]
+        valid_loss = evaluate(model, criterion, iterate(valid_ex, valid_batches), step, amp=amp,
+                              on_batch=lambda o, t, m: valid_rows.extend(example_metrics(o, t, m)))
+        # every rank's per-example metrics and losses -> rank 0
+        train_rows = sum(gather(train_rows, world), [])
+        valid_rows = sum(gather(valid_rows, world), [])
+        train_loss = _mean_losses(gather((train_loss, sum(map(len, batches))), world))
+        valid_loss = _mean_losses(gather((valid_loss, sum(map(len, valid_batches))), world))
+        seconds = time.time() - t0
+        lr = optimizer.param_groups[0]["lr"]
+        rows = [_row(average_metrics(train_rows), train_loss, "training", epoch, lr, seconds),
+                _row(average_metrics(valid_rows), valid_loss, "validation", epoch, lr, seconds)]
+        history += rows
+        score = selection_score(average_metrics(valid_rows))
+        if rank == 0:
+            ckpt = {"kind": CHECKPOINT_KIND, "config": dataclasses.asdict(cfg), "epoch": epoch,
+                    "model": model.state_dict(), "metrics": rows[1], "score": score}
+            save_checkpoint(run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt", ckpt)
+            if score > best_score:
+                save_checkpoint(run_dir / "best.pt", ckpt)
+            save_checkpoint(last, {**ckpt, "optimizer": optimizer.state_dict(),
+                                   "scheduler": scheduler.state_dict(), "history": history,
+                                   "best_score": max(best_score, score)})
+            write_metrics_csv(run_dir / "metrics.csv", history, columns())
+            v = rows[1]
+            print(f"epoch {epoch}: train loss {train_loss['loss']:.4f}, valid loss {valid_loss['loss']:.4f}; "
+                  f"valid auROC/auPRC stem {v['stem_on.auroc']:.3f}/{v['stem_on.auprc']:.3f} "
+                  f"iloop {v['iloop_on.auroc']:.3f}/{v['iloop_on.auprc']:.3f} "
+                  f"hloop {v['hloop_on.auroc']:.3f}/{v['hloop_on.auprc']:.3f} ({seconds:.0f} s)",
+                  file=sys.stderr)
+        best_score = max(best_score, score)
+        if cfg.max_minutes is not None and (time.time() - started) / 60 > cfg.max_minutes:
+            if rank == 0:
+                print(f"s1-train: stopping after epoch {epoch}: max_minutes {cfg.max_minutes} reached",
+                      file=sys.stderr)
+            break
+    finish_distributed(world)
+    return {"rows": rows, "history": history}
+
+
+def _mean_losses(parts: list[tuple[dict, int]]) -> dict[str, float]:
+    """Example-weighted mean of each rank's mean losses (a rank may have had no batch)."""
+    parts = [(d, n) for d, n in parts if n]
+    total = sum(n for _, n in parts)
+    if not total:
+        return {}
+    return {k: sum(d[k] * n for d, n in parts) / total for k in parts[0][0]}
+
+
+def _row(metrics: dict, losses: dict, tv: str, epoch: int, lr: float, seconds: float) -> dict:
+    row = dict(metrics)
+    row["loss"] = losses.get("loss", float("nan"))
+    for name in OUTPUTS:
+        row[f"{name}.loss"] = losses.get(name, float("nan"))
+    row.update(lr=lr, seconds=round(seconds, 1), tv=tv, epoch=epoch)
+    return row

@@ -1,0 +1,240 @@
+"""S1 network, criterion and training: a real tiny end-to-end run, resume after a kill, and a
+two-process torchrun (gloo) run."""
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnastruct.datagen import GenerateConfig, generate
+from rnastruct.s1.criterion import S1Criterion, auprc, auroc, metric_names, selection_score
+from rnastruct.s1.data import S1Examples, length_batches, load_examples
+from rnastruct.s1.model import PAD, S1ModelConfig, build_model, receptive_field
+from rnastruct.s1.targets import OUTPUTS
+from rnastruct.s1.training import columns, model_from_checkpoint
+from rnastruct.seqio import InputError, write_dataset
+from rnastruct.structure import parse_dot_bracket
+from rnastruct.train import load_checkpoint
+
+from .conftest import run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = S1ModelConfig(seq_channels=8, seq_layers=2, pair_channels=8, dilations=[1, 2], head_channels=8)
+ORIGINAL_TINY = S1ModelConfig(arch="original", filters=[4, 4], filter_width=[5, 3], head_channels=6)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """~120 real segments of varied length with a gene split, made by the real generator."""
+    from .conftest import HUMAN, need_shared_data
+
+    need_shared_data()
+    out = tmp_path_factory.mktemp("s1data") / "ds"
+    table, manifest = generate(GenerateConfig(fasta=str(HUMAN / "mrna_20_records.fa"), length="24-48",
+                                              num_seq=120, min_mfe_freq=0.05, seed=4, workers=1,
+                                              split_by="none", ens_div=False), progress=False)
+    write_dataset(table, out, manifest)
+    return out
+
+
+@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, S1ModelConfig()], ids=["dilated", "original", "default"])
+def test_batched_equals_one_at_a_time(cfg):
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    lengths = torch.tensor([37, 25, 12])
+    tokens = torch.randint(0, 5, (3, 37))
+    for b, n in enumerate(lengths.tolist()):
+        tokens[b, n:] = PAD
+    with torch.no_grad():
+        batched = model(tokens, lengths)
+        for b, n in enumerate(lengths.tolist()):
+            alone = model(tokens[b:b + 1, :n], lengths[b:b + 1])
+            for name, (kind, k) in OUTPUTS.items():
+                shape = (1, n, n) if kind != "class" else (1, n, n, k)
+                assert alone[name].shape == shape
+                torch.testing.assert_close(batched[name][b, :n, :n], alone[name][0], atol=1e-3, rtol=1e-3)
+
+
+def test_default_receptive_field_covers_64():
+    assert receptive_field(S1ModelConfig()) >= 64
+    assert receptive_field(S1ModelConfig(arch="original")) == 57
+
+
+def test_receptive_field_is_real():
+    """A change at position 0 reaches pixel (k, k) exactly up to the computed reach."""
+    torch.manual_seed(0)
+    cfg = S1ModelConfig(seq_channels=8, seq_layers=2, pair_channels=8, dilations=[1, 2], head_channels=8)
+    model = build_model(cfg).eval()
+    reach = (receptive_field(cfg) - 1) // 2
+    L = reach + 6
+    tokens = torch.randint(0, 4, (1, L))
+    other = tokens.clone()
+    other[0, 0] = (tokens[0, 0] + 1) % 4
+    with torch.no_grad():
+        a, b = model(tokens, torch.tensor([L])), model(other, torch.tensor([L]))
+    changed = (a["stem_on"][0] - b["stem_on"][0]).abs() > 0
+    diag = changed.diagonal()
+    assert diag[: reach + 1].any() and not diag[reach + 1:].any()
+
+
+def test_criterion_counts_only_masked_pixels():
+    ex = S1Examples(["GGGGAAACCCC", "GGGAAAUCCC"], [parse_dot_bracket("((((...))))"),
+                                                    parse_dot_bracket("(((....)))")])
+    batch = ex.batch(np.array([0, 1]))
+    model = build_model(TINY)
+    out = model(batch["tokens"], batch["lengths"])
+    crit = S1Criterion()
+    base = crit(out, batch["targets"], batch["masks"])
+    assert set(base) == set(OUTPUTS) | {"loss"}
+    # garbage outside the masks (padding row 10 of example 1, lower triangle) changes nothing
+    poked = {k: v.clone() for k, v in out.items()}
+    for name in OUTPUTS:
+        poked[name][1, 10] = 1e4
+        poked[name][0, 5, 2] = -1e4
+    after = crit(poked, batch["targets"], batch["masks"])
+    for k in base:
+        assert torch.isclose(base[k], after[k]), k
+    assert not batch["masks"]["on"][1, 10].any() and not batch["masks"]["on"][1, :, 10].any()
+    # perfect predictions drive the classification losses to ~0
+    perfect = {}
+    for name, (kind, k) in OUTPUTS.items():
+        t = batch["targets"][name]
+        if kind == "on":
+            perfect[name] = (t * 2 - 1) * 50
+        elif kind == "class":
+            perfect[name] = torch.nn.functional.one_hot(t, k).float() * 50
+        else:
+            perfect[name] = t.float()
+    zero = crit(perfect, batch["targets"], batch["masks"])
+    assert zero["loss"] < 1e-6
+
+
+def test_ranking_metrics_against_hand_counts():
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    labels = np.array([1, 0, 1, 0, 0])
+    assert auroc(scores, labels) == pytest.approx(5 / 6)  # 5 of 6 pos/neg pairs ordered right
+    assert auprc(scores, labels) == pytest.approx(0.5 * (1 / 1) + 0.5 * (2 / 3))
+    assert np.isnan(auroc(scores, np.zeros(5)))
+    tied = np.array([0.5, 0.5])
+    assert auroc(tied, np.array([1, 0])) == 0.5
+    m = {n: 1.0 for n in metric_names()}
+    n_diff = sum(n.endswith(".diff") for n in metric_names())
+    assert selection_score(m) == len(m) - 2 * n_diff
+
+
+def test_length_batches_group_lengths_and_shard():
+    lengths = np.random.default_rng(0).integers(20, 200, size=1000)
+    batches = length_batches(lengths, 20, seed=1)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    assert spread < 15  # sorted within windows: little padding
+    r0, r1 = length_batches(lengths, 20, 1, 0, 2), length_batches(lengths, 20, 1, 1, 2)
+    assert len(r0) == len(r1) == 25
+    assert not set(np.concatenate(r0)) & set(np.concatenate(r1))
+
+
+def _rows(run_dir):
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_training_run_end_to_end(tiny_data, tmp_path):
+    run_dir = tmp_path / "run"
+    r = run_cli("s1-train", "--config", REPO / "configs/s1/debug.yaml", "--data", tiny_data,
+                "--out", run_dir, "--set", "epochs=2", "--set", "valid_frac=0.2")
+    assert r.returncode == 0, r.stderr
+    assert "epoch 2/2" in r.stderr  # the progress bar
+    rows = _rows(run_dir)
+    assert [(x["tv"], x["epoch"]) for x in rows] == [("training", "1"), ("validation", "1"),
+                                                      ("training", "2"), ("validation", "2")]
+    assert list(rows[0]) == columns()
+    for row in rows:
+        assert 0 <= float(row["stem_on.auroc"]) <= 1 and float(row["loss"]) > 0
+    # the validation loss the training reports is what the saved weights give
+    assert float(rows[2]["loss"]) < float(rows[0]["loss"])  # it learns
+    model, cfg, state = model_from_checkpoint(run_dir / "last.pt")
+    assert state["epoch"] == 2 and cfg.model.seq_channels == 16
+    assert (run_dir / "checkpoints" / "epoch_001.pt").exists() and (run_dir / "best.pt").exists()
+    best = load_checkpoint(run_dir / "best.pt")
+    scores = [load_checkpoint(run_dir / "checkpoints" / f"epoch_{e:03d}.pt")["score"] for e in (1, 2)]
+    assert best["score"] == max(scores)
+    assert (run_dir / "config.yaml").read_text().startswith("model:")
+    # a second run into the same folder is refused
+    r2 = run_cli("s1-train", "--data", tiny_data, "--out", run_dir)
+    assert r2.returncode == 2 and "not empty" in r2.stderr
+
+
+def test_original_config_builds_and_trains_a_step(tiny_data, tmp_path):
+    r = run_cli("s1-train", "--config", REPO / "configs/s1/original.yaml", "--data", tiny_data,
+                "--out", tmp_path / "orig", "--set", "epochs=1", "--set", "max_train_examples=4",
+                "--set", "batch_size=4", "--quiet")
+    assert r.returncode == 0, r.stderr
+    model, cfg, _ = model_from_checkpoint(tmp_path / "orig" / "last.pt")
+    assert cfg.model.arch == "original" and cfg.model.filters == [32, 32, 64, 64, 64, 128, 128]
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (9, 9)]
+    assert len(convs) == 7
+
+
+def test_resume_after_a_kill_loses_at_most_one_epoch(tiny_data, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "rnastruct", "s1-train", "--config", str(REPO / "configs/s1/debug.yaml"),
+            "--data", str(tiny_data), "--out", str(run_dir), "--set", "epochs=4", "--quiet"]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "epoch_001.pt").exists():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # a real kill, mid-epoch 2
+    proc.wait()
+    killed_at = load_checkpoint(run_dir / "last.pt")["epoch"]
+    assert killed_at in (1, 2, 3)
+    r = subprocess.run(args + ["--resume"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = _rows(run_dir)
+    assert [int(x["epoch"]) for x in rows] == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert load_checkpoint(run_dir / "last.pt")["epoch"] == 4
+    assert not list(run_dir.rglob("*.tmp"))  # no half-written file survived the kill
+
+
+def test_bad_checkpoint_and_data_are_clean_errors(tiny_data, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="not a readable rnastruct checkpoint"):
+        model_from_checkpoint(bad)
+    torch.save({"kind": "something.else", "config": {}}, bad)
+    with pytest.raises(InputError, match="expected rnastruct.s1"):
+        model_from_checkpoint(bad)
+    r = run_cli("s1-train", "--data", tmp_path / "nope", "--out", tmp_path / "r")
+    assert r.returncode == 2 and "no dataset here" in r.stderr
+    r = run_cli("s1-train", "--data", tiny_data, "--out", tmp_path / "r2", "--set", "model.widht=3")
+    assert r.returncode == 2 and "unknown key(s) widht" in r.stderr
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
+                    reason="torchrun not installed")
+def test_torchrun_two_processes_gloo(tiny_data, tmp_path):
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    base = ["s1-train", "--config", str(REPO / "configs/s1/debug.yaml"), "--data", str(tiny_data),
+            "--set", "epochs=2", "--quiet"]
+    r1 = run_cli(*base, "--out", single)
+    assert r1.returncode == 0, r1.stderr
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r2 = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "rnastruct", *base,
+                         "--out", str(ddp)], capture_output=True, text=True, env=env, timeout=600)
+    assert r2.returncode == 0, r2.stderr[-3000:]
+    a, b = _rows(single), _rows(ddp)
+    assert len(a) == len(b) and list(a[0]) == list(b[0])
+    assert [(x["tv"], x["epoch"]) for x in a] == [(x["tv"], x["epoch"]) for x in b]
+    model, cfg, state = model_from_checkpoint(ddp / "last.pt")
+    assert state["epoch"] == 2
+    assert not any(k.startswith("module.") for k in state["model"])  # loadable without DDP
