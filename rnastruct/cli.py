@@ -240,6 +240,22 @@ def _s1_train(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    from .evaluate import add_args
+
+    add_args(p)
+
+
+def _evaluate(args) -> int:
+    from .evaluate import run
+
+    return run(args)
+
+
+# ---------------------------------------------------------------------------------------------
 
 COMMANDS = {
     "generate": (_generate_args, _generate, "sample segments, fold them with ViennaRNA, keep confident ones"),
@@ -247,6 +263,8 @@ COMMANDS = {
     "boxes": (_boxes_args, _boxes, "print the stem / internal loop / hairpin boxes of structures"),
     "inspect": (_inspect_args, _inspect, "summarise a dataset and its manifest"),
     "s1-train": (_s1_train_args, _s1_train, "train the S1 network (pixels -> box predictions)"),
+    "evaluate": (_evaluate_args, _evaluate,
+                 "score predicted structures against reference ones (P/R/F1/MCC, per family)"),
 }
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rnastruct.cli
 from rnastruct import evaluate as ev
 from rnastruct.metrics import pair_scores
 from rnastruct.seqio import InputError, Record, format_bpseq, format_ct, format_fasta
@@ -20,10 +19,6 @@ from rnastruct.structure import parse_dot_bracket
 from .conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cli_has_evaluate() -> bool:
-    return "evaluate" in rnastruct.cli.COMMANDS
 
 
 def parse(argv):
@@ -313,7 +308,6 @@ def test_malformed_files_are_errors_naming_the_place(tmp_path):
         ev.read_structures(tmp_path / "nope.fa")
 
 
-@pytest.mark.skipif(not cli_has_evaluate(), reason="evaluate is not wired into rnastruct.cli yet")
 def test_cli_evaluate(tmp_path):
     refs = write_all_formats(RECORDS, tmp_path / "ref")
     preds = write_all_formats(PRED, tmp_path / "pred")
