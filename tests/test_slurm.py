@@ -82,3 +82,33 @@ def test_failed_shard_cancels_the_merge(tmp_path):
     assert not (out / "merged").exists()
     logs = "\n".join(p.read_text() for p in out.glob("generate-*.log"))
     assert "missing.fa: no such file" in logs
+
+
+def test_s1_training_job(human, tmp_path):
+    """The Slurm script trains, and resubmitting it into the same run folder resumes."""
+    from rnastruct.s1.training import model_from_checkpoint
+    from rnastruct.seqio import write_dataset
+
+    table, manifest = generate(GenerateConfig(fasta=str(human / "mrna_20_records.fa"), length="30-40",
+                                              num_seq=40, seed=3, workers=1, split_by="none",
+                                              ens_div=False), progress=False)
+    write_dataset(table, tmp_path / "data", manifest)
+    run_dir = tmp_path / "run"
+
+    def submit(k):
+        # max_minutes=0 stops after each epoch, as a job hitting its time limit would
+        sub = subprocess.run(["sbatch", "--parsable", "--cpus-per-task=1", f"--output={tmp_path}/train{k}.log",
+                              str(REPO / "s1_training" / "train.sbatch"), str(REPO / "configs/s1/debug.yaml"),
+                              str(tmp_path / "data"), str(run_dir), "--set", "epochs=2",
+                              "--set", "max_minutes=0"],
+                             capture_output=True, text=True, env=_env(), cwd=tmp_path)
+        assert sub.returncode == 0, sub.stderr
+        state = _wait(sub.stdout.strip())
+        assert state == "COMPLETED", (tmp_path / f"train{k}.log").read_text()
+
+    submit(1)
+    assert model_from_checkpoint(run_dir / "last.pt")[2]["epoch"] == 1
+    submit(2)
+    assert model_from_checkpoint(run_dir / "last.pt")[2]["epoch"] == 2
+    epochs = [line.split(",")[-1] for line in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
+    assert epochs == ["1", "1", "2", "2"]
