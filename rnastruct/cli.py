@@ -94,8 +94,10 @@ def _check_out_dir(out: str, overwrite: bool) -> None:
     if p.exists() and not overwrite:
         raise InputError(f"{p}: already exists (pass --overwrite to replace it)")
     parent = p.parent
-    if not parent.is_dir():
-        raise InputError(f"{p}: parent folder {parent} does not exist")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{p}: cannot create the folder {parent} ({e.strerror})") from None
     if not os.access(parent, os.W_OK):
         raise InputError(f"{p}: parent folder {parent} is not writable")
 

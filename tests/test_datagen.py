@@ -284,7 +284,7 @@ def test_bad_runs_are_clear_errors_with_no_output(human, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     r = run_cli("generate", "--fasta", fa, "--length", "40", "--out", blocker / "out")
-    assert r.returncode == 2 and "does not exist" in r.stderr
+    assert r.returncode == 2 and "cannot create the folder" in r.stderr
     assert list(tmp_path.iterdir()) == [gtf, blocker]  # nothing half-written anywhere
 
 
@@ -345,3 +345,11 @@ def test_antisense_and_extra_tilings(human):
             assert row.seq == rc[row.src_start:row.src_end].replace("T", "U")
             n_anti += 1
     assert n_anti > 0
+
+
+def test_output_parent_folders_are_created(human, tmp_path):
+    out = tmp_path / "a" / "b" / "ds"
+    r = run_cli("generate", "--fasta", human / "mrna_20_records.fa", "--length", "40", "--num-seq", "3",
+                "--workers", "1", "--quiet", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert read_dataset(out)[0].shape[0] == 3

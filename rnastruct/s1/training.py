@@ -113,8 +113,10 @@ def run(cfg: S1Config, data: str, out: str, resume: bool = False, device_name: s
         if rank == 0:
             if run_dir.exists() and any(run_dir.iterdir()):
                 raise InputError(f"{run_dir}: not empty (use --resume to continue that run, or a new folder)")
-            if not run_dir.parent.is_dir():
-                raise InputError(f"{run_dir}: parent folder {run_dir.parent} does not exist")
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise InputError(f"{run_dir}: cannot create the run folder ({e.strerror})") from None
 
     ex, split = load_examples(data, cfg.max_length)
     train_ex, valid_ex = split_examples(ex, split, cfg.split, cfg.valid_frac, cfg.seed)
