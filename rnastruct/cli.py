@@ -258,6 +258,22 @@ def _evaluate(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# plot
+
+
+def _plot_args(p: argparse.ArgumentParser) -> None:
+    from .plots import add_args
+
+    add_args(p)
+
+
+def _plot(args) -> int:
+    from .plots import run
+
+    return run(args)
+
+
+# ---------------------------------------------------------------------------------------------
 
 COMMANDS = {
     "generate": (_generate_args, _generate, "sample segments, fold them with ViennaRNA, keep confident ones"),
@@ -267,6 +283,7 @@ COMMANDS = {
     "s1-train": (_s1_train_args, _s1_train, "train the S1 network (pixels -> box predictions)"),
     "evaluate": (_evaluate_args, _evaluate,
                  "score predicted structures against reference ones (P/R/F1/MCC, per family)"),
+    "plot": (_plot_args, _plot, "plot runs: training curves (plot metrics RUN_DIR ... --out grid.png)"),
 }
 
 

@@ -1,0 +1,320 @@
+"""Plots of training runs: ``rnastruct plot metrics``.
+
+    rnastruct plot metrics RUN_DIR [RUN_DIR ...] --out grid.png [--metrics M1 M2 ...]
+
+The lab notebook's "plot metrics" step as library calls. A run folder is what ``rnastruct
+s1-train`` writes: ``RUN_DIR/metrics.csv`` has one row per epoch per split, the original's metric
+columns (``<output>.auroc``, ``.auprc``, ``.accuracy``, ``.diff``), then ``loss`` and one
+``<output>.loss`` per output, then ``lr, seconds, tv, epoch``; ``tv`` is ``training`` or
+``validation``. The original's own metrics.csv (metric columns, ``tv``, ``epoch``) reads too.
+
+Metrics going up: auROC, auPRC and accuracy; going down: ``diff`` (mean absolute error of a
+scalar output) and every loss. The best epoch of a run is the original's rule, the highest sum
+of the validation metrics with each ``diff`` negated (``rnastruct.s1.criterion.selection_score``),
+the same rule ``s1-train`` uses for ``best.pt``.
+
+The figure functions are pure: data in, a ``matplotlib.figure.Figure`` out, drawn with the Agg
+canvas and never registered with pyplot (no global state, nothing to close); ``save_png``
+writes a figure atomically (a temporary file renamed into place).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .seqio import InputError, atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+SPLITS = ("training", "validation")
+SPLIT_STYLE = {"training": "--", "validation": "-"}  # training dashed, validation solid
+# metric name suffix -> +1 higher is better, -1 lower is better
+DIRECTION = {"auroc": 1, "auprc": 1, "accuracy": 1, "diff": -1, "loss": -1}
+PANEL_SIZE = (3.4, 2.4)  # inches per panel (width, height)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading runs
+
+
+def read_run_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """``RUN_DIR/metrics.csv`` -> DataFrame (one row per epoch per split, columns as in the file,
+    ``epoch`` as int). ``df.attrs["label"]`` is the run's label (the folder name) and
+    ``df.attrs["path"]`` the file. A missing folder or file, a file without rows, without a
+    ``tv`` or ``epoch`` column, or with a ``tv`` other than training/validation raises
+    ``InputError`` naming the file."""
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.csv"
+    if not run_dir.exists():
+        raise InputError(f"{run_dir}: run folder does not exist")
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: not a run folder (pass the folder that holds metrics.csv)")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (has the run finished its first epoch?)")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty file (no header, no rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a readable CSV ({e})") from None
+    missing = [c for c in ("tv", "epoch") if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: no column {' or '.join(map(repr, missing))} "
+                         f"(columns: {', '.join(map(str, df.columns))})")
+    if df.empty:
+        raise InputError(f"{path}: header only, no rows (has the run finished its first epoch?)")
+    bad_tv = ~df["tv"].isin(SPLITS)
+    if bad_tv.any():
+        i = int(np.flatnonzero(bad_tv)[0])
+        raise InputError(f"{path}: row {i + 2}: tv {df['tv'].iloc[i]!r} is neither training nor validation")
+    epoch = pd.to_numeric(df["epoch"], errors="coerce")
+    bad_epoch = epoch.isna() | (epoch != epoch.round())
+    if bad_epoch.any():
+        i = int(np.flatnonzero(bad_epoch)[0])
+        raise InputError(f"{path}: row {i + 2}: epoch {df['epoch'].iloc[i]!r} is not a whole number")
+    df["epoch"] = epoch.astype(int)
+    df.attrs["label"] = run_dir.resolve().name
+    df.attrs["path"] = str(path)
+    return df
+
+
+def read_runs(run_dirs) -> dict[str, pd.DataFrame]:
+    """Several run folders -> ``{label: metrics}`` in the order given. The label is the folder
+    name; folders with the same name are told apart by the path as given."""
+    run_dirs = [Path(d) for d in run_dirs]
+    frames = [read_run_metrics(d) for d in run_dirs]
+    names = [df.attrs["label"] for df in frames]
+    runs: dict[str, pd.DataFrame] = {}
+    for d, name, df in zip(run_dirs, names, frames):
+        label = name if names.count(name) == 1 else str(d)
+        if label in runs:
+            raise InputError(f"{d}: given twice")
+        df.attrs["label"] = label
+        runs[label] = df
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------
+# metric names, best epoch
+
+
+def metric_direction(name: str) -> int:
+    """+1 when higher is better (auroc, auprc, accuracy), -1 when lower is (diff, loss, any
+    ``<output>.loss``), 0 when unknown (lr, seconds, ...)."""
+    return DIRECTION.get(name.rsplit(".", 1)[-1], 0)
+
+
+def default_metrics(df: pd.DataFrame) -> list[str]:
+    """The metric columns (auroc/auprc/accuracy/diff) plus ``loss``, in the file's order (the
+    original's); the per-output losses, lr and seconds are left out."""
+    return [c for c in df.columns
+            if c == "loss" or ("." in c and c.rsplit(".", 1)[1] in DIRECTION and not c.endswith(".loss"))]
+
+
+def best_epoch(df: pd.DataFrame) -> int | None:
+    """The original's best epoch: the validation row with the highest ``selection_score`` (sum of
+    the metrics with each ``diff`` negated, NaN skipped); the first on ties, as ``s1-train``
+    picks ``best.pt``. None when the run has no validation row."""
+    row = best_validation_row(df)
+    return None if row is None else int(row["epoch"])
+
+
+def best_validation_row(df: pd.DataFrame) -> pd.Series | None:
+    """The validation row of the best epoch (see ``best_epoch``), or None."""
+    from .s1.criterion import selection_score  # torch is imported only when needed
+
+    valid = df[df["tv"] == "validation"]
+    if valid.empty:
+        return None
+    scores = [selection_score({k: _float(v) for k, v in row.items()}) for row in valid.to_dict("records")]
+    return valid.iloc[int(np.argmax(scores))]
+
+
+def _float(value) -> float:
+    """A CSV cell as a float; NaN when it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+
+
+def metrics_grid(runs: dict[str, pd.DataFrame], metrics: list[str] | None = None,
+                 ncols: int = 4) -> Figure:
+    """One panel per metric, x = epoch; training dashed, validation solid; one colour per run
+    (runs overlaid, of any lengths); each panel's title says whether higher or lower is better;
+    a star marks each run's best validation epoch (``best_epoch``); one legend for the figure.
+
+    ``runs``: ``{label: metrics DataFrame}`` as from ``read_runs``. ``metrics``: the panels, in
+    order (default: ``default_metrics`` of every run, in the first run's column order). A
+    metric a run lacks is left out of that run's panel; NaN values leave gaps (points are
+    drawn, so an epoch between gaps, or a single epoch, still shows).
+
+    Panel ``ax`` holds, for each run in order, two lines (``gid`` ``"<label>/training"`` and
+    ``"<label>/validation"``) and a best-epoch star (``gid`` ``"<label>/best"``, a scatter).
+    Raises ``InputError`` when a requested metric is in none of the runs.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    if not runs:
+        raise ValueError("metrics_grid: no runs")
+    if metrics is None:
+        metrics = []
+        for df in runs.values():
+            metrics += [m for m in default_metrics(df) if m not in metrics]
+        if not metrics:
+            raise InputError(f"runs {', '.join(runs)}: no metric columns to plot")
+    else:
+        metrics = list(dict.fromkeys(metrics))
+        bad = [m for m in metrics if m in ("tv", "epoch")]
+        if bad:
+            raise InputError(f"metric {bad[0]!r}: not a metric column")
+        absent = [m for m in metrics if not any(m in df.columns for df in runs.values())]
+        if absent:
+            known = default_metrics(next(iter(runs.values())))
+            raise InputError(f"metric {', '.join(map(repr, absent))} is in none of the runs "
+                             f"({', '.join(runs)}); their metrics are: {', '.join(known)}")
+    if not metrics:
+        raise InputError("no metrics to plot")
+
+    ncols = max(1, min(ncols, len(metrics)))
+    nrows = math.ceil(len(metrics) / ncols)
+    fig = Figure(figsize=(PANEL_SIZE[0] * ncols, PANEL_SIZE[1] * nrows + 0.9), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[len(metrics):]:
+        ax.remove()
+    colours = [f"C{i % 10}" for i in range(len(runs))]
+    best = {label: best_validation_row(df) for label, df in runs.items()}
+    lo = min(int(df["epoch"].min()) for df in runs.values())
+    hi = max(int(df["epoch"].max()) for df in runs.values())
+    pad = max(0.5, 0.05 * (hi - lo))
+
+    for ax, metric in zip(axes, metrics):
+        direction = metric_direction(metric)
+        arrow = {1: " (\u2191 better)", -1: " (\u2193 better)"}.get(direction, "")
+        ax.set_title(metric + arrow, fontsize=9)
+        ax.tick_params(labelsize=7.5)
+        # every panel spans the same epochs; whole-number ticks (one epoch: one tick)
+        ax.set_xlim(lo - pad, hi + pad)
+        if hi == lo:
+            ax.set_xticks([lo])
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.margins(y=0.1)  # room for the best-epoch stars at the edges
+        ax.grid(alpha=0.3, linewidth=0.5)
+        drawn = False
+        for (label, df), colour in zip(runs.items(), colours):
+            if metric not in df.columns:
+                continue
+            values = pd.to_numeric(df[metric], errors="coerce")
+            for split in SPLITS:
+                rows = (df["tv"] == split).to_numpy()
+                x = df["epoch"].to_numpy()[rows]
+                y = values.to_numpy(dtype=float)[rows]
+                order = np.argsort(x, kind="stable")
+                # points as well as lines: one epoch, or one between NaN gaps, still shows;
+                # training open circles, validation filled
+                ax.plot(x[order], y[order], SPLIT_STYLE[split], color=colour, linewidth=1.2,
+                        marker="o", markersize=3.5 if len(x) <= 25 else 1.5,
+                        markerfacecolor="white" if split == "training" else colour,
+                        gid=f"{label}/{split}")
+                drawn |= bool(np.isfinite(y).any())
+            row = best[label]
+            if row is not None:
+                value = _float(row.get(metric))
+                if np.isfinite(value):
+                    ax.scatter([row["epoch"]], [value], marker="*", s=90, color=colour,
+                               edgecolors="black", linewidths=0.6, zorder=3, gid=f"{label}/best")
+        if not drawn:
+            ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=8, color="0.5")
+    fig.supxlabel("epoch", fontsize=9)
+
+    runs_h = [Line2D([], [], color=c, linewidth=2,
+                     label=label if best[label] is None else f"{label} (best epoch {int(best[label]['epoch'])})")
+              for label, c in zip(runs, colours)]
+    style_h = [Line2D([], [], color="0.3", linestyle="--", marker="o", markersize=3.5,
+                      markerfacecolor="white", label="training"),
+               Line2D([], [], color="0.3", linestyle="-", marker="o", markersize=3.5, label="validation"),
+               Line2D([], [], color="0.6", linestyle="", marker="*", markersize=9, markeredgecolor="black",
+                      markeredgewidth=0.6, label="best validation epoch (highest sum of metrics, diffs negated)")]
+    fig.legend(handles=_legend_order([runs_h, style_h], width=max(3, min(len(runs_h), ncols))),
+               loc="outside upper center", ncols=max(3, min(len(runs_h), ncols)), fontsize=8, frameon=False)
+    return fig
+
+
+def _legend_order(groups, width):
+    """Handles for a ``width``-column legend (matplotlib fills it column by column) so that each
+    group starts on a new row: the runs on the first row(s), the line styles on the last."""
+    from matplotlib.lines import Line2D
+
+    rows = []
+    for group in groups:
+        for i in range(0, len(group), width):
+            chunk = group[i:i + width]
+            rows.append(chunk + [Line2D([], [], linestyle="", label=" ")] * (width - len(chunk)))
+    return [row[c] for c in range(width) for row in rows]
+
+
+def save_png(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically (the folder must exist) -> the path."""
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return path
+
+
+def plot_metrics(run_dirs, out_png: str | os.PathLike, metrics: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Read the runs, draw ``metrics_grid`` and write it to ``out_png`` -> the runs read."""
+    out_png = Path(out_png)
+    if out_png.suffix.lower() != ".png":
+        raise InputError(f"{out_png}: the plot is written as PNG; name it *.png")
+    runs = read_runs(run_dirs)
+    save_png(metrics_grid(runs, metrics), out_png)
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------
+# command line: rnastruct plot KIND ...
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    m = kinds.add_parser("metrics", help="training curves of one or more runs, one panel per metric",
+                         description="Training curves of s1-train runs from RUN_DIR/metrics.csv: one "
+                                     "panel per metric, training dashed, validation solid, one colour "
+                                     "per run, the best validation epoch starred.")
+    m.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders holding metrics.csv")
+    m.add_argument("--out", required=True, help="PNG file to write")
+    m.add_argument("--metrics", nargs="+", metavar="METRIC",
+                   help="columns to plot, in order (default: every metric column and loss)")
+
+
+def _run_metrics(args) -> int:
+    runs = plot_metrics(args.run_dirs, args.out, args.metrics)
+    bests = ", ".join(f"{label} {best_epoch(df)}" for label, df in runs.items())
+    print(f"wrote {args.out} ({len(runs)} run(s); best validation epoch: {bests})", file=sys.stderr)
+    return 0
+
+
+KINDS = {"metrics": _run_metrics}
+
+
+def run(args) -> int:
+    return KINDS[args.kind](args)
