@@ -287,11 +287,15 @@ def plot_times(times: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel("seconds per sequence (one thread)")
         ax.set_title("Folding time by length (lines: median per length bin)")
         ax.legend(fontsize=8)
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        _readable(path)
+        _save_png(fig, path)
     finally:
         plt.close(fig)
+
+
+def _save_png(fig, path: Path) -> None:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    _readable(path)
 
 
 def plot_length_f1(scores: pd.DataFrame, path: Path) -> None:
@@ -311,9 +315,7 @@ def plot_length_f1(scores: pd.DataFrame, path: Path) -> None:
         ax.set_ylim(0, 1)
         ax.set_title("F1 by length")
         ax.legend(fontsize=8)
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        _readable(path)
+        _save_png(fig, path)
     finally:
         plt.close(fig)
 
@@ -337,9 +339,7 @@ def plot_family_f1(table: pd.DataFrame, path: Path) -> None:
         ax.set_ylim(0, 1)
         ax.set_title("F1 by family")
         ax.legend(fontsize=8, ncol=len(tools))
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        _readable(path)
+        _save_png(fig, path)
     finally:
         plt.close(fig)
 

@@ -45,9 +45,7 @@ def train_one_epoch(model, criterion, batches: Iterable, optimizer, step: Callab
     sums: dict[str, float] = {}
     n = 0
     for batch in batches:
-        with amp():
-            outputs, targets, masks, size = step(model, batch)
-            losses = criterion(outputs, targets, masks)
+        outputs, targets, masks, size, losses = _forward(model, criterion, step, batch, amp)
         loss = losses["loss"]
         if not torch.isfinite(loss):
             raise NonFiniteLoss(f"loss is {loss.item()}; losses: "
@@ -59,9 +57,7 @@ def train_one_epoch(model, criterion, batches: Iterable, optimizer, step: Callab
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        for k, v in losses.items():
-            sums[k] = sums.get(k, 0.0) + v.item() * size
-        n += size
+        n += _accumulate(sums, losses, size)
         if on_batch is not None:
             on_batch(outputs, targets, masks)
         if bar is not None:
@@ -78,15 +74,25 @@ def evaluate(model, criterion, batches: Iterable, step: Callable, *, amp=context
     sums: dict[str, float] = {}
     n = 0
     for batch in batches:
-        with amp():
-            outputs, targets, masks, size = step(model, batch)
-            losses = criterion(outputs, targets, masks)
-        for k, v in losses.items():
-            sums[k] = sums.get(k, 0.0) + v.item() * size
-        n += size
+        outputs, targets, masks, size, losses = _forward(model, criterion, step, batch, amp)
+        n += _accumulate(sums, losses, size)
         if on_batch is not None:
             on_batch(outputs, targets, masks)
     return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def _forward(model, criterion, step, batch, amp):
+    with amp():
+        outputs, targets, masks, size = step(model, batch)
+        losses = criterion(outputs, targets, masks)
+    return outputs, targets, masks, size, losses
+
+
+def _accumulate(sums: dict[str, float], losses: dict, size: int) -> int:
+    """Add a batch's mean losses, weighted by its size, to ``sums`` -> the size."""
+    for k, v in losses.items():
+        sums[k] = sums.get(k, 0.0) + v.item() * size
+    return size
 
 
 def warmup_cosine(optimizer, warmup_steps: int, total_steps: int, floor: float = 0.1):

@@ -134,11 +134,16 @@ def test_bpseq_errors(text, message):
 @given(st.text(max_size=300))
 def test_garbage_gives_only_input_errors(text):
     for reader in (lambda: _fasta(text), lambda: read_ct(io.StringIO(text)),
-                   lambda: read_bpseq(io.StringIO(text), name="g")):
+                   lambda: [read_bpseq(io.StringIO(text), name="g")]):
         try:
-            reader()
+            records = reader()
         except InputError:
-            pass
+            continue
+        for r in records:  # whatever parses is a clean record
+            assert r.seq and set(r.seq) <= set("ACGUN")
+            if r.pairs is not None:
+                assert r.pairs.ndim == 2 and (r.pairs[:, 0] < r.pairs[:, 1]).all()
+                assert r.pairs.max(initial=-1) < len(r.seq)
 
 
 @FAST

@@ -488,11 +488,11 @@ def test_pair_table_round_trip(structure):
 
 
 def test_validate_pairs_accepts_valid():
-    validate_pairs(np.zeros((0, 2), dtype=np.int64), 0)
-    validate_pairs([], 5)
-    validate_pairs([[0, 4], [1, 3]], 5)
-    validate_pairs([[0, 1]], 2)
-    validate_pairs([[0, 3], [1, 4]], 5)  # crossing pairs are valid pairs
+    assert validate_pairs(np.zeros((0, 2), dtype=np.int64), 0) is None
+    assert validate_pairs([], 5) is None
+    assert validate_pairs([[0, 4], [1, 3]], 5) is None
+    assert validate_pairs([[0, 1]], 2) is None
+    assert validate_pairs([[0, 3], [1, 4]], 5) is None  # crossing pairs are valid pairs
 
 
 @pytest.mark.parametrize(
