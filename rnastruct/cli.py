@@ -59,6 +59,8 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     spl.add_argument("--valid-chroms", nargs="+", metavar="CHR")
     spl.add_argument("--test-chroms", nargs="+", metavar="CHR", help="default chr1, as the original")
     spl.add_argument("--split-seed", type=int)
+    spl.add_argument("--only-splits", nargs="+", choices=["train", "valid", "test"],
+                     help="sample only the genes of these splits (e.g. a held-out test set)")
     run = p.add_argument_group("running")
     run.add_argument("--workers", type=int, help="folding processes (default: every available core)")
     run.add_argument("--shard", type=int, help="make shard K of --num-shards (join them with rnastruct merge)")
@@ -107,7 +109,7 @@ def _check_out_dir(out: str, overwrite: bool) -> None:
 
 
 def _merge_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", help="shard folders written by rnastruct generate --shard")
+    p.add_argument("inputs", nargs="+", help="shard folders written by rnastruct generate or s1-infer with --shard")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--allow-partial", action="store_true", help="merge even if some shards are missing")
     p.add_argument("--overwrite", action="store_true")
@@ -124,9 +126,16 @@ def _merge(args) -> int:
         if not man:
             raise InputError(f"{path}: has no rnastruct manifest")
         datasets.append((table, man))
-    table, manifest = merge(datasets, allow_partial=args.allow_partial)
+    if datasets[0][1].get("kind") == "rnastruct.s1-infer":
+        from .s1.stage import merge_proposals
+
+        if args.allow_partial:
+            raise InputError("--allow-partial is for generate shards; s1-infer shards must all be there")
+        table, manifest = merge_proposals(datasets)
+    else:
+        table, manifest = merge(datasets, allow_partial=args.allow_partial)
     write_dataset(table, args.out, manifest, overwrite=args.overwrite)
-    print(f"merged {len(datasets)} shard(s): {table.num_rows} segments -> {args.out}", file=sys.stderr)
+    print(f"merged {len(datasets)} shard(s): {table.num_rows} rows -> {args.out}", file=sys.stderr)
     return 0
 
 
@@ -242,6 +251,24 @@ def _s1_train(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# s1-infer, prune, s1-eval (rnastruct.s1.stage)
+
+
+def _stage(name: str):
+    def add_args(p: argparse.ArgumentParser) -> None:
+        from .s1 import stage
+
+        getattr(stage, f"add_{name}_args")(p)
+
+    def run(args) -> int:
+        from .s1 import stage
+
+        return getattr(stage, f"run_{name}")(args)
+
+    return add_args, run
+
+
+# ---------------------------------------------------------------------------------------------
 # evaluate
 
 
@@ -281,6 +308,9 @@ COMMANDS = {
     "boxes": (_boxes_args, _boxes, "print the stem / internal loop / hairpin boxes of structures"),
     "inspect": (_inspect_args, _inspect, "summarise a dataset and its manifest"),
     "s1-train": (_s1_train_args, _s1_train, "train the S1 network (pixels -> box predictions)"),
+    "s1-infer": (*_stage("infer"), "S1 box proposals for sequences (dataset or FASTA), any length"),
+    "prune": (*_stage("prune"), "drop S1 proposals that cannot be in a structure"),
+    "s1-eval": (*_stage("eval"), "box sensitivity of S1 proposals against the true structures"),
     "evaluate": (_evaluate_args, _evaluate,
                  "score predicted structures against reference ones (P/R/F1/MCC, per family)"),
     "plot": (_plot_args, _plot, "plot runs: training curves (plot metrics RUN_DIR ... --out grid.png)"),

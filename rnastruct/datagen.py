@@ -69,6 +69,7 @@ class GenerateConfig:
     valid_chroms: list[str] = field(default_factory=list)  # split_by chrom
     test_chroms: list[str] = field(default_factory=lambda: ["chr1"])  # split_by chrom (original)
     split_seed: int = 5555  # decides the gene split; separate from seed so splits stay put
+    only_splits: list[str] = field(default_factory=list)  # sample only genes of these splits
     ens_div: bool = True  # compute ensemble diversity (needs base-pair probabilities, ~1.4x cost)
     dedupe: bool = True  # reject a segment whose sequence was already sampled
     workers: int = 0  # folding processes; 0 = every available core
@@ -97,6 +98,9 @@ class GenerateConfig:
             raise InputError("valid_frac and test_frac must be >= 0 and add up to less than 1")
         if self.split_by == "chrom" and set(self.valid_chroms) & set(self.test_chroms):
             raise InputError("a chromosome cannot be in both valid_chroms and test_chroms")
+        bad = sorted(set(self.only_splits) - set(SPLITS))
+        if bad:
+            raise InputError(f"only_splits: unknown split(s) {bad}; expected some of {list(SPLITS)}")
         if self.num_shards < 1 or not 0 <= self.shard < self.num_shards:
             raise InputError(f"shard must be in [0, {self.num_shards}), got {self.shard}")
         if self.workers < 0:
@@ -225,6 +229,11 @@ def load_sources(cfg: GenerateConfig, fa) -> tuple[list[Source], list[str]]:
         sources = [s for s in sources if (not keep or s.chrom in keep) and s.chrom not in drop]
         if not sources:
             raise InputError("no source sequence is left after the chromosome filters")
+    if cfg.only_splits:
+        # held-out sets without folding the other 90%: the split is a function of the gene alone
+        sources = [s for s in sources if split_of(s, cfg) in cfg.only_splits]
+        if not sources:
+            raise InputError(f"no gene falls in the split(s) {cfg.only_splits}")
     return sources, warnings
 
 

@@ -1,6 +1,8 @@
-"""Plots of training runs: ``rnastruct plot metrics``.
+"""Plots of runs: ``rnastruct plot metrics`` (training curves) and ``rnastruct plot pixels``
+(S1 activations of one sequence); S1 sensitivity curves for ``rnastruct s1-eval``.
 
     rnastruct plot metrics RUN_DIR [RUN_DIR ...] --out grid.png [--metrics M1 M2 ...]
+    rnastruct plot pixels --seq SEQ [--structure DB] [--pixel I,J ...] --out pixels.png
 
 The lab notebook's "plot metrics" step as library calls. A run folder is what ``rnastruct
 s1-train`` writes: ``RUN_DIR/metrics.csv`` has one row per epoch per split, the original's metric
@@ -291,6 +293,142 @@ def plot_metrics(run_dirs, out_png: str | os.PathLike, metrics: list[str] | None
 
 
 # ---------------------------------------------------------------------------------------------
+# S1: sensitivity curves and pixel activations
+
+BOX_COLOURS = {"stem": "tab:blue", "iloop": "tab:orange", "hloop": "tab:green"}
+
+
+def s1_curves_figure(rows: list[dict]) -> Figure:
+    """One panel per proposal method: exact box sensitivity per type and the share of sequences
+    with every true box found (left axis) against the method's threshold, and proposals per
+    true box (right axis, dashed). ``rows``: ``rnastruct.s1.recall.curves`` output."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    methods = [m for m in ("n_proposal", "p_on", "union") if any(r["method"] == m for r in rows)]
+    if not methods:
+        raise ValueError("s1_curves_figure: no rows")
+    fig = Figure(figsize=(4.2 * len(methods), 3.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(methods), squeeze=False)[0]
+    for ax, m in zip(axes, methods):
+        rs = [r for r in rows if r["method"] == m]
+        x = [r["p_on"] if m == "p_on" else r["threshold"] for r in rs]
+        for t, colour in BOX_COLOURS.items():
+            ax.plot(x, [r[f"sens_{t}"] for r in rs], "o-", color=colour, label=f"{t} sensitivity")
+        ax.plot(x, [r["all_found"] for r in rs], "s-", color="black", label="sequences, all found")
+        ax.set_ylim(0, 1.02)
+        ax.set_xscale("log")
+        ax.set_xlabel({"n_proposal": "n_proposal_norm threshold", "p_on": "p_on threshold",
+                       "union": "n_proposal_norm threshold (p_on walks with it)"}[m])
+        ax.set_title(m)
+        ax.grid(alpha=0.3)
+        twin = ax.twinx()
+        twin.plot(x, [r["proposals_per_true_box"] for r in rs], "--", color="grey", label="proposals / true box")
+        twin.set_yscale("log")
+        twin.set_ylabel("proposals per true box")
+    axes[0].set_ylabel("exact-match sensitivity")
+    handles = axes[0].get_legend_handles_labels()[0] + [twin.get_lines()[0]]
+    fig.legend(handles=handles, loc="outside lower center", ncols=5, fontsize="small")
+    return fig
+
+
+def plot_s1_curves(rows: list[dict], out_png: str | os.PathLike) -> Path:
+    return save_png(s1_curves_figure(rows), out_png)
+
+
+def pixels_figure(seq: str, probs: dict, pairs: np.ndarray, proposed: dict | None = None,
+                  pixels: list[tuple[int, int]] | None = None, max_proposals: int = 15) -> Figure:
+    """S1 activations of one sequence (the notebook's pixel plots).
+
+    Row 1: per box type, the on/off probability map with the true boxes (solid outlines) and,
+    if given, the proposed boxes (dashed); then the pair map (canonical pairs grey) with every
+    true and proposed box (the ``max_proposals`` of each type with the highest ``p_on_max``).
+    Then one row per chosen pixel ``(i, j)``: per type, the softmax of
+    location x, location y and small size side by side (the target classes marked with a dot
+    when the pixel lies in a true box of that type).
+
+    Box convention: top-right corner ``(bb_x, bb_y)``; rows ``bb_x .. bb_x + siz_x - 1``,
+    columns ``bb_y - siz_y + 1 .. bb_y``; sizes include closing bases. ``probs``: whole-map
+    probabilities as ``S1Predictor.probabilities`` returns them; ``pairs``: the true structure
+    ``[P, 2]`` (0-based); ``proposed``: a per-box table (``type, bb_x, bb_y, siz_x, siz_y``).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from .boxes import BOX_TYPES, structure_to_boxes
+    from .s1.prune import canonical_map
+    from .s1.targets import encode
+
+    L = len(seq)
+    true_boxes = [b for b in structure_to_boxes(pairs, L) if not b.pseudoknot]
+    pixels = pixels or []
+    for i, j in pixels:
+        if not 0 <= i < j < L:
+            raise InputError(f"pixel ({i}, {j}) is not in the upper triangle of a {L} x {L} map")
+    fig = Figure(figsize=(4 * (len(BOX_TYPES) + 1), 3.8 * (1 + len(pixels) * 0.8)), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(1 + len(pixels), len(BOX_TYPES) + 1, height_ratios=[1.25] + [1] * len(pixels))
+
+    def outline(ax, b, style, colour):
+        # a box as drawn by imshow: pixel (row, col) spans row +- 0.5, col +- 0.5
+        ax.add_patch(Rectangle((b[2] - b[4] + 0.5, b[1] - 0.5), b[4], b[3], fill=False,
+                               linestyle=style, edgecolor=colour, linewidth=1.6 if style == "-" else 0.8))
+
+    prop_rows = []
+    if proposed is not None:  # the most confident few per type: all of them hide the map
+        for t in BOX_TYPES:
+            idx = np.flatnonzero(np.asarray(proposed["type"]) == t)
+            idx = idx[np.argsort(-np.asarray(proposed["p_on_max"])[idx], kind="stable")][:max_proposals]
+            prop_rows += [tuple(np.asarray(proposed[c])[k].item() for c in ("type", "bb_x", "bb_y", "siz_x", "siz_y"))
+                          for k in idx]
+    for col, t in enumerate(BOX_TYPES):
+        ax = fig.add_subplot(grid[0, col])
+        upper = np.where(np.triu(np.ones((L, L), dtype=bool), 1), probs[f"{t}_on"], np.nan)
+        im = ax.imshow(upper, vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
+        for b in prop_rows:
+            if b[0] == t:
+                outline(ax, b, "--", "red")
+        for b in true_boxes:
+            if b.type == t:
+                outline(ax, tuple(b)[:5], "-", "white")
+        ax.set_title(f"{t}_on (true solid, proposed dashed)", fontsize="small")
+        for i, j in pixels:
+            ax.plot(j, i, "x", color="magenta")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax = fig.add_subplot(grid[0, len(BOX_TYPES)])
+    ax.imshow(np.triu(canonical_map(seq), 1), cmap="Greys", vmin=0, vmax=3, interpolation="nearest")
+    for b in true_boxes:
+        outline(ax, tuple(b)[:5], "-", BOX_COLOURS.get(b.type, "black"))
+    for b in prop_rows:
+        outline(ax, b, "--", BOX_COLOURS.get(b[0], "black"))
+    ax.set_title("pair map: true (solid) and proposed (dashed) boxes", fontsize="small")
+
+    targets, masks = encode(pairs, L)
+    for row, (i, j) in enumerate(pixels, start=1):
+        for col, t in enumerate(BOX_TYPES):
+            ax = fig.add_subplot(grid[row, col])
+            names = [n for n in probs if n.startswith(f"{t}_") and np.ndim(probs[n]) == 3]
+            offset = 0
+            ticks = []
+            for n in names:
+                p = probs[n][i, j]
+                ax.bar(offset + np.arange(len(p)), p, width=0.8, label=n[len(t) + 1:])
+                if masks[t][i, j]:
+                    k = int(targets[n][i, j])
+                    ax.plot(offset + k, p[k] + 0.05, "k.", markersize=6)
+                ticks.append((offset + len(p) / 2 - 0.5, n[len(t) + 1:]))
+                offset += len(p) + 2
+            ax.set_xticks([x for x, _ in ticks], [lab for _, lab in ticks], fontsize="x-small")
+            ax.set_ylim(0, 1.1)
+            ax.set_title(f"pixel ({i}, {j}) {t}: p_on {probs[f'{t}_on'][i, j]:.2f}", fontsize="small")
+        fig.add_subplot(grid[row, len(BOX_TYPES)]).axis("off")
+    fig.suptitle(f"S1 activations, {L} nt", fontsize="medium")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
 # command line: rnastruct plot KIND ...
 
 
@@ -306,6 +444,76 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="columns to plot, in order (default: every metric column and loss)")
 
 
+    x = kinds.add_parser("pixels", help="S1 activations of one sequence: on/off maps, boxes, chosen pixels",
+                         description="S1 activations of one sequence: per box type the on/off map with "
+                                     "true and proposed boxes, the pair map with every box, and the "
+                                     "softmax outputs of chosen pixels.")
+    src = x.add_mutually_exclusive_group(required=True)
+    src.add_argument("--seq", help="the sequence")
+    src.add_argument("--data", help="a dataset folder (rnastruct generate); pick the record with --id")
+    x.add_argument("--id", help="record id in --data (default: the first)")
+    x.add_argument("--structure", help="true dot-bracket for --seq (default: ViennaRNA's MFE structure)")
+    x.add_argument("--model", help="S1 checkpoint (default: the bundled model)")
+    x.add_argument("--pixel", action="append", default=[], metavar="I,J",
+                   help="0-based pixel to show the softmax outputs of (repeatable; default: the "
+                        "centre of the first true box of each type)")
+    x.add_argument("--out", required=True, help="PNG file to write")
+
+
+def _run_pixels(args) -> int:
+    from .boxes import BOX_TYPES, structure_to_boxes
+    from .s1.infer import ProposalConfig, S1Predictor, check_sequences, select
+    from .s1.stage import DEFAULT_MODEL
+    from .s1.targets import decode
+    from .structure import parse_dot_bracket, validate_pairs
+
+    if Path(args.out).suffix.lower() != ".png":
+        raise InputError(f"{args.out}: the plot is written as PNG; name it *.png")
+    if args.seq:
+        (seq,) = check_sequences([args.seq], ["--seq"], "command line")
+        if args.structure:
+            if len(args.structure) != len(seq):
+                raise InputError(f"--structure has {len(args.structure)} characters, the sequence {len(seq)}")
+            try:
+                pairs = parse_dot_bracket(args.structure, "--structure")
+            except ValueError as e:
+                raise InputError(str(e)) from None
+        else:
+            from .folding import fold
+
+            pairs = parse_dot_bracket(fold(seq, partition=False).structure)
+    else:
+        from .s1.data import load_examples
+
+        ex, _ = load_examples(args.data)
+        k = ex.ids.index(args.id) if args.id in ex.ids else 0 if args.id is None else None
+        if k is None:
+            raise InputError(f"{args.data}: no record with id {args.id!r}")
+        seq, pairs = ex.seqs[k], ex.pairs[k]
+        validate_pairs(pairs, len(seq))
+    pixels = []
+    for text in args.pixel:
+        try:
+            i, j = (int(v) for v in text.split(","))
+        except ValueError:
+            raise InputError(f"--pixel {text!r}: expected I,J (two 0-based integers)") from None
+        pixels.append((i, j))
+    if not pixels:
+        boxes = [b for b in structure_to_boxes(pairs, len(seq)) if not b.pseudoknot]
+        for t in BOX_TYPES:
+            b = next((b for b in boxes if b.type == t), None)
+            if b is not None:  # a pixel of the box above the diagonal, near its middle
+                i, j = b.bb_x + (b.siz_x - 1) // 2, b.bb_y - (b.siz_y - 1) // 2
+                pixels.append((i, j) if i < j else (b.bb_x, b.bb_y))
+    predictor = S1Predictor.from_checkpoint(args.model or DEFAULT_MODEL)
+    (probs,) = predictor.probabilities([seq])
+    proposed = select(decode(probs), ProposalConfig())
+    save_png(pixels_figure(seq, probs, pairs, proposed, pixels), args.out)
+    print(f"wrote {args.out} ({len(seq)} nt, {len(proposed['type'])} proposed boxes, pixels {pixels})",
+          file=sys.stderr)
+    return 0
+
+
 def _run_metrics(args) -> int:
     runs = plot_metrics(args.run_dirs, args.out, args.metrics)
     bests = ", ".join(f"{label} {best_epoch(df)}" for label, df in runs.items())
@@ -313,7 +521,7 @@ def _run_metrics(args) -> int:
     return 0
 
 
-KINDS = {"metrics": _run_metrics}
+KINDS = {"metrics": _run_metrics, "pixels": _run_pixels}
 
 
 def run(args) -> int:

@@ -555,6 +555,7 @@ def test_decode_soft_predictions_match_reference(seed):
         assert row["prob_median"] == pytest.approx(statistics.median(probs), rel=1e-12)
         assert row["prob_max"] == pytest.approx(max(probs), rel=1e-12)
         assert row["p_on_median"] == pytest.approx(statistics.median(p_ons), rel=1e-12)
+        assert row["p_on_max"] == max(p_ons)
         upper = np.triu(np.ones((size, size), dtype=bool), k=1)
         assert row["prob_max"] <= pred[f"{key[0]}_on"][upper].max()
         assert row["prob_median"] <= row["prob_max"]
@@ -599,8 +600,8 @@ def test_decode_validates():
         decode(dict(pred, stem_on=pred["stem_on"][None]))
     with pytest.raises(ValueError, match="stem_sl_size has non-finite"):
         decode(dict(pred, stem_sl_size=np.full((11, 11), np.nan)))
-    with pytest.raises(ValueError, match="length 12 outside 0..11"):
-        decode(pred, length=12)
+    with pytest.raises(ValueError, match="length must be >= 0"):
+        decode(pred, length=-1)
 
 
 def test_boxes_of_thresholds():
@@ -617,3 +618,27 @@ def test_boxes_of_thresholds():
         boxes_of(proposals, method="xx")
     with pytest.raises(ValueError, match="unknown box type 'bulge'"):
         boxes_of(proposals, type_thresholds={"bulge": 0.1})
+
+
+def test_decode_regions_give_the_whole_map_proposals():
+    """Tiled inference decodes regions: a box belongs to the region holding its top-right corner
+    (clipped to the map), and its proposers lie within MAX_OFFSET below / left of it, so the
+    regions widened by that margin give exactly the whole-map proposals."""
+    rng = np.random.default_rng(4)
+    L, tile, m = 23, 8, MAX_OFFSET
+    pred = random_predictions(rng, L)
+    whole = decode(pred)
+    parts = []
+    for r0 in range(0, L, tile):
+        for c0 in range(0, L, tile):
+            r1, c1 = min(L, r0 + tile), min(L, c0 + tile)
+            a1, b0 = min(L, r1 + m), max(0, c0 - m)
+            region = {k: v[r0:a1, b0:c1] for k, v in pred.items()}
+            got = decode(region, length=L, origin=(r0, b0))
+            corner_r = np.clip(got["bb_x"], 0, L - 1)
+            corner_c = np.clip(got["bb_y"], 0, L - 1)
+            own = (corner_r >= r0) & (corner_r < r1) & (corner_c >= c0) & (corner_c < c1)
+            parts.append({k: v[own] for k, v in got.items()})
+    joined = {k: np.concatenate([p[k] for p in parts]) for k in PROPOSAL_COLUMNS}
+    assert rows_of(joined) == rows_of(whole)
+    assert len(whole["type"]) > 100

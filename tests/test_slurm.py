@@ -112,3 +112,36 @@ def test_s1_training_job(human, tmp_path):
     assert model_from_checkpoint(run_dir / "last.pt")[2]["epoch"] == 2
     epochs = [line.split(",")[-1] for line in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
     assert epochs == ["1", "1", "2", "2"]
+
+
+def test_s1_inference_array_and_merge(tmp_path):
+    """Sharded S1 inference on the cluster, merged: the same rows, in the same order, as one
+    s1-infer run over the whole input."""
+    import numpy as np
+
+    from rnastruct.s1.stage import read_proposals
+
+    from .conftest import run_cli
+
+    rng = np.random.default_rng(8)
+    fasta = tmp_path / "in.fa"
+    fasta.write_text("".join(f">r{k}\n{''.join(rng.choice(list('ACGU'), 30 + k))}\n" for k in range(7)))
+    out = tmp_path / "inf"
+    sub = subprocess.run([str(REPO / "s1_inference" / "submit.sh"), str(out), "3", "--fasta", str(fasta)],
+                         capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert sub.returncode == 0, sub.stderr
+    state = _wait(sub.stdout.strip().splitlines()[-1])
+    logs = "\n".join(p.read_text() for p in sorted(out.glob("*.log")))
+    assert state == "COMPLETED", logs
+    r = run_cli("s1-infer", "--fasta", fasta, "--out", tmp_path / "whole", "--quiet")
+    assert r.returncode == 0, r.stderr
+    ids, _, merged, _, manifest = read_proposals(out / "merged")
+    ids_whole, _, whole, _, _ = read_proposals(tmp_path / "whole")
+    assert ids == ids_whole == [f"r{k}" for k in range(7)]
+    assert manifest["merged_shards"] == [0, 1, 2]
+    for a, b in zip(merged, whole):  # other batches, other threads: float noise only
+        for c in a:
+            if a[c].dtype.kind == "f":
+                np.testing.assert_allclose(a[c], b[c], atol=1e-5, err_msg=c)
+            else:
+                assert np.array_equal(a[c], b[c]), c

@@ -85,18 +85,20 @@ def pair_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
     return inside[:, :, None] & inside[:, None, :]
 
 
-def one_hot_pairs(tokens: torch.Tensor) -> torch.Tensor:
-    """``[B, L]`` tokens -> ``[B, 8, L, L]``: one-hot of the row base and of the column base
-    (N is all zero), the original's input; pixels touching padding are all zero."""
+def one_hot_pairs(tokens: torch.Tensor, rows: slice = slice(None), cols: slice = slice(None)) -> torch.Tensor:
+    """``[B, L]`` tokens -> ``[B, 8, R, C]`` over map rows ``rows`` and columns ``cols`` (default
+    all): one-hot of the row base and of the column base (N is all zero), the original's input;
+    pixels touching padding are all zero."""
     oh = F.one_hot(tokens.clamp(max=4), 5)[..., :4].float()  # [B, L, 4]; N -> zeros
-    L = tokens.shape[1]
-    rows = oh.permute(0, 2, 1)[:, :, :, None].expand(-1, -1, L, L)  # [B, 4, L, L]
-    cols = oh.permute(0, 2, 1)[:, :, None, :].expand(-1, -1, L, L)  # [B, 4, L, L]
-    inside = (tokens != PAD).float()  # [B, L]
+    r, c = oh[:, rows].permute(0, 2, 1), oh[:, cols].permute(0, 2, 1)  # [B, 4, R], [B, 4, C]
+    R, C = r.shape[2], c.shape[2]
     # a pixel with either position in the padding is zero, exactly like zero padding around a
     # lone sequence (otherwise padded rows would still carry the column's base)
-    m = inside[:, None, :, None] * inside[:, None, None, :]  # [B, 1, L, L]
-    return torch.cat([rows, cols], dim=1) * m
+    inside_r = (tokens[:, rows] != PAD).float()[:, None]  # [B, 1, R]
+    inside_c = (tokens[:, cols] != PAD).float()[:, None]  # [B, 1, C]
+    m = inside_r[:, :, :, None] * inside_c[:, :, None, :]  # [B, 1, R, C]
+    return torch.cat([r[:, :, :, None].expand(-1, -1, R, C) * m,
+                      c[:, :, None, :].expand(-1, -1, R, C) * m], dim=1)
 
 
 class OriginalS1(nn.Module):
@@ -121,9 +123,24 @@ class OriginalS1(nn.Module):
         })
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = one_hot_pairs(tokens)  # [B, 8, L, L]
-        x = F.pad(x, [self.pad] * 4)  # [B, 8, L + 2p, L + 2p]: padded once, as trained
-        h = self.shared(self.trunk(x))  # [B, 50, L, L]
+        L = tokens.shape[1]
+        return self.region(self.features(tokens, lengths), 0, L, 0, L)
+
+    def features(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sequence inputs that ``region`` crops (see ``DilatedS1.features``)."""
+        return {"tokens": tokens}
+
+    def region(self, feats: dict, r0: int, r1: int, c0: int, c1: int) -> dict[str, torch.Tensor]:
+        """Outputs over rows ``r0:r1`` and columns ``c0:c1`` of the map, exactly as the whole-map
+        forward gives them there: the input is cropped with a margin of ``self.pad`` (the
+        valid convolutions' reach) and zero-filled beyond the map, which is the padding once."""
+        tokens = feats["tokens"]
+        L, p = tokens.shape[1], self.pad
+        a0, a1, b0, b1 = max(0, r0 - p), min(L, r1 + p), max(0, c0 - p), min(L, c1 + p)
+        x = one_hot_pairs(tokens, slice(a0, a1), slice(b0, b1))  # [B, 8, a1 - a0, b1 - b0]
+        # zero-fill what the crop lacks of the margin: padded once, as trained
+        x = F.pad(x, [b0 - (c0 - p), (c1 + p) - b1, a0 - (r0 - p), (r1 + p) - a1])
+        h = self.shared(self.trunk(x))  # [B, 50, r1 - r0, c1 - c0]
         return _split_outputs(torch.cat([self.heads[name](h) for name in OUTPUTS], dim=1))
 
 
@@ -146,7 +163,9 @@ class _Residual1d(nn.Module):
         self.conv = nn.Conv1d(c, c, 5, padding=2 * dilation, dilation=dilation)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return (x + self.conv(F.gelu(self.norm(x)))) * mask  # [B, C, L]
+        # mask before the convolution too: the norm's bias makes padded positions non-zero, and
+        # the convolution must see zeros there, as the zero padding at a lone sequence's end
+        return (x + self.conv(F.gelu(self.norm(x)) * mask)) * mask  # [B, C, L]
 
 
 class _Residual2d(nn.Module):
@@ -194,25 +213,46 @@ class DilatedS1(nn.Module):
         self.head = nn.Sequential(ChannelNorm(c2), nn.Conv2d(c2, cfg.head_channels, 1), nn.GELU(),
                                   nn.Conv2d(cfg.head_channels, _n_channels(), 1))
 
+    @property
+    def halo(self) -> int:
+        """How far (pixels) the 2D trunk reaches: a crop with this margin is exact inside."""
+        return sum(block.conv.dilation[0] for block in self.pair_blocks)
+
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        B, L = tokens.shape
+        L = tokens.shape[1]
+        return self.region(self.features(tokens, lengths), 0, L, 0, L)
+
+    def features(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The 1D part, O(L): row and column features of every position, computed once per
+        sequence so that ``region`` can build any crop of the pair map from them."""
+        L = tokens.shape[1]
         mask1 = (torch.arange(L, device=tokens.device)[None, :] < lengths[:, None])  # [B, L]
         m1 = mask1[:, None, :].to(self.row.weight.dtype)  # [B, 1, L]
         x = self.embed(tokens).transpose(1, 2) * m1  # [B, C1, L]
         for block in self.seq_blocks:
             x = block(x, m1)  # [B, C1, L]
         x = F.gelu(self.seq_norm(x))
-        rows, cols = self.row(x), self.col(x)  # [B, C2, L] each
+        return {"tokens": tokens, "mask1": mask1, "rows": self.row(x), "cols": self.col(x)}  # [B, C2, L]
+
+    def region(self, feats: dict, r0: int, r1: int, c0: int, c1: int) -> dict[str, torch.Tensor]:
+        """Outputs over rows ``r0:r1`` and columns ``c0:c1`` of the map, exactly as the whole-map
+        forward gives them there. The trunk runs on the crop widened by ``halo`` (clipped to
+        the map, where its zero padding is the map's own edge), so the errors of the crop's
+        artificial edges never reach the rows and columns asked for. This is what lets
+        inference tile sequences of any length in bounded memory."""
+        tokens, mask1 = feats["tokens"], feats["mask1"]
+        L, m = tokens.shape[1], self.halo
+        a0, a1, b0, b1 = max(0, r0 - m), min(L, r1 + m), max(0, c0 - m), min(L, c1 + m)
         pos = torch.arange(L, device=tokens.device)
-        off = (pos[None, :] - pos[:, None]).clamp(-self.max_offset, self.max_offset)  # [L, L]
-        canon = self.canonical_table[tokens[:, :, None], tokens[:, None, :]]  # [B, L, L]
-        h = (rows[:, :, :, None] + cols[:, :, None, :]  # [B, C2, L, L]
+        off = (pos[None, b0:b1] - pos[a0:a1, None]).clamp(-self.max_offset, self.max_offset)  # [R, C]
+        canon = self.canonical_table[tokens[:, a0:a1, None], tokens[:, None, b0:b1]]  # [B, R, C]
+        h = (feats["rows"][:, :, a0:a1, None] + feats["cols"][:, :, None, b0:b1]  # [B, C2, R, C]
              + self.offset(off + self.max_offset).permute(2, 0, 1)[None]
              + canon[:, None] * self.canonical[None, :, None, None])
-        m2 = (mask1[:, :, None] & mask1[:, None, :])[:, None].to(h.dtype)  # [B, 1, L, L]
-        h = h * m2
-        if bool((lengths == L).all()):
-            m2 = None  # no padding in this batch: masking would change nothing
+        m2 = (mask1[:, a0:a1, None] & mask1[:, None, b0:b1])[:, None]  # [B, 1, R, C]
+        h = h * m2.to(h.dtype)
+        m2 = None if bool(m2.all()) else m2.to(h.dtype)  # no padding here: masking changes nothing
         for block in self.pair_blocks:
-            h = block(h, m2)  # [B, C2, L, L]
-        return _split_outputs(self.head(h))  # named outputs over [B, L, L]
+            h = block(h, m2)  # [B, C2, R, C]
+        h = h[:, :, r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]  # [B, C2, r1 - r0, c1 - c0]
+        return _split_outputs(self.head(h))  # named outputs over the region

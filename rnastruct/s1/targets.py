@@ -42,10 +42,13 @@ __all__ = [
     "OUTPUTS",
     "PROPOSAL_COLUMNS",
     "boxes_of",
+    "concat_proposals",
     "decode",
     "encode",
     "perfect_predictions",
     "stack_targets",
+    "type_codes",
+    "unique_rows",
 ]
 
 #: Largest location offset with its own class; offsets > MAX_OFFSET share the catch-all class
@@ -101,6 +104,7 @@ PROPOSAL_COLUMNS = (
     "prob_median",
     "prob_max",
     "p_on_median",
+    "p_on_max",
 )
 
 _TARGET_DTYPE = {"on": np.float32, "class": np.int64, "scalar": np.float32}
@@ -275,13 +279,18 @@ def perfect_predictions(
 # ---------------------------------------------------------------------------------------------
 
 
-def decode(pred: Mapping[str, np.ndarray], length: int | None = None) -> dict[str, np.ndarray]:
+def decode(
+    pred: Mapping[str, np.ndarray], length: int | None = None, origin: tuple[int, int] = (0, 0)
+) -> dict[str, np.ndarray]:
     """Per-pixel predictions of ONE sequence -> box proposals grouped by box (SPEC section 5).
 
-    ``pred``: for every name of ``OUTPUTS``, a numpy array: ``t_on`` ``[L, L]`` probabilities
-    (sigmoid applied), class outputs ``[L, L, C]`` probabilities (softmax applied), scalars
-    ``[L, L]``. ``length``: the sequence length when ``pred`` is padded (default ``L``); only the
-    pixels ``i < j < length`` propose.
+    ``pred``: for every name of ``OUTPUTS``, a numpy array: ``t_on`` ``[H, W]`` probabilities
+    (sigmoid applied), class outputs ``[H, W, C]`` probabilities (softmax applied) or, with the
+    argmax already taken, the pair ``(argmax [H, W], its probability [H, W])``, scalars
+    ``[H, W]``; usually the whole map (``H = W = L``), or a region of it whose top-left pixel is
+    ``origin`` (row, column) on the map (tiled inference). ``length``: the sequence length
+    (default ``origin[1] + W``, i.e. ``L`` for a whole map; give it when ``pred`` is padded);
+    only the pixels ``i < j < length`` propose, in map coordinates.
 
     Box convention: top-right corner ``(bb_x, bb_y)``, bottom-left ``(bb_x + siz_x - 1,
     bb_y - siz_y + 1)``, sizes include closing bases. Every upper-triangle pixel ``(i, j)``
@@ -303,22 +312,25 @@ def decode(pred: Mapping[str, np.ndarray], length: int | None = None) -> dict[st
     ``n_proposal`` (int64, pixels proposing it), ``n_proposal_norm`` = n_proposal / (siz_x *
     siz_y) (float64; can exceed 1, since pixels outside a box can point at it, and is at most
     about 1/2 for a hairpin, whose lower half cannot propose), ``prob_median`` and ``prob_max``
-    (of the proposals' probabilities) and ``p_on_median``. Sorted by type (``BOX_TYPES`` order),
+    (of the proposals' probabilities), ``p_on_median`` and ``p_on_max``. Sorted by type (``BOX_TYPES`` order),
     method (``METHODS`` order), bb_x, bb_y, siz_x, siz_y.
     """
-    size = _check_pred(pred)
+    height, width = _check_pred(pred)
+    r0, c0 = origin
     if length is None:
-        length = size
-    if not 0 <= length <= size:
-        raise ValueError(f"decode: length {length} outside 0..{size} (the predictions' size)")
-    rows, cols = np.triu_indices(length, k=1)  # [N] each: the upper-triangle pixels
+        length = c0 + width
+    if length < 0:
+        raise ValueError(f"decode: length must be >= 0, got {length}")
+    gi, gj = r0 + np.arange(height), c0 + np.arange(width)  # map coordinates of the region
+    proposing = (gi[:, None] < gj[None, :]) & (gj[None, :] < length)  # [H, W]
+    rows, cols = np.nonzero(proposing)  # [N] each: the region's proposing pixels, row-major
     parts = []
     for t in BOX_TYPES:
         p_on = np.asarray(pred[f"{t}_on"], dtype=np.float64)[rows, cols]  # [N]
         loc_x, p_loc_x = _argmax(pred[f"{t}_location_x"], rows, cols)
         loc_y, p_loc_y = _argmax(pred[f"{t}_location_y"], rows, cols)
         located = (loc_x != _LOC_CATCH_ALL) & (loc_y != _LOC_CATCH_ALL)
-        bb_x, bb_y = rows - loc_x, cols + loc_y
+        bb_x, bb_y = r0 + rows - loc_x, c0 + cols + loc_y
         p_box = p_on * p_loc_x * p_loc_y
         sm_names, sl_names = _SIZE_OUTPUTS[t]
 
@@ -337,7 +349,13 @@ def decode(pred: Mapping[str, np.ndarray], length: int | None = None) -> dict[st
             sizes.append(np.maximum(np.floor(s + 0.5), 1).astype(np.int64))
         parts.append(_group(t, "sl", located, bb_x, bb_y, sizes, p_box, p_on))
 
-    out = {c: np.concatenate([p[c] for p in parts]) for c in PROPOSAL_COLUMNS}
+    return concat_proposals(parts)
+
+
+def concat_proposals(parts: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Join proposal tables of disjoint sets of boxes (e.g. the tiles of one map), sorted as
+    ``decode`` sorts: by type (``BOX_TYPES`` order), method, bb_x, bb_y, siz_x, siz_y."""
+    out = {c: np.concatenate([np.asarray(p[c]) for p in parts]) for c in PROPOSAL_COLUMNS}
     order = np.lexsort(
         (
             out["siz_y"],
@@ -351,24 +369,33 @@ def decode(pred: Mapping[str, np.ndarray], length: int | None = None) -> dict[st
     return {c: v[order] for c, v in out.items()}
 
 
-def _check_pred(pred: Mapping[str, np.ndarray]) -> int:
-    """Validate the shapes of one sequence's predictions; return their size L."""
+def _check_pred(pred: Mapping[str, np.ndarray]) -> tuple[int, int]:
+    """Validate the shapes of one sequence's predictions; return their size ``(H, W)``."""
     missing = [n for n in OUTPUTS if n not in pred]
     if missing:
         raise ValueError(f"decode: predictions lack the outputs {missing}")
-    size = np.shape(pred["stem_on"])[0] if np.ndim(pred["stem_on"]) == 2 else -1
+    hw = tuple(np.shape(pred["stem_on"])) if np.ndim(pred["stem_on"]) == 2 else (-1, -1)
     for name, (kind, n_classes) in OUTPUTS.items():
+        if kind == "class" and isinstance(pred[name], tuple):  # (argmax, its probability)
+            shape = tuple(np.shape(a) for a in pred[name])
+            if shape != (hw, hw):
+                raise ValueError(f"decode: {name} argmax/probability have shapes {shape}, expected {hw}")
+            continue
         shape = np.shape(pred[name])
-        want = (size, size, n_classes) if kind == "class" else (size, size)
+        want = (*hw, n_classes) if kind == "class" else hw
         if shape != want:
             raise ValueError(f"decode: {name} has shape {shape}, expected {want} (one sequence)")
         if kind == "scalar" and not np.all(np.isfinite(pred[name])):
             raise ValueError(f"decode: {name} has non-finite values")
-    return size
+    return hw  # type: ignore[return-value]
 
 
 def _argmax(probs, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Argmax class ``[N]`` and its probability ``[N]`` at the pixels ``(rows, cols)``."""
+    """Argmax class ``[N]`` and its probability ``[N]`` at the pixels ``(rows, cols)``;
+    ``probs`` is ``[H, W, C]`` or the pair ``(argmax [H, W], probability [H, W])``."""
+    if isinstance(probs, tuple):
+        k, p = probs
+        return np.asarray(k)[rows, cols].astype(np.int64), np.asarray(p)[rows, cols].astype(np.float64)
     p = np.asarray(probs)[rows, cols]  # [N, C]
     k = np.argmax(p, axis=1)
     return k.astype(np.int64), np.take_along_axis(p, k[:, None], axis=1)[:, 0].astype(np.float64)
@@ -387,9 +414,7 @@ def _group(
     """Group the kept pixel proposals of one type and method by box -> proposal columns."""
     siz_x = sizes[0][keep]
     siz_y = sizes[-1][keep]  # square types have one size
-    keys = np.stack([bb_x[keep], bb_y[keep], siz_x, siz_y], axis=1)  # [N, 4]
-    boxes, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
+    boxes, inverse, counts = unique_rows(np.stack([bb_x[keep], bb_y[keep], siz_x, siz_y], axis=1))
     starts = np.cumsum(counts) - counts
     n = len(boxes)
     area = (boxes[:, 2] * boxes[:, 3]).astype(np.float64)
@@ -405,7 +430,32 @@ def _group(
         "prob_median": _group_median(prob[keep], inverse, starts, counts),
         "prob_max": _group_max(prob[keep], inverse, starts, counts),
         "p_on_median": _group_median(p_on[keep], inverse, starts, counts),
+        "p_on_max": _group_max(p_on[keep], inverse, starts, counts),
     }
+
+
+def unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(keys, axis=0, return_inverse=True, return_counts=True)`` for ``[N, K]``
+    int64 rows, several times faster: the rows are packed into one int64 (same order) when
+    their range allows, which it does for any map up to tens of thousands of pixels."""
+    n_cols = keys.shape[1]
+    if len(keys) == 0:
+        return keys.reshape(0, n_cols), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lo = keys.min(axis=0)
+    span = keys.max(axis=0) - lo + 1  # [K]
+    if float(np.prod(span.astype(np.float64))) >= 2.0**62:
+        boxes, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        return boxes, inverse.reshape(-1), counts
+    shifted = keys - lo
+    packed = shifted[:, 0].copy()
+    for c in range(1, n_cols):
+        packed = packed * span[c] + shifted[:, c]
+    uniq, inverse, counts = np.unique(packed, return_inverse=True, return_counts=True)
+    rows = np.empty((len(uniq), n_cols), dtype=np.int64)
+    for c in range(n_cols - 1, 0, -1):
+        uniq, rows[:, c] = np.divmod(uniq, span[c])
+    rows[:, 0] = uniq
+    return rows + lo, inverse.reshape(-1), counts
 
 
 def _sorted_by_group(values: np.ndarray, inverse: np.ndarray) -> np.ndarray:
@@ -421,6 +471,11 @@ def _group_median(values, inverse, starts, counts) -> np.ndarray:
 
 def _group_max(values, inverse, starts, counts) -> np.ndarray:
     return _sorted_by_group(values, inverse)[starts + counts - 1]
+
+
+def type_codes(types: np.ndarray) -> np.ndarray:
+    """Box type names -> their index in ``BOX_TYPES`` (int64)."""
+    return _codes(np.asarray(types), BOX_TYPES).astype(np.int64)
 
 
 def _codes(names: np.ndarray, order: tuple[str, ...]) -> np.ndarray:

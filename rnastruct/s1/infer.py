@@ -1,0 +1,275 @@
+"""S1 inference (the postprocessor): sequences -> per-pixel probabilities -> box proposals
+(SPEC section 5), batched by length, on CPU or GPU, for sequences of any length.
+
+THE BOX CONVENTION (see ``rnastruct.boxes``): pixel ``(i, j)`` is row ``i``, column ``j`` of the
+L x L map, upper triangle ``i < j``; a box ``(bb_x, bb_y, siz_x, siz_y)`` has its **top-right**
+corner at ``(bb_x, bb_y)`` and covers rows ``bb_x .. bb_x + siz_x - 1`` and columns
+``bb_y - siz_y + 1 .. bb_y``; sizes include the closing bases.
+
+Two steps, as the original:
+
+1. ``S1Predictor.propose``: every upper-triangle pixel proposes one box per type and method
+   ("sm": argmax small size, "sl": rounded scalar size), grouped by box (``targets.decode``).
+   Short sequences go through the network in length-sorted batches bounded by a pixel budget;
+   a sequence longer than ``tile`` is cut into tiles of the pair map, each computed on a crop
+   widened by the network's reach (``model.region``), so memory stays bounded and the result is
+   the whole-map one (tested).
+2. ``select``: the two methods' rows of a box are merged into one row (``BOX_COLUMNS``) and a
+   box is kept by ``n_proposal_norm`` thresholding (hairpins at a fraction of the threshold,
+   since only the upper half of their box can propose), by ``p_on`` thresholding (some pixel
+   proposing it is at least that confident), or by either ("union", the default: it found the
+   most true boxes in the original).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+import numpy as np
+import torch
+
+from ..boxes import BOX_TYPES
+from ..seqio import InputError
+from ..structure import normalize_sequence
+from .data import tokenize
+from .model import PAD
+from .targets import MAX_OFFSET, OUTPUTS, concat_proposals, decode, type_codes, unique_rows
+
+#: Longest sequence accepted (tiling keeps memory bounded, but time grows as L^2).
+MAX_LENGTH = 20_000
+SELECT_METHODS = ("n_proposal", "p_on", "union")
+#: Columns of ``select``'s per-box table, in order: the box, then per method ("sm", "sl") the
+#: proposing pixels, their share of the box area and their median probability (0 when that
+#: method did not propose the box), then statistics over both methods.
+BOX_COLUMNS = (
+    "type",
+    "bb_x",
+    "bb_y",
+    "siz_x",
+    "siz_y",
+    "n_proposal_sm",
+    "n_proposal_norm_sm",
+    "prob_median_sm",
+    "n_proposal_sl",
+    "n_proposal_norm_sl",
+    "prob_median_sl",
+    "prob_max",
+    "p_on_median",
+    "p_on_max",
+)
+
+
+@dataclass
+class ProposalConfig:
+    """Which proposals to keep (SPEC section 5; the original's defaults)."""
+
+    threshold: float = 0.2  # keep a box when n_proposal_norm (sm or sl) > threshold
+    hloop_factor: float = 0.5  # hairpins at threshold * hloop_factor: half their box proposes
+    p_on: float = 0.1  # keep a box some proposing pixel of which has p_on >= this
+    method: str = "union"  # "n_proposal", "p_on" or "union"
+
+    def validate(self) -> None:
+        if self.method not in SELECT_METHODS:
+            raise InputError(f"proposal method must be one of {SELECT_METHODS}, got {self.method!r}")
+        if self.threshold < 0 or self.hloop_factor < 0 or not 0 <= self.p_on <= 1:
+            raise InputError("threshold and hloop_factor must be >= 0 and p_on in [0, 1]")
+
+
+def activate(logits: Mapping[str, torch.Tensor], argmax: bool = False) -> dict:
+    """Network logits -> probabilities: sigmoid for ``*_on``, softmax over the last axis for
+    class outputs ``[..., C]``, scalars unchanged. ``argmax=True``: class outputs become the
+    pair ``(argmax class, its probability)`` (``[...]`` each), all that decoding needs, without
+    materialising the softmax (most of the post-processing time otherwise)."""
+    out: dict = {}
+    for name, (kind, _) in OUTPUTS.items():
+        x = logits[name].float()
+        if kind == "on":
+            out[name] = torch.sigmoid(x)
+        elif kind == "class" and argmax:
+            best, k = x.max(-1)  # [...] each; the first maximum on ties, like numpy
+            # softmax at the argmax = 1 / sum(exp(x - max)), without the full softmax
+            out[name] = (k, torch.exp(x - best[..., None]).sum(-1).reciprocal())
+        elif kind == "class":
+            out[name] = torch.softmax(x, -1)
+        else:
+            out[name] = x
+    return out
+
+
+def _numpy(probs: Mapping, b: int, n: int | None = None) -> dict:
+    """Example ``b`` of a batch of ``activate`` results, cropped to ``n x n``, as numpy."""
+    def one(v):
+        return v[b, :n, :n].cpu().numpy() if n is not None else v[b].cpu().numpy()
+
+    return {k: tuple(one(a) for a in v) if isinstance(v, tuple) else one(v) for k, v in probs.items()}
+
+
+class S1Predictor:
+    """An S1 network in eval mode plus the batching and tiling that inference needs.
+
+    ``batch_pixels``: at most this many map pixels (B x L x L) per batch (default 2^16 on CPU,
+    where small batches stay in cache and ran 1.5x faster than 2^20, and 2^22 on GPU); ``tile``: sequences
+    longer than this are tiled (tiles of ``tile`` x ``tile`` pixels); ``bf16``: autocast on CPU
+    (2-4x faster here, probabilities differ in the third digit)."""
+
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
+                 batch_pixels: int | None = None, tile: int = 512, bf16: bool = False):
+        self.device = torch.device(device)
+        if batch_pixels is None:
+            batch_pixels = 2**22 if self.device.type == "cuda" else 2**16
+        if tile < 1 or batch_pixels < 1:
+            raise InputError("tile and batch_pixels must be >= 1")
+        self.model = model.to(self.device).eval()
+        self.batch_pixels, self.tile, self.bf16 = batch_pixels, tile, bf16
+
+    @classmethod
+    def from_checkpoint(cls, path, **kwargs) -> "S1Predictor":
+        from .training import model_from_checkpoint
+
+        model, _, _ = model_from_checkpoint(path)
+        return cls(model, **kwargs)
+
+    def _autocast(self):
+        enabled = self.bf16 and self.device.type in ("cpu", "cuda")
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    @torch.inference_mode()
+    def probabilities(self, seqs: list[str]) -> list[dict[str, np.ndarray]]:
+        """Whole-map probabilities of a few sequences (``[L, L]`` / ``[L, L, C]`` each), for
+        plots; one batch, no tiling."""
+        tokens, lengths = self._batch(seqs)
+        with self._autocast():
+            probs = activate(self.model(tokens, lengths))
+        return [_numpy(probs, b, len(s)) for b, s in enumerate(seqs)]
+
+    def _batch(self, seqs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        L = max(len(s) for s in seqs)
+        tokens = np.full((len(seqs), L), PAD, dtype=np.int64)
+        for b, s in enumerate(seqs):
+            tokens[b, : len(s)] = tokenize(s)
+        lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)
+        return torch.from_numpy(tokens).to(self.device), lengths.to(self.device)
+
+    @torch.inference_mode()
+    def propose(self, seqs: list[str], progress: bool = False) -> Iterator[tuple[int, dict]]:
+        """Yield ``(index, proposals)`` for every sequence (normalised ACGUN strings), in an
+        order of the batching's choosing; ``proposals`` as ``targets.decode`` returns them
+        (one row per box and method, columns ``PROPOSAL_COLUMNS``, map coordinates)."""
+        from tqdm import tqdm
+
+        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        order = np.argsort(lengths, kind="stable")
+        with tqdm(total=len(seqs), unit="seq", disable=not progress, dynamic_ncols=True,
+                  mininterval=0.5, desc="s1") as bar:
+            k = 0
+            while k < len(order):
+                L = int(lengths[order[k]])
+                if L > self.tile:
+                    yield int(order[k]), self._propose_tiled(seqs[order[k]])
+                    k += 1
+                    bar.update(1)
+                    continue
+                # sorted by length, so the batch's longest is its last: grow while it fits
+                end = k + 1
+                while end < len(order) and lengths[order[end]] <= self.tile and \
+                        (end - k + 1) * int(lengths[order[end]]) ** 2 <= self.batch_pixels:
+                    end += 1
+                index = order[k:end]
+                tokens, lens = self._batch([seqs[i] for i in index])
+                with self._autocast():
+                    probs = activate(self.model(tokens, lens), argmax=True)  # name -> [B, L, L]
+                for b, i in enumerate(index):
+                    n = int(lengths[i])
+                    yield int(i), decode(_numpy(probs, b, n), length=n)
+                bar.update(len(index))
+                k = end
+
+    def _propose_tiled(self, seq: str) -> dict[str, np.ndarray]:
+        """One long sequence, tile by tile. A box belongs to the tile holding its top-right
+        corner (clipped to the map); its proposing pixels lie at most ``MAX_OFFSET`` rows below
+        and columns left of that corner, so each tile is decoded on a region widened by that
+        margin and keeps only its own boxes: the union is exactly the whole-map result."""
+        tokens, lens = self._batch([seq])
+        L, T, m = len(seq), self.tile, MAX_OFFSET
+        with self._autocast():
+            feats = self.model.features(tokens, lens)
+        parts = []
+        for r0 in range(0, L, T):
+            r1 = min(L, r0 + T)
+            for c0 in range(r0, L, T):  # tiles left of the diagonal hold no box corner
+                c1 = min(L, c0 + T)
+                a1, b0 = min(L, r1 + m), max(0, c0 - m)
+                with self._autocast():
+                    probs = activate(self.model.region(feats, r0, a1, b0, c1), argmax=True)
+                got = decode(_numpy(probs, 0), length=L, origin=(r0, b0))
+                corner_r, corner_c = np.clip(got["bb_x"], 0, L - 1), np.clip(got["bb_y"], 0, L - 1)
+                own = (corner_r >= r0) & (corner_r < r1) & (corner_c >= c0) & (corner_c < c1)
+                parts.append({k: v[own] for k, v in got.items()})
+        return concat_proposals(parts)
+
+
+def select(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> dict[str, np.ndarray]:
+    """``decode`` rows (one per box and method) -> the kept boxes, one row each, columns
+    ``BOX_COLUMNS``, sorted by type (``BOX_TYPES`` order), bb_x, bb_y, siz_x, siz_y.
+
+    Box convention: top-right corner ``(bb_x, bb_y)``, sizes include the closing bases.
+    A box is kept by "n_proposal" when ``n_proposal_norm`` of either method exceeds
+    ``cfg.threshold`` (``cfg.threshold * cfg.hloop_factor`` for hairpins), by "p_on" when
+    ``p_on_max >= cfg.p_on``, by "union" when either holds. ``p_on_median`` is the larger of the
+    two methods' medians.
+    """
+    cfg.validate()
+    merged = merge_methods(proposals)
+    return {c: v[keep_mask(merged, cfg)] for c, v in merged.items()}
+
+
+def keep_mask(boxes: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarray:
+    """Which rows of a per-box table (``BOX_COLUMNS``) ``cfg`` keeps (see ``select``)."""
+    types = np.asarray(boxes["type"])
+    thr = np.where(types == "hloop", cfg.threshold * cfg.hloop_factor, cfg.threshold)
+    by_n = (np.asarray(boxes["n_proposal_norm_sm"]) > thr) | (np.asarray(boxes["n_proposal_norm_sl"]) > thr)
+    by_p = np.asarray(boxes["p_on_max"]) >= cfg.p_on
+    return {"n_proposal": by_n, "p_on": by_p, "union": by_n | by_p}[cfg.method]
+
+
+def merge_methods(proposals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``decode`` rows -> one row per distinct box (``BOX_COLUMNS``), both methods side by side."""
+    types = np.asarray(proposals["type"])
+    code = type_codes(types)
+    keys = np.stack([code] + [np.asarray(proposals[c], dtype=np.int64)
+                              for c in ("bb_x", "bb_y", "siz_x", "siz_y")], axis=1)  # [N, 5]
+    uniq, inverse, _ = unique_rows(keys.reshape(-1, 5))
+    n = len(uniq)
+    out: dict[str, np.ndarray] = {
+        "type": np.array(BOX_TYPES, dtype="<U5")[uniq[:, 0]] if n else np.zeros(0, dtype="<U5"),
+        "bb_x": uniq[:, 1], "bb_y": uniq[:, 2], "siz_x": uniq[:, 3], "siz_y": uniq[:, 4],
+    }
+    methods = np.asarray(proposals["method"])
+    for m in ("sm", "sl"):
+        rows = methods == m
+        for col, dtype in (("n_proposal", np.int64), ("n_proposal_norm", np.float64),
+                           ("prob_median", np.float64)):
+            v = np.zeros(n, dtype=dtype)
+            v[inverse[rows]] = np.asarray(proposals[col])[rows]
+            out[f"{col}_{m}"] = v
+    for col in ("prob_max", "p_on_median", "p_on_max"):
+        v = np.zeros(n, dtype=np.float64)
+        np.maximum.at(v, inverse, np.asarray(proposals[col], dtype=np.float64))
+        out[col] = v
+    return {c: out[c] for c in BOX_COLUMNS}
+
+
+def check_sequences(seqs: list[str], names: list[str], where: str) -> list[str]:
+    """Normalise (T -> U, upper case) and check lengths; errors name the record."""
+    out = []
+    for s, name in zip(seqs, names):
+        try:
+            s = normalize_sequence(s, name)
+        except ValueError as e:
+            raise InputError(f"{where}: {e}") from None
+        if len(s) > MAX_LENGTH:
+            raise InputError(f"{where} record {name!r}: {len(s)} nt is longer than the "
+                             f"{MAX_LENGTH} nt rnastruct accepts")
+        out.append(s)
+    return out

@@ -1,0 +1,356 @@
+"""S1 inference, pruning and box-level evaluation: tiling is exact, the fast argmax path equals
+the full softmax, batching changes nothing, every rule of select / prune / recall checked on
+hand-made boxes, true boxes of ViennaRNA folds survive pruning, and the CLI end to end."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnastruct.boxes import Box, structure_to_boxes
+from rnastruct.s1.infer import (
+    BOX_COLUMNS,
+    ProposalConfig,
+    S1Predictor,
+    activate,
+    check_sequences,
+    merge_methods,
+    select,
+)
+from rnastruct.s1.model import S1ModelConfig, build_model
+from rnastruct.s1.prune import PruneConfig, canonical_map, prune, prune_reasons
+from rnastruct.s1.recall import join_scores, score_sequence, summarize
+from rnastruct.s1.targets import PROPOSAL_COLUMNS, decode, encode, perfect_predictions
+from rnastruct.seqio import InputError
+from rnastruct.structure import parse_dot_bracket
+
+from .conftest import run_cli
+
+TINY = S1ModelConfig(seq_channels=8, seq_layers=2, pair_channels=8, dilations=[1, 2, 4], head_channels=8)
+ORIGINAL_TINY = S1ModelConfig(arch="original", filters=[4, 4], filter_width=[5, 3], head_channels=6)
+BUNDLED = Path(__file__).resolve().parents[1] / "rnastruct" / "models" / "s1_default" / "s1.pt"
+
+
+def random_seqs(n, lo, hi, seed=0):
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list("ACGU"), int(rng.integers(lo, hi + 1)))) for _ in range(n)]
+
+
+def same_proposals(a, b, atol=1e-5):
+    assert len(a["type"]) == len(b["type"])
+    for c in PROPOSAL_COLUMNS:
+        if a[c].dtype.kind in "iuU":
+            assert np.array_equal(a[c], b[c]), c
+        else:
+            np.testing.assert_allclose(a[c], b[c], atol=atol, err_msg=c)
+
+
+def seeded(cfg):
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    # random BatchNorm statistics, so the original's eval mode is not the identity
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY], ids=["dilated", "original"])
+def test_tiled_equals_whole_map(cfg):
+    """A sequence several tiles long gives the whole-map proposals, tile by tile."""
+    model = seeded(cfg)
+    (seq,) = random_seqs(1, 97, 97)
+    (_, whole), = S1Predictor(model, tile=512).propose([seq])
+    for tile in (16, 40):
+        (_, tiled), = S1Predictor(model, tile=tile).propose([seq])
+        same_proposals(whole, tiled)
+    assert len(whole["type"]) > 1000
+
+
+def test_region_is_the_whole_map_crop():
+    model = seeded(TINY)
+    tokens = torch.randint(0, 5, (2, 50))
+    lengths = torch.tensor([50, 41])
+    tokens[1, 41:] = 5
+    with torch.no_grad():
+        whole = model(tokens, lengths)
+        part = model.region(model.features(tokens, lengths), 7, 30, 12, 49)
+    for name, v in part.items():
+        torch.testing.assert_close(v, whole[name][:, 7:30, 12:49], atol=1e-5, rtol=1e-5)
+
+
+def test_argmax_path_equals_full_softmax():
+    model = seeded(TINY)
+    (seq,) = random_seqs(1, 60, 60, seed=2)
+    pred = S1Predictor(model)
+    tokens, lengths = pred._batch([seq])
+    with torch.no_grad():
+        logits = model(tokens, lengths)
+    full = {k: v[0].numpy() for k, v in activate(logits).items()}
+    fast = {k: tuple(a[0].numpy() for a in v) if isinstance(v, tuple) else v[0].numpy()
+            for k, v in activate(logits, argmax=True).items()}
+    same_proposals(decode(full), decode(fast))
+
+
+def test_batched_equals_one_at_a_time_and_every_sequence_is_answered():
+    model = seeded(TINY)
+    seqs = random_seqs(9, 5, 70, seed=3) + ["A", "GC"]
+    batched = dict(S1Predictor(model, batch_pixels=3 * 70 * 70).propose(seqs))
+    assert sorted(batched) == list(range(len(seqs)))
+    for k, s in enumerate(seqs):
+        (_, alone), = S1Predictor(model).propose([s])
+        same_proposals(batched[k], alone)
+    assert len(batched[9]["type"]) == 0  # one base: no pixel
+
+
+def test_long_sequence_runs_tiled():
+    """2,000 nt through the tiled path: every proposal is a box near the map."""
+    model = seeded(TINY)
+    (seq,) = random_seqs(1, 2000, 2000, seed=5)
+    (_, props), = S1Predictor(model, tile=256).propose([seq])
+    assert len(props["type"]) > 10_000
+    assert props["bb_x"].min() >= -11 and props["bb_y"].max() <= 2000 + 11
+    assert (props["bb_x"] < props["bb_y"]).all()
+
+
+def table(rows):
+    """Hand-made decode rows -> columns."""
+    cols = {c: [] for c in PROPOSAL_COLUMNS}
+    for r in rows:
+        full = {**dict(n_proposal=1, n_proposal_norm=0.0, prob_median=0.0, prob_max=0.0,
+                       p_on_median=0.0, p_on_max=0.0), **r}
+        for c in PROPOSAL_COLUMNS:
+            cols[c].append(full[c])
+    return {c: np.array(v) for c, v in cols.items()}
+
+
+def test_select_merges_methods_and_applies_each_rule():
+    rows = [
+        # stem kept by n_proposal through its sl row only
+        dict(type="stem", method="sm", bb_x=0, bb_y=20, siz_x=3, siz_y=3, n_proposal_norm=0.1, p_on_max=0.05),
+        dict(type="stem", method="sl", bb_x=0, bb_y=20, siz_x=3, siz_y=3, n_proposal=4, n_proposal_norm=0.45,
+             prob_median=0.3, p_on_max=0.07),
+        # hairpin at 0.15 > 0.2 * 0.5: kept by n_proposal
+        dict(type="hloop", method="sm", bb_x=2, bb_y=18, siz_x=17, siz_y=17, n_proposal_norm=0.15),
+        # iloop at 0.15 < 0.2: only p_on keeps it
+        dict(type="iloop", method="sm", bb_x=3, bb_y=17, siz_x=4, siz_y=2, n_proposal_norm=0.15, p_on_max=0.5),
+        # nothing keeps it
+        dict(type="stem", method="sm", bb_x=5, bb_y=9, siz_x=1, siz_y=1, n_proposal_norm=0.2, p_on_max=0.09),
+    ]
+    props = table(rows)
+    merged = merge_methods(props)
+    assert list(merged) == list(BOX_COLUMNS) and len(merged["type"]) == 4
+    stem = {c: merged[c][list(merged["type"]).index("stem")] for c in merged}
+    assert (stem["n_proposal_sm"], stem["n_proposal_sl"]) == (1, 4)
+    assert stem["n_proposal_norm_sl"] == 0.45 and stem["prob_median_sl"] == 0.3 and stem["p_on_max"] == 0.07
+
+    def kept(method):
+        out = select(props, ProposalConfig(method=method))
+        return sorted(zip(out["type"].tolist(), out["bb_x"].tolist()))
+
+    assert kept("n_proposal") == [("hloop", 2), ("stem", 0)]
+    assert kept("p_on") == [("iloop", 3)]
+    assert kept("union") == [("hloop", 2), ("iloop", 3), ("stem", 0)]
+    with pytest.raises(InputError, match="proposal method"):
+        select(props, ProposalConfig(method="best"))
+
+
+def vienna_folds(n, seed=0):
+    import RNA
+
+    out = []
+    for s in random_seqs(n, 30, 120, seed=seed):
+        out.append((s, parse_dot_bracket(RNA.fold(s)[0])))
+    return out
+
+
+def test_perfect_predictions_propose_and_survive_pruning_exactly():
+    """Independent truth: for ViennaRNA folds, perfect pixels -> select (original thresholds)
+    -> prune (original rules) keeps every true box and nothing else."""
+    for seq, pairs in vienna_folds(60):
+        true = {tuple(b)[:5] for b in structure_to_boxes(pairs, len(seq)) if not b.pseudoknot}
+        boxes = prune(select(decode(perfect_predictions(*encode(pairs, len(seq)))), ProposalConfig()),
+                      seq, PruneConfig())
+        got = set(zip(*(boxes[c].tolist() for c in ("type", "bb_x", "bb_y", "siz_x", "siz_y"))))
+        assert got == true
+
+
+def box_table(boxes, **extra):
+    cols = {c: [] for c in BOX_COLUMNS}
+    for b in boxes:
+        row = dict(zip(("type", "bb_x", "bb_y", "siz_x", "siz_y"), b))
+        for c in BOX_COLUMNS:
+            cols[c].append(row.get(c, extra.get(c, 1.0)))
+    return {c: np.array(v) for c, v in cols.items()}
+
+
+def test_prune_rules():
+    seq = "GGGAAACCCAUGCAAAAGCAU"  # 21 nt
+    boxes = [
+        ("stem", 0, 8, 3, 3),  # GGG/CCC: kept
+        ("stem", 9, 20, 4, 4),  # A-U U-A G-C C-G: kept
+        ("stem", 0, 5, 2, 2),  # G-A: non-canonical
+        ("hloop", 2, 6, 5, 5),  # hairpin with 3 unpaired bases: kept
+        ("hloop", 2, 4, 3, 3),  # one unpaired base: kept at min_hloop_size 3
+        ("hloop", 2, 7, 5, 5),  # off the diagonal
+        ("stem", -1, 8, 2, 2),  # outside the sequence
+        ("stem", 15, 25, 2, 2),  # outside the sequence
+        ("iloop", 2, 8, 3, 2),  # bulge 3 x 2: kept (geometry only)
+        ("iloop", 2, 8, 2, 2),  # no unpaired base
+        ("stem", 6, 9, 3, 3),  # crosses the diagonal
+        ("stem", 0, 8, 3, 2),  # not square
+    ]
+    reasons = prune_reasons(box_table(boxes), seq, PruneConfig())
+    assert reasons.tolist() == ["", "", "non_canonical_stem", "", "", "geometry", "geometry", "geometry",
+                                "", "geometry", "geometry", "geometry"]
+    strict = prune_reasons(box_table(boxes), seq, PruneConfig(min_hloop_size=5))
+    assert strict[4] == "small_hairpin" and strict[3] == ""
+    loose = prune_reasons(box_table(boxes), seq, PruneConfig(discard_ns_stem=False))
+    assert loose[2] == ""
+    t = box_table(boxes[:2])
+    t["n_proposal_sm"], t["n_proposal_sl"] = np.array([3, 1]), np.array([0, 1])
+    t["prob_median_sm"], t["prob_median_sl"] = np.array([0.5, 0.01]), np.array([0.0, 0.02])
+    assert prune_reasons(t, seq, PruneConfig(min_pixel_pred=2)).tolist() == ["", "few_pixels"]
+    assert prune_reasons(t, seq, PruneConfig(min_prob=0.1)).tolist() == ["", "low_prob"]
+    assert canonical_map("GCAU").astype(int).tolist() == [[0, 1, 0, 1], [1, 0, 0, 0], [0, 0, 0, 1], [1, 0, 1, 0]]
+
+
+def test_recall_exact_overlap_and_counts():
+    true = [Box("stem", 0, 20, 4, 4), Box("hloop", 3, 17, 15, 15), Box("stem", 30, 40, 2, 2)]
+    props = box_table([("stem", 0, 20, 4, 4), ("stem", 1, 19, 3, 3), ("hloop", 3, 17, 15, 15),
+                       ("stem", 31, 40, 2, 2), ("iloop", 5, 9, 3, 3)])
+    props["n_proposal_norm_sm"] = np.array([0.5, 0.9, 0.05, 0.3, 0.9])
+    props["n_proposal_norm_sl"] = np.zeros(5)
+    props["p_on_max"] = np.array([0.05, 0.8, 0.9, 0.2, 0.9])
+    s = score_sequence(true, props, hloop_factor=0.5)
+    assert s["exact_n"].tolist() == [0.5, 0.1, -1.0]  # hairpin 0.05 / 0.5
+    assert s["overlap_n"].tolist() == [0.9, 0.1, -1.0]  # 3x3 inside 4x4: IoU 9/16
+    scores = join_scores([s, score_sequence([Box("stem", 0, 9, 2, 2)], box_table([("stem", 0, 9, 2, 2)]))])
+    row = summarize(scores, "n_proposal", 0.2, 0.1)
+    assert row["sens_stem"] == pytest.approx(2 / 3) and row["sens_hloop"] == 0.0
+    assert row["all_found"] == 0.5  # the second sequence's one box is found (score 1.0)
+    assert row["proposals_per_seq"] == pytest.approx(5 / 2)  # 0.5 0.9 0.3 0.9 + 1.0 pass
+    assert row["proposals_per_true_box"] == pytest.approx(5 / 4)
+    row = summarize(scores, "union", 0.2, 0.1)
+    assert row["sens_hloop"] == 1.0 and row["sens_stem"] == pytest.approx(2 / 3)
+
+
+def test_check_sequences_errors_name_the_record():
+    assert check_sequences(["acgt"], ["r1"], "x.fa") == ["ACGU"]
+    with pytest.raises(InputError, match="x.fa: record r2: invalid base 'X'"):
+        check_sequences(["ACGU", "ACXU"], ["r1", "r2"], "x.fa")
+    with pytest.raises(InputError, match="longer than the"):
+        check_sequences(["A" * 20_001], ["big"], "x.fa")
+
+
+# ---------------------------------------------------------------------------------------------
+# command line, with the bundled model
+
+
+@pytest.fixture(scope="module")
+def folded_fasta(tmp_path_factory):
+    import RNA
+
+    path = tmp_path_factory.mktemp("infer") / "folds.fa"
+    with open(path, "w") as fh:
+        for k, s in enumerate(random_seqs(12, 25, 90, seed=11)):
+            fh.write(f">s{k}\n{s}\n{RNA.fold(s)[0]}\n")
+    return path
+
+
+def test_cli_infer_prune_eval(folded_fasta, tmp_path):
+    p1, p2, ev = tmp_path / "p1", tmp_path / "p2", tmp_path / "ev"
+    r = run_cli("s1-infer", "--fasta", folded_fasta, "--out", p1, "--quiet", "--threshold", "0.1", "--p-on", "0.05")
+    assert r.returncode == 0, r.stderr
+    from rnastruct.s1.stage import read_proposals
+
+    ids, seqs, tables, tab, manifest = read_proposals(p1)
+    assert ids == [f"s{k}" for k in range(12)] and "pairs" in tab.column_names
+    assert manifest["kind"] == "rnastruct.s1-infer" and manifest["params"]["threshold"] == 0.1
+    assert manifest["counts"]["boxes"] == sum(len(t["type"]) for t in tables) > 0
+    r = run_cli("prune", "--in", p1, "--out", p2)
+    assert r.returncode == 0, r.stderr
+    _, _, pruned, _, m2 = read_proposals(p2)
+    assert sum(len(t["type"]) for t in pruned) == m2["counts"]["boxes"]
+    assert m2["counts"]["boxes"] + sum(m2["counts"]["dropped"].values()) == manifest["counts"]["boxes"]
+    assert m2["counts"]["dropped"]["non_canonical_stem"] > 0
+    for seq, t in zip(seqs, pruned):
+        assert (prune_reasons(t, seq, PruneConfig()) == "").all()
+    r = run_cli("s1-eval", "--in", p2, "--out", ev)
+    assert r.returncode == 0, r.stderr
+    assert {p.name for p in ev.iterdir()} == {"summary.csv", "curves.csv", "curves.png", "summary.md"}
+    import csv
+
+    rows = list(csv.DictReader(open(ev / "summary.csv")))
+    assert [r["method"] for r in rows] == ["n_proposal", "p_on", "union"]
+    assert all(0 <= float(r["sens_stem"]) <= 1 for r in rows)
+    assert float(rows[2]["sens_stem"]) >= max(float(rows[0]["sens_stem"]), float(rows[1]["sens_stem"]))
+    curves = list(csv.DictReader(open(ev / "curves.csv")))
+    assert min(float(r["threshold"]) for r in curves if r["method"] == "n_proposal") >= 0.1
+    r = run_cli("s1-eval", "--in", p2, "--out", ev)
+    assert r.returncode == 2 and "--overwrite" in r.stderr
+
+
+def test_cli_infer_errors_leave_nothing(tmp_path):
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">a\nACGU\n>b\nACGZ\n")
+    out = tmp_path / "out"
+    r = run_cli("s1-infer", "--fasta", bad, "--out", out, "--quiet")
+    assert r.returncode == 2 and "record b" in r.stderr and not out.exists()
+    r = run_cli("s1-infer", "--fasta", tmp_path / "missing.fa", "--out", out, "--quiet")
+    assert r.returncode == 2 and "missing.fa" in r.stderr and not out.exists()
+    good = tmp_path / "good.fa"
+    good.write_text(">a\nGGGAAACCC\n")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    r = run_cli("s1-infer", "--fasta", good, "--model", junk, "--out", out, "--quiet")
+    assert r.returncode == 2 and "junk.pt" in r.stderr and not out.exists()
+    r = run_cli("s1-infer", "--fasta", good, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("s1-eval", "--in", out, "--out", tmp_path / "ev")
+    assert r.returncode == 2 and "no true structures" in r.stderr
+    r = run_cli("prune", "--in", good, "--out", tmp_path / "p")
+    assert r.returncode == 2
+
+
+def test_cli_plot_pixels(tmp_path):
+    out = tmp_path / "px.png"
+    r = run_cli("plot", "pixels", "--seq", "GGGGAAACCCCAUAGCAAAAGCUAUGG", "--out", out, "--pixel", "1,9")
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = run_cli("plot", "pixels", "--seq", "GGGGAAACCCC", "--out", out, "--pixel", "9,2")
+    assert r.returncode == 2 and "upper triangle" in r.stderr
+
+
+def test_lab_scripts_run_with_the_original_flags(tmp_path):
+    """model_utils/ keeps the notebook's commands working (with rnastruct's files)."""
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    from rnastruct.s1.stage import read_proposals
+    from rnastruct.seqio import write_dataset
+
+    repo = Path(__file__).resolve().parents[1]
+    seqs = random_seqs(5, 30, 60, seed=21)
+    write_dataset(pa.table({"id": [f"q{k}" for k in range(5)], "seq": seqs}), tmp_path / "data",
+                  {"kind": "test"})
+    r = subprocess.run([sys.executable, repo / "model_utils" / "run_s1_threshold_on_n_proposal.py", "--data",
+                        tmp_path / "data", "--threshold", "0.2", "--model", BUNDLED, "--out_file",
+                        tmp_path / "pred"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, repo / "model_utils" / "prune_stage_1.py", "--in_file", tmp_path / "pred",
+                        "--discard_ns_stem", "--min_hloop_size", "3", "--min_pixel_pred", "0", "--min_prob", "0",
+                        "--out_file", tmp_path / "pruned"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    _, _, pred, _, m1 = read_proposals(tmp_path / "pred")
+    _, _, pruned, _, m2 = read_proposals(tmp_path / "pruned")
+    assert m1["params"]["method"] == "n_proposal" and m1["params"]["threshold"] == 0.2
+    assert m2["params"]["discard_ns_stem"] is True and m2["params"]["min_hloop_size"] == 3
+    for seq, before, after in zip(seqs, pred, pruned):
+        assert set(zip(after["bb_x"].tolist(), after["bb_y"].tolist())) <= set(zip(before["bb_x"].tolist(), before["bb_y"].tolist()))
+        assert (prune_reasons(after, seq, PruneConfig()) == "").all()
