@@ -305,6 +305,8 @@ def s1_curves_figure(rows: list[dict]) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from matplotlib.ticker import NullFormatter
+
     methods = [m for m in ("n_proposal", "p_on", "union") if any(r["method"] == m for r in rows)]
     if not methods:
         raise ValueError("s1_curves_figure: no rows")
@@ -319,6 +321,7 @@ def s1_curves_figure(rows: list[dict]) -> Figure:
         ax.plot(x, [r["all_found"] for r in rs], "s-", color="black", label="sequences, all found")
         ax.set_ylim(0, 1.02)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel({"n_proposal": "n_proposal_norm threshold", "p_on": "p_on threshold",
                        "union": "n_proposal_norm threshold (p_on walks with it)"}[m])
         ax.set_title(m)
@@ -326,6 +329,7 @@ def s1_curves_figure(rows: list[dict]) -> Figure:
         twin = ax.twinx()
         twin.plot(x, [r["proposals_per_true_box"] for r in rs], "--", color="grey", label="proposals / true box")
         twin.set_yscale("log")
+        twin.yaxis.set_minor_formatter(NullFormatter())  # minor labels crowd a short log axis
         twin.set_ylabel("proposals per true box")
     axes[0].set_ylabel("exact-match sensitivity")
     handles = axes[0].get_legend_handles_labels()[0] + [twin.get_lines()[0]]

@@ -117,6 +117,22 @@ def test_each_gene_is_in_exactly_one_split(human):
     _counts_add_up(manifest, len(df))
 
 
+def test_only_splits_samples_just_those_genes(human):
+    """A held-out set without folding the rest: only test genes, the same ones a full run puts
+    in test."""
+    kw = dict(fasta=str(human / "chr1_isoforms_hg19.fa"), gtf=str(human / "chr1_isoforms_hg19.gtf"),
+              length="30-60", seed=5, workers=1, ens_div=False, valid_frac=0.2, test_frac=0.2)
+    held, manifest = _gen(**kw, num_seq=60, only_splits=["test"])
+    assert len(held) == 60 and set(held["split"]) == {"test"}
+    full, _ = _gen(**kw, num_seq=400)
+    test_genes, other_genes = set(full.gene_id[full.split == "test"]), set(full.gene_id[full.split != "test"])
+    assert set(held["gene_id"]) & other_genes == set()
+    assert set(held["gene_id"]) & test_genes  # the same genes: the split is a function of the gene
+    assert manifest["params"]["only_splits"] == ["test"]
+    with pytest.raises(InputError, match="unknown split"):
+        _gen(**kw, num_seq=5, only_splits=["holdout"])
+
+
 def test_same_seed_same_rows_whatever_the_workers(human):
     kw = dict(fasta=str(human / "chr1_isoforms_hg19.fa"), length="20-120", num_seq=80,
               min_mfe_freq=0.05, seed=99)

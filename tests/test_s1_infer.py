@@ -354,3 +354,32 @@ def test_lab_scripts_run_with_the_original_flags(tmp_path):
     for seq, before, after in zip(seqs, pred, pruned):
         assert set(zip(after["bb_x"].tolist(), after["bb_y"].tolist())) <= set(zip(before["bb_x"].tolist(), before["bb_y"].tolist()))
         assert (prune_reasons(after, seq, PruneConfig()) == "").all()
+
+
+def test_pixels_notebook_runs(tmp_path, monkeypatch):
+    """notebooks/s1_pixels.ipynb: valid, no stored outputs, and runs (as Jupyter would, magics
+    aside) on the bundled model, drawing the pixel figure and an s1-eval folder's curves."""
+    import csv
+
+    repo = Path(__file__).resolve().parents[1]
+    nb = json.loads((repo / "notebooks" / "s1_pixels.ipynb").read_text())
+    assert nb["nbformat"] == 4
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c["outputs"] == [] and c["execution_count"] is None for c in code)
+    rows = [{"method": m, "threshold": t, "p_on": p, "sens_stem": 0.9, "sens_iloop": 0.8, "sens_hloop": 0.7,
+             "all_found": 0.5, "proposals_per_true_box": 12.0}
+            for m in ("n_proposal", "p_on", "union") for t, p in ((0.1, 0.05), (0.2, 0.1))]
+    with open(tmp_path / "curves.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    monkeypatch.chdir(tmp_path)
+    ns = {"display": lambda fig: ns.setdefault("shown", fig)}
+    for i, c in enumerate(code):
+        text = "\n".join(line for line in "".join(c["source"]).splitlines() if not line.startswith("%"))
+        exec(compile(text, f"cell {i}", "exec"), ns)
+        if i == 0:
+            ns["EVAL_DIR"] = str(tmp_path)
+    assert len(ns["fig"].axes) >= 4 + 3 * len(ns["PIXELS"])
+    assert len(ns["shown"].axes) == 6  # three methods, each with a twin axis
+    assert len(ns["proposed"]["type"]) > 0
