@@ -15,7 +15,7 @@ id) already there is not folded again, so an interrupted run goes on where it st
 larger selection reuses the smaller one's predictions. ``runs.jsonl`` logs every fold run (tool,
 sequences, wall time, peak RSS). Delete a tool's file to recompute it.
 
-rnastruct itself is registered as a tool; until ``rnastruct.predict.fold`` exists it is listed
+rnastruct itself is registered as a tool; until ``rnastruct.pipeline.fold`` exists it is listed
 as "not available yet" (see bench/peers.py).
 """
 

@@ -132,27 +132,27 @@ def _mxfold2_version() -> str:
 
 
 # --- rnastruct ---------------------------------------------------------------------------------
-# Contract for when the predict issue lands: ``rnastruct.predict.fold(seq: str) -> str`` returns
+# Contract for when the predict issue lands: ``rnastruct.pipeline.fold(seq: str) -> str`` returns
 # the dot-bracket of one normalised sequence (ACGUN). Until that function exists the tool is
 # reported as "not available yet" and the tables fill in by themselves once it does.
 
 
 def _rnastruct_check() -> str | None:
-    why = _missing_module("rnastruct.predict", "the predict issue has not landed")
+    why = _missing_module("rnastruct.pipeline", "the predict issue has not landed")
     if why:
         return "not available yet: " + why
-    import rnastruct.predict
+    import rnastruct.pipeline
 
-    if not hasattr(rnastruct.predict, "fold"):
-        return "not available yet: rnastruct.predict has no fold(seq) -> dot-bracket"
+    if not hasattr(rnastruct.pipeline, "fold"):
+        return "not available yet: rnastruct.pipeline has no fold(seq) -> dot-bracket"
     return None
 
 
 def _rnastruct_load(threads: int) -> FoldFn:
-    import rnastruct.predict
+    import rnastruct.pipeline
 
     def run(seq: str):
-        return rnastruct.predict.fold(seq), None
+        return rnastruct.pipeline.fold(seq), None
 
     return run
 

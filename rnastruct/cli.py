@@ -254,16 +254,15 @@ def _s1_train(args) -> int:
 # s1-infer, prune, s1-eval (rnastruct.s1.stage)
 
 
-def _stage(name: str):
-    def add_args(p: argparse.ArgumentParser) -> None:
-        from .s1 import stage
+def _stage(name: str, module: str = "s1"):
+    """``add_args``/``run`` pair of ``rnastruct.<module>.stage``, imported only when used."""
+    import importlib
 
-        getattr(stage, f"add_{name}_args")(p)
+    def add_args(p: argparse.ArgumentParser) -> None:
+        getattr(importlib.import_module(f"rnastruct.{module}.stage"), f"add_{name}_args")(p)
 
     def run(args) -> int:
-        from .s1 import stage
-
-        return getattr(stage, f"run_{name}")(args)
+        return getattr(importlib.import_module(f"rnastruct.{module}.stage"), f"run_{name}")(args)
 
     return add_args, run
 
@@ -302,7 +301,20 @@ def _plot(args) -> int:
 
 # ---------------------------------------------------------------------------------------------
 
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    from .pipeline import add_args
+
+    add_args(p)
+
+
+def _predict(args) -> int:
+    from .pipeline import run
+
+    return run(args)
+
+
 COMMANDS = {
+    "predict": (_predict_args, _predict, "predict secondary structures (bundled S1 + S2 models)"),
     "generate": (_generate_args, _generate, "sample segments, fold them with ViennaRNA, keep confident ones"),
     "merge": (_merge_args, _merge, "join the shards of a generate run"),
     "boxes": (_boxes_args, _boxes, "print the stem / internal loop / hairpin boxes of structures"),
@@ -311,6 +323,8 @@ COMMANDS = {
     "s1-infer": (*_stage("infer"), "S1 box proposals for sequences (dataset or FASTA), any length"),
     "prune": (*_stage("prune"), "drop S1 proposals that cannot be in a structure"),
     "s1-eval": (*_stage("eval"), "box sensitivity of S1 proposals against the true structures"),
+    "s2-data": (*_stage("data", "s2"), "S2 training data: labelled, featurised S1 proposals"),
+    "s2-train": (*_stage("train", "s2"), "train the S2 network (box proposals -> box scores)"),
     "evaluate": (_evaluate_args, _evaluate,
                  "score predicted structures against reference ones (P/R/F1/MCC, per family)"),
     "plot": (_plot_args, _plot, "plot runs: training curves (plot metrics RUN_DIR ... --out grid.png)"),

@@ -55,3 +55,32 @@ def fold(seq: str, partition: bool = True, ens_div: bool = True) -> Fold:
 def energy_of_structure(seq: str, structure: str) -> float:
     """Free energy (kcal/mol) of ``structure`` on ``seq`` with default parameters."""
     return float(RNA.fold_compound(seq).eval_structure(structure))
+
+
+#: Energy given to a loop ViennaRNA cannot form (a non-canonical closing pair), kcal/mol.
+IMPOSSIBLE_ENERGY = 20.0
+
+
+def box_energies(seq: str, types, bb_x, bb_y, siz_x, siz_y) -> "list[float]":
+    """Free energy (kcal/mol, Turner 2004) of the loops each box forms on its own: a stem's
+    stacked pairs, an internal loop between its two closing pairs, a hairpin closed by its
+    corner. Box convention of ``rnastruct.boxes``: top-right corner ``(bb_x, bb_y)``, 0-based,
+    sizes including closing bases. Loops ViennaRNA cannot form get ``IMPOSSIBLE_ENERGY``."""
+    fc = RNA.fold_compound(seq, _model_details(False))
+    out = []
+    for t, i, j, sx, sy in zip(types, bb_x, bb_y, siz_x, siz_y):
+        i, j, sx, sy = int(i) + 1, int(j) + 1, int(sx), int(sy)  # ViennaRNA is 1-based
+        if t == "stem":
+            e = sum(fc.eval_int_loop(i + k, j - k, i + k + 1, j - k - 1) for k in range(sx - 1))
+        elif t == "iloop":
+            e = fc.eval_int_loop(i, j, i + sx - 1, j - sy + 1)
+        else:
+            e = fc.eval_hp_loop(i, j)
+        out.append(min(e / 100.0, IMPOSSIBLE_ENERGY))
+    return out
+
+
+def svg_plot(seq: str, structure: str, path) -> None:
+    """ViennaRNA's drawing of ``structure`` as an SVG file at ``path``."""
+    if not RNA.svg_rna_plot(seq, structure, str(path)):
+        raise RuntimeError(f"ViennaRNA could not draw {path}")

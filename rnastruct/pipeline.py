@@ -1,0 +1,253 @@
+"""The whole predictor: sequence -> S1 proposals -> pruning -> S2 scores -> exact assembly.
+
+    >>> import rnastruct
+    >>> [r.structure for r in rnastruct.predict(["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"])]
+
+Boxes follow the convention of ``rnastruct.boxes`` (top-right corner ``(bb_x, bb_y)``, sizes
+including the closing bases). The bundled default models live in ``rnastruct/models/``; no data
+and no network are needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple
+
+import numpy as np
+import torch
+
+from .boxes import Box
+from .s1.infer import ProposalConfig, S1Predictor, check_sequences, select
+from .s1.prune import PruneConfig, prune
+from .seqio import InputError
+from .structure import to_dot_bracket
+
+MODELS = Path(__file__).resolve().parent / "models"
+DEFAULT_S1 = MODELS / "s1_default" / "s1.pt"
+DEFAULT_S2 = MODELS / "s2_default" / "s2.pt"
+
+
+class Result(NamedTuple):
+    name: str
+    seq: str
+    structure: str  # dot-bracket
+    pairs: np.ndarray  # [P, 2] 0-based, i < j
+    score: float  # total S2 score (log-odds) of the chosen boxes
+    boxes: list[Box]  # the chosen stems, internal loops and hairpins
+
+
+class Predictor:
+    """S1 + S2 + assembly, loaded once, applied to many sequences."""
+
+    def __init__(self, s1: str | Path | None = None, s2: str | Path | None = None, device: str = "cpu",
+                 proposal: ProposalConfig | None = None, pruning: PruneConfig | None = None,
+                 max_boxes: int = 512, tile: int = 512, bf16: bool = False):
+        from .s2.training import model_from_checkpoint
+
+        if device == "cuda" and not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
+        self.device = torch.device(device)
+        self.s1 = S1Predictor.from_checkpoint(s1 or DEFAULT_S1, device=device, tile=tile, bf16=bf16)
+        self.s2, self.s2_cfg, _ = model_from_checkpoint(s2 or DEFAULT_S2)
+        self.s2.to(self.device)
+        self.proposal = proposal or ProposalConfig()
+        self.proposal.validate()
+        self.pruning = pruning or PruneConfig()
+        self.max_boxes = max_boxes
+
+    @torch.inference_mode()
+    def score_boxes(self, boxes: dict, seq: str) -> np.ndarray:
+        """S2 logits of one sequence's pruned boxes (``BOX_COLUMNS`` table) -> ``[N]``."""
+        from .s2.features import box_features
+
+        n = len(boxes["type"])
+        if n == 0:
+            return np.zeros(0)
+        feats = torch.from_numpy(box_features(boxes, seq))[None].to(self.device)  # [1, N, F]
+        mask = torch.ones(1, n, dtype=torch.bool, device=self.device)
+        return self.s2(feats, mask)[0].float().cpu().numpy().astype(np.float64)  # [N]
+
+    def predict(self, names: list[str], seqs: list[str], progress: bool = False) -> Iterator[tuple[int, Result]]:
+        """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing."""
+        from .s2.assemble import assemble
+        from .s2.training import ranked_subset
+
+        for k, proposals in self.s1.propose(seqs, progress=progress):
+            seq = seqs[k]
+            boxes = prune(select(proposals, self.proposal), seq, self.pruning)
+            keep = ranked_subset(boxes, self.max_boxes)
+            boxes = {c: v[keep] for c, v in boxes.items()}
+            result = assemble(boxes, self.score_boxes(boxes, seq), seq)
+            yield k, Result(names[k], seq, to_dot_bracket(result.pairs, len(seq)), result.pairs,
+                            result.score, result.boxes)
+
+
+_DEFAULT: Predictor | None = None
+
+
+def predict(seqs: Iterable[str] | str, names: Iterable[str] | None = None, **kwargs) -> list[Result]:
+    """Predict the secondary structure of each sequence with the bundled default models (or
+    those given as ``s1=``/``s2=`` paths) -> one ``Result`` per sequence, in order."""
+    global _DEFAULT
+    seqs = [seqs] if isinstance(seqs, str) else list(seqs)
+    names = list(names) if names is not None else [f"seq{k + 1}" for k in range(len(seqs))]
+    if len(names) != len(seqs):
+        raise InputError(f"{len(names)} names for {len(seqs)} sequences")
+    seqs = check_sequences(seqs, names, "input")
+    if kwargs:
+        predictor = Predictor(**kwargs)
+    else:
+        _DEFAULT = _DEFAULT or Predictor()
+        predictor = _DEFAULT
+    out: list = [None] * len(seqs)
+    for k, r in predictor.predict(names, seqs):
+        out[k] = r
+    return out
+
+
+def fold(seq: str) -> str:
+    """One sequence -> its predicted dot-bracket (the benchmarks' hook)."""
+    return predict([seq])[0].structure
+
+
+# ---------------------------------------------------------------------------------------------
+# rnastruct predict
+
+FORMATS = ("rnafold", "dot-bracket", "bpseq", "ct", "json")
+
+
+def add_args(p) -> None:
+    p.add_argument("inputs", nargs="*", metavar="SEQ_OR_FASTA",
+                   help="sequences, or FASTA files; none or '-': FASTA from standard input")
+    p.add_argument("--format", choices=FORMATS, default="rnafold",
+                   help="rnafold (default: name, sequence, dot-bracket with the score), dot-bracket "
+                        "(name and dot-bracket), bpseq, ct or json")
+    p.add_argument("--out", help="output file (or a folder for bpseq/ct: one file per record); default stdout")
+    p.add_argument("--plot", metavar="DIR", help="also draw each structure (SVG, ViennaRNA) and its boxes (PNG)")
+    p.add_argument("--s1", help="S1 checkpoint (default: the bundled model)")
+    p.add_argument("--s2", help="S2 checkpoint (default: the bundled model)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _read_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
+    """Command-line sequences and FASTA files (or stdin) -> (names, sequences)."""
+    import sys
+
+    from .seqio import read_fasta
+
+    names, seqs = [], []
+    if not inputs or inputs == ["-"]:
+        recs = read_fasta(sys.stdin, structures=True)
+        return [r.name for r in recs], [r.seq for r in recs]
+    for k, item in enumerate(inputs):
+        if Path(item).is_file():
+            recs = read_fasta(item, structures=True)
+            names += [r.name for r in recs]
+            seqs += [r.seq for r in recs]
+        elif set(item.upper()) <= set("ACGUTN") and item:
+            names.append(f"seq{len(names) + 1}")
+            seqs.append(item)
+        else:
+            raise InputError(f"input {k + 1} ({item[:30]!r}): neither a file nor a sequence of A, C, G, U/T, N")
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(f"record name {dup!r} appears more than once")
+    return names, seqs
+
+
+def format_result(r: Result, fmt: str) -> str:
+    from .seqio import Record, format_bpseq, format_ct
+
+    if fmt == "rnafold":
+        return f">{r.name}\n{r.seq}\n{r.structure} ({r.score:.2f})\n"
+    if fmt == "dot-bracket":
+        return f">{r.name}\n{r.structure}\n"
+    if fmt == "bpseq":
+        return format_bpseq(Record(r.name, r.seq, r.pairs))
+    if fmt == "ct":
+        return format_ct(Record(r.name, r.seq, r.pairs))
+    raise ValueError(fmt)
+
+
+def run(args) -> int:
+    import json
+    import sys
+
+    from tqdm import tqdm
+
+    from .seqio import write_text_atomic
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names, seqs = _read_inputs(args.inputs)
+    if not seqs:
+        raise InputError("no sequences given")
+    seqs = check_sequences(seqs, names, "input")
+    per_file = args.format in ("bpseq", "ct") and args.out and not args.out.endswith((".bpseq", ".ct"))
+    if args.out and not per_file:
+        parent = Path(args.out).resolve().parent
+        if not parent.is_dir():
+            raise InputError(f"{args.out}: folder {parent} does not exist")
+    predictor = Predictor(args.s1, args.s2, device=args.device)
+    results: list = [None] * len(seqs)
+    with tqdm(total=len(seqs), unit="seq", disable=args.quiet or len(seqs) < 20, dynamic_ncols=True,
+              desc="predict", mininterval=0.5) as bar:
+        for k, r in predictor.predict(names, seqs):
+            results[k] = r
+            bar.update(1)
+    if args.format == "json":
+        text = json.dumps([{"name": r.name, "sequence": r.seq, "structure": r.structure, "score": r.score,
+                            "pairs": r.pairs.tolist(), "boxes": [b._asdict() for b in r.boxes]}
+                           for r in results], indent=1) + "\n"
+    else:
+        text = "".join(format_result(r, args.format) for r in results)
+    if per_file:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for r in results:
+            write_text_atomic(out / f"{_safe(r.name)}.{args.format}", format_result(r, args.format))
+    elif args.out:
+        write_text_atomic(args.out, text)
+    else:
+        sys.stdout.write(text)
+    if args.plot:
+        plot_dir = Path(args.plot)
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        for r in results:
+            draw(r, plot_dir / _safe(r.name))
+    return 0
+
+
+def _safe(name: str) -> str:
+    """A record name as a file name."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "record"
+
+
+def draw(r: Result, stem: Path) -> None:
+    """``stem.svg``: ViennaRNA's drawing of the structure; ``stem.png``: the pair map with the
+    chosen boxes (box convention of ``rnastruct.boxes``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from .folding import svg_plot
+    from .plots import BOX_COLOURS, save_png
+    from .s1.prune import canonical_map
+    from .seqio import atomic_path
+
+    with atomic_path(stem.with_suffix(".svg"), suffix=".svg") as tmp:
+        svg_plot(r.seq, r.structure, tmp)
+    L = len(r.seq)
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.imshow(np.triu(canonical_map(r.seq), 1), cmap="Greys", vmin=0, vmax=3, interpolation="nearest")
+    for b in r.boxes:
+        ax.add_patch(Rectangle((b.bb_y - b.siz_y + 0.5, b.bb_x - 0.5), b.siz_y, b.siz_x, fill=False,
+                               edgecolor=BOX_COLOURS[b.type], linewidth=1.5, label=b.type))
+    if len(r.pairs):
+        ax.plot(r.pairs[:, 1], r.pairs[:, 0], "k.", markersize=3)
+    ax.set_title(f"{r.name}: {L} nt, {len(r.pairs)} pairs", fontsize="small")
+    save_png(fig, stem.with_suffix(".png"))

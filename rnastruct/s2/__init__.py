@@ -1,0 +1,1 @@
+"""S2: scoring box proposals and assembling them into a structure."""

@@ -1,0 +1,64 @@
+"""S2 stage entry points: ``rnastruct s2-data`` and ``rnastruct s2-train``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..seqio import InputError
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--in", dest="inp", required=True,
+                   help="pruned proposals of generated sequences (rnastruct s1-infer + prune), with pairs")
+    p.add_argument("--out", required=True, help="S2 dataset file (.npz)")
+    p.add_argument("--max-boxes", type=int, default=512,
+                   help="keep at most this many boxes per sequence, the best supported (default 512)")
+    p.add_argument("--overwrite", action="store_true")
+
+
+def run_data(args) -> int:
+    from ..s1.stage import read_proposals
+    from .training import make_dataset, save_npz
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise InputError(f"{out}: the S2 dataset is written as NPZ; name it *.npz")
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out}: already exists (pass --overwrite to replace it)")
+    ids, seqs, tables, table, _ = read_proposals(args.inp)
+    if "pairs" not in table.column_names:
+        raise InputError(f"{args.inp}: no true structures (pairs column) to label the boxes with")
+    flat = table.column("pairs").combine_chunks()
+    off = flat.offsets.to_numpy()
+    vals = np.asarray(flat.values.flatten().to_numpy(zero_copy_only=False), np.int64).reshape(-1, 2)
+    pairs = [vals[off[k]:off[k + 1]] for k in range(len(seqs))]
+    splits = table.column("split").to_pylist() if "split" in table.column_names else ["train"] * len(seqs)
+    data = make_dataset(ids, seqs, tables, pairs, splits, args.max_boxes)
+    save_npz(out, data)
+    print(f"wrote {out}: {len(seqs)} sequences, {len(data['labels'])} boxes, "
+          f"{int(data['labels'].sum())} true", file=sys.stderr)
+    return 0
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML training config (configs/s2/*.yaml); defaults otherwise")
+    p.add_argument("--data", required=True, help="S2 dataset (.npz from rnastruct s2-data)")
+    p.add_argument("--out", required=True, help="run folder: config.yaml, metrics.csv, checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set epochs=5 --set model.layers=5")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_train(args) -> int:
+    from ..config import load_config
+    from .training import S2Config, run
+
+    cfg = load_config(S2Config, args.config, None, args.set)
+    run(cfg, args.data, args.out, resume=args.resume, device_name=args.device, progress=not args.quiet)
+    return 0
