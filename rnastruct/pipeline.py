@@ -48,8 +48,12 @@ class Predictor:
             raise InputError("--device cuda: no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
         self.device = torch.device(device)
         self.s1 = S1Predictor.from_checkpoint(s1 or DEFAULT_S1, device=device, tile=tile, bf16=bf16)
-        self.s2, self.s2_cfg, _ = model_from_checkpoint(s2 or DEFAULT_S2)
+        self.s2, self.s2_cfg, state = model_from_checkpoint(s2 or DEFAULT_S2)
         self.s2.to(self.device)
+        # boxes are worth taking above this S2 probability (tuned on validation sequences for
+        # base-pair F1 and stored in the checkpoint; 0.5 = plain log-odds)
+        self.box_threshold = float(state.get("box_threshold", 0.5))
+        self._offset = float(np.log(self.box_threshold / (1 - self.box_threshold)))
         self.proposal = proposal or ProposalConfig()
         self.proposal.validate()
         self.pruning = pruning or PruneConfig()
@@ -57,7 +61,8 @@ class Predictor:
 
     @torch.inference_mode()
     def score_boxes(self, boxes: dict, seq: str) -> np.ndarray:
-        """S2 logits of one sequence's pruned boxes (``BOX_COLUMNS`` table) -> ``[N]``."""
+        """Assembly scores of one sequence's pruned boxes (``BOX_COLUMNS`` table) -> ``[N]``:
+        S2 log-odds relative to ``box_threshold`` (positive = worth taking)."""
         from .s2.features import box_features
 
         n = len(boxes["type"])
@@ -65,7 +70,8 @@ class Predictor:
             return np.zeros(0)
         feats = torch.from_numpy(box_features(boxes, seq))[None].to(self.device)  # [1, N, F]
         mask = torch.ones(1, n, dtype=torch.bool, device=self.device)
-        return self.s2(feats, mask)[0].float().cpu().numpy().astype(np.float64)  # [N]
+        logits = self.s2(feats, mask)[0].float().cpu().numpy().astype(np.float64)  # [N]
+        return logits - self._offset
 
     def predict(self, names: list[str], seqs: list[str], progress: bool = False) -> Iterator[tuple[int, Result]]:
         """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing."""

@@ -128,3 +128,15 @@ def test_impossible_candidates_are_ignored_and_empty_is_fine():
     assert empty.pairs.shape == (0, 2) and empty.score == 0.0
     with pytest.raises(ValueError, match="scores"):
         assemble(table(boxes), np.zeros(2), seq)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_greedy_is_valid_and_never_beats_exact(seed):
+    from rnastruct.s2.assemble import assemble_greedy
+
+    rng = np.random.default_rng(100 + seed)
+    seq, boxes, scores = random_case(rng, L=40, n_stems=14)
+    exact, greedy = assemble(table(boxes), scores, seq), assemble_greedy(table(boxes), scores, seq)
+    assert greedy.score <= exact.score + 1e-9
+    assert len(set(greedy.pairs.ravel().tolist())) == greedy.pairs.size  # each base at most once
+    assert box_problems([b for b in greedy.boxes if b.type == "stem"], len(seq)) == []

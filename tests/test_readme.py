@@ -19,4 +19,4 @@ def test_ci_runs_the_readme_test_command():
 
 def test_readme_first_command_installs_and_runs_the_main_job():
     install_and_run, _ = _commands()
-    assert "pip install" in install_and_run and "rnastruct " in install_and_run
+    assert "pip install" in install_and_run and "rnastruct predict " in install_and_run

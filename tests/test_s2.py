@@ -164,3 +164,24 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
         assert r.returncode == 2 and msg in r.stderr and not (tmp_path / "x.txt").exists()
     r = run_cli("predict", seqs[0], "--s2", tmp_path / "none.pt")
     assert r.returncode == 2 and "none.pt" in r.stderr
+
+
+def test_bundled_models_predict_valid_structures_from_the_api():
+    """`rnastruct.predict` with the shipped S1 + S2 (no arguments, no data): one valid
+    structure per sequence, in order, also for a sequence long enough to be tiled."""
+    import rnastruct
+
+    rng = np.random.default_rng(7)
+    seqs = ["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA", "acgu" * 10] + \
+        ["".join(rng.choice(list("ACGU"), n)) for n in (5, 80, 700)]
+    results = rnastruct.predict(seqs)
+    assert [r.name for r in results] == [f"seq{k + 1}" for k in range(len(seqs))]
+    for r, s in zip(results, seqs):
+        assert r.seq == s.upper().replace("T", "U") and len(r.structure) == len(s)
+        assert np.array_equal(parse_dot_bracket(r.structure), r.pairs)
+        assert box_problems(r.boxes, len(s)) == []
+        assert all(r.seq[i] + r.seq[j] in {"AU", "UA", "GC", "CG", "GU", "UG"} for i, j in r.pairs)
+    with pytest.raises(InputError, match="invalid base"):
+        rnastruct.predict(["ACGX"])
+    bundled = REPO / "rnastruct" / "models"
+    assert (bundled / "s1_default" / "s1.pt").stat().st_size + (bundled / "s2_default" / "s2.pt").stat().st_size < 25e6

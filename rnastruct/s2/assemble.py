@@ -221,3 +221,42 @@ def assemble(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str,
     pairs = [(int(a[k]) + t, int(b[k]) - t) for k in chosen_stems for t in range(int(s[k]))]
     pairs = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
     return Assembly(out_boxes, pairs, float(W[1, L]) if L else 0.0)
+
+
+def assemble_greedy(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str) -> Assembly:
+    """The original's assembly, for comparison: stems by decreasing score, each kept if it
+    shares no base with, and does not cross, those kept before (no threshold on the score,
+    as the original; then loop boxes whose closing stems were kept). Same box convention and
+    validity rules as ``assemble``; not optimal."""
+    L = len(seq)
+    types = np.asarray(boxes["type"])
+    bx, by = np.asarray(boxes["bb_x"], np.int64), np.asarray(boxes["bb_y"], np.int64)
+    sx, sy = np.asarray(boxes["siz_x"], np.int64), np.asarray(boxes["siz_y"], np.int64)
+    scores = np.asarray(scores, np.float64)
+    canon = canonical_map(seq)
+    used = np.zeros(L, bool)
+    kept: list[int] = []
+    for k in np.argsort(-scores, kind="stable"):
+        if types[k] != "stem" or sx[k] != sy[k] or bx[k] < 0 or by[k] >= L:
+            continue
+        s, a, b = int(sx[k]), int(bx[k]), int(by[k])
+        if (b - s + 1) - (a + s - 1) - 1 < MIN_HAIRPIN:
+            continue
+        ks = np.arange(s)
+        if not canon[a + ks, b - ks].all() or used[a + ks].any() or used[b - ks].any():
+            continue
+        if any(a < bx[m] < b < by[m] or bx[m] < a < by[m] < b for m in kept):
+            continue
+        kept.append(int(k))
+        used[a + ks] = used[b - ks] = True
+    pairs = np.array(sorted((int(bx[k]) + t, int(by[k]) - t) for k in kept for t in range(int(sx[k]))),
+                     dtype=np.int64).reshape(-1, 2)
+    from ..boxes import structure_to_boxes
+
+    implied = {tuple(b)[:5] for b in structure_to_boxes(pairs, L)}
+    chosen = [k for k in range(len(types)) if types[k] != "stem" and
+              (str(types[k]), int(bx[k]), int(by[k]), int(sx[k]), int(sy[k])) in implied]
+    chosen_stems = [k for k in kept if ("stem", int(bx[k]), int(by[k]), int(sx[k]), int(sy[k])) in implied]
+    out = sorted((Box(str(types[k]), int(bx[k]), int(by[k]), int(sx[k]), int(sy[k])) for k in chosen_stems + chosen),
+                 key=lambda x: (x.bb_x, x.type, x.bb_y))
+    return Assembly(out, pairs, float(scores[chosen_stems + chosen].sum()) if chosen_stems or chosen else 0.0)
