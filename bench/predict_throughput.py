@@ -18,7 +18,6 @@ import multiprocessing as mp
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]

@@ -208,7 +208,7 @@ def _inspect(args) -> int:
         print(f"  made by {man.get('kind')} with rnastruct {man['versions']['rnastruct']}, "
               f"ViennaRNA {man['versions']['viennarna']}")
         print(f"  sampled {c.get('sampled')}, kept {c.get('kept')}, rejected {c.get('rejected')}")
-        print(f"  params: " + ", ".join(f"{k}={v}" for k, v in man.get("params", {}).items() if v not in (None, [], "")))
+        print("  params: " + ", ".join(f"{k}={v}" for k, v in man.get("params", {}).items() if v not in (None, [], "")))
     if len(df):
         lens = df["len"].to_numpy()
         print(f"  length min/median/max: {lens.min()}/{int(np.median(lens))}/{lens.max()}")
@@ -229,16 +229,21 @@ def _inspect(args) -> int:
 # s1-train
 
 
-def _s1_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML training config (configs/s1/*.yaml); defaults otherwise")
-    p.add_argument("--data", required=True, help="dataset folder from rnastruct generate")
+def training_args(p: argparse.ArgumentParser, stage: str, data_help: str) -> None:
+    """The options every training command shares (``s1-train``, ``s2-train``)."""
+    p.add_argument("--config", help=f"YAML training config (configs/{stage}/*.yaml); defaults otherwise")
+    p.add_argument("--data", required=True, help=data_help)
     p.add_argument("--out", required=True, help="run folder: config.yaml, metrics.csv, checkpoints")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                    help="cuda uses the GPUs CUDA_VISIBLE_DEVICES shows (one per torchrun process)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set epochs=5 --set model.pair_channels=64")
+                   help="override a config key, e.g. --set epochs=5 --set model.width=64")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _s1_train_args(p: argparse.ArgumentParser) -> None:
+    training_args(p, "s1", "dataset folder from rnastruct generate")
 
 
 def _s1_train(args) -> int:

@@ -673,6 +673,31 @@ def build_manifest(params, table, counts, sampled, n_all, n_shard, workers, seco
 # merging shards
 
 
+def group_shards(datasets: list[tuple], allow_partial: bool = False) -> tuple[dict, dict, list[int]]:
+    """Shards ``[(table, manifest), ...]`` of one sharded run -> ``({shard: (table, manifest)},
+    the shared parameters, missing shard indices)``. Every shard's parameters must be the same
+    but for ``shard``; each shard once; all present unless ``allow_partial``."""
+    ref: dict | None = None
+    by_shard: dict[int, tuple] = {}
+    for k, (table, man) in enumerate(datasets):
+        p = dict(man["params"])
+        shard = p.pop("shard")
+        if ref is None:
+            ref = p
+        elif p != ref:
+            diff = sorted(key for key in set(p) | set(ref) if p.get(key) != ref.get(key))
+            raise InputError(f"input {k + 1}: made with different parameters ({', '.join(diff)})")
+        if shard in by_shard:
+            raise InputError(f"input {k + 1}: shard {shard} given twice")
+        by_shard[shard] = (table, man)
+    if ref is None:
+        raise InputError("merge needs at least one dataset")
+    missing = sorted(set(range(ref["num_shards"])) - set(by_shard))
+    if missing and not allow_partial:
+        raise InputError(f"missing shard(s) {', '.join(map(str, missing))} of {ref['num_shards']}")
+    return by_shard, ref, missing
+
+
 def merge(datasets: list[tuple], allow_partial: bool = False):
     """Join shard datasets ``[(pyarrow.Table, manifest), ...]`` -> ``(table, manifest)``.
 
@@ -684,24 +709,10 @@ def merge(datasets: list[tuple], allow_partial: bool = False):
 
     if not datasets:
         raise InputError("merge needs at least one dataset")
-    ref = None
-    by_shard = {}
-    for k, (table, man) in enumerate(datasets):
+    for k, (_, man) in enumerate(datasets):
         if man.get("kind") != "rnastruct.generate":
             raise InputError(f"input {k + 1}: not a shard written by rnastruct generate")
-        p = dict(man["params"])
-        shard = p.pop("shard")
-        if ref is None:
-            ref = p
-        elif p != ref:
-            diff = sorted(key for key in set(p) | set(ref) if p.get(key) != ref.get(key))
-            raise InputError(f"input {k + 1}: made with different parameters ({', '.join(diff)})")
-        if shard in by_shard:
-            raise InputError(f"input {k + 1}: shard {shard} given twice")
-        by_shard[shard] = (table, man)
-    missing = sorted(set(range(ref["num_shards"])) - set(by_shard))  # type: ignore[index]
-    if missing and not allow_partial:
-        raise InputError(f"missing shard(s) {', '.join(map(str, missing))} of {ref['num_shards']}")  # type: ignore[index]
+    by_shard, ref, missing = group_shards(datasets, allow_partial)
     tables, seen, dup = [], set(), 0
     counts = collections.Counter()
     sampled = 0

@@ -133,6 +133,22 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     return state
 
 
+def model_from_checkpoint(path: str | os.PathLike, kind: str, config_cls, build_model):
+    """Rebuild a network from a checkpoint file alone -> (model in eval mode, config, state):
+    the config is read into ``config_cls`` (unknown keys are errors) and the network made by
+    ``build_model(config.model)``."""
+    from .config import from_dict
+
+    state = load_checkpoint(path, kind)
+    cfg = from_dict(config_cls, state["config"], f"{path}: config")
+    model = build_model(cfg.model)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise InputError(f"{path}: weights do not fit the network in its config ({e})") from None
+    return model.eval(), cfg, state
+
+
 def write_metrics_csv(path: str | os.PathLike, rows: list[dict], columns: list[str]) -> None:
     """Rewrite metrics.csv from the full history (atomic, so a kill never leaves half a row)."""
     buf = io.StringIO()

@@ -16,7 +16,7 @@ import torch
 
 from rnastruct.datagen import GenerateConfig, generate
 from rnastruct.s1.criterion import S1Criterion, auprc, auroc, metric_names, selection_score
-from rnastruct.s1.data import S1Examples, length_batches, load_examples
+from rnastruct.s1.data import S1Examples, length_batches
 from rnastruct.s1.model import PAD, S1ModelConfig, build_model, receptive_field
 from rnastruct.s1.targets import OUTPUTS
 from rnastruct.s1.training import columns, model_from_checkpoint

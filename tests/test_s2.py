@@ -65,6 +65,16 @@ def test_transformer_is_order_free_and_ignores_padding():
         c = model(padded, torch.cat([mask, torch.zeros(1, 3, dtype=torch.bool)], 1))[0, :7]
     torch.testing.assert_close(a[perm], b, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(a, c, atol=1e-5, rtol=1e-5)
+    # a sequence with no box at all in a padded batch: finite outputs and loss
+    from rnastruct.s2.training import S2Criterion
+
+    empty = torch.zeros(1, 10, dtype=torch.bool)
+    masks = torch.cat([empty, torch.cat([mask, empty[:, :3]], 1)])
+    with torch.no_grad():
+        both = model(torch.cat([padded, padded]), masks)
+    assert torch.isfinite(both).all()
+    torch.testing.assert_close(both[1, :7], a, atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(S2Criterion()(both, torch.ones(2, 10), masks)["loss"])
     lstm = build_model(S2ModelConfig(arch="lstm", width=16, layers=1)).eval()
     with torch.no_grad():
         assert lstm(padded, torch.cat([mask, torch.zeros(1, 3, dtype=torch.bool)], 1)).shape == (1, 10)

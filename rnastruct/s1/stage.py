@@ -195,21 +195,9 @@ def merge_proposals(datasets: list[tuple]) -> tuple:
     ``(table, manifest)``; every shard exactly once, all made with the same parameters."""
     import pyarrow as pa
 
-    by_shard, ref = {}, None
-    for k, (table, man) in enumerate(datasets):
-        params = dict(man["params"])
-        shard = params.pop("shard")
-        if ref is None:
-            ref = params
-        elif params != ref:
-            diff = sorted(key for key in set(params) | set(ref) if params.get(key) != ref.get(key))
-            raise InputError(f"input {k + 1}: made with different parameters ({', '.join(diff)})")
-        if shard in by_shard:
-            raise InputError(f"input {k + 1}: shard {shard} given twice")
-        by_shard[shard] = (table, man)
-    missing = sorted(set(range(ref["num_shards"])) - set(by_shard))
-    if missing:
-        raise InputError(f"missing shard(s) {', '.join(map(str, missing))} of {ref['num_shards']}")
+    from ..datagen import group_shards
+
+    by_shard, ref, _ = group_shards(datasets)
     order = sorted(by_shard)
     first = by_shard[order[0]][1]
     counts = {key: sum(by_shard[s][1]["counts"][key] for s in order) for key in first["counts"]}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import yaml
 
 from ..config import from_dict
 from ..seqio import InputError, write_text_atomic
+from ..train import model_from_checkpoint as load_model
 from ..train import (autocast, evaluate, finish_distributed, gather, load_checkpoint,
                      save_checkpoint, setup_device, train_one_epoch, warmup_cosine,
                      write_metrics_csv)
@@ -66,14 +66,7 @@ def build_optimizer(model, cfg: S1Config):
 
 def model_from_checkpoint(path) -> tuple[torch.nn.Module, S1Config, dict]:
     """Rebuild an S1 network from a checkpoint file alone -> (model in eval mode, config, state)."""
-    state = load_checkpoint(path, CHECKPOINT_KIND)
-    cfg = from_dict(S1Config, state["config"], f"{path}: config")
-    model = build_model(cfg.model)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise InputError(f"{path}: weights do not fit the network in its config ({e})") from None
-    return model.eval(), cfg, state
+    return load_model(path, CHECKPOINT_KIND, S1Config, build_model)
 
 
 def _step(device):

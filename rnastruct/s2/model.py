@@ -47,7 +47,10 @@ class TransformerS2(nn.Module):
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = self.embed(features)  # [B, N, W]
-        h = self.encoder(h, src_key_padding_mask=~mask)  # [B, N, W]
+        # a sequence without boxes would attend to nothing (NaN): let it see its padding, whose
+        # outputs nobody reads
+        pad = ~mask & mask.any(1, keepdim=True)  # [B, N]
+        h = self.encoder(h, src_key_padding_mask=pad)  # [B, N, W]
         return self.head(h)[..., 0]  # [B, N]
 
 

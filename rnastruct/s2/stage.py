@@ -45,14 +45,9 @@ def run_data(args) -> int:
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML training config (configs/s2/*.yaml); defaults otherwise")
-    p.add_argument("--data", required=True, help="S2 dataset (.npz from rnastruct s2-data)")
-    p.add_argument("--out", required=True, help="run folder: config.yaml, metrics.csv, checkpoints")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set epochs=5 --set model.layers=5")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from ..cli import training_args
+
+    training_args(p, "s2", "S2 dataset (.npz from rnastruct s2-data)")
 
 
 def run_train(args) -> int:

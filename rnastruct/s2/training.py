@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from ..config import from_dict
 from ..seqio import InputError, atomic_path, write_text_atomic
+from ..train import model_from_checkpoint as load_model
 from ..train import (autocast, evaluate, finish_distributed, gather, load_checkpoint, save_checkpoint,
                      setup_device, train_one_epoch, warmup_cosine, write_metrics_csv)
 from .features import FEATURES
@@ -139,7 +140,7 @@ class S2Criterion(torch.nn.Module):
 
     def forward(self, logits, labels, mask) -> dict[str, torch.Tensor]:
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none")  # [B, N]
-        return {"loss": (loss * mask).sum() / mask.sum().clamp(min=1)}
+        return {"loss": torch.where(mask, loss, 0.0).sum() / mask.sum().clamp(min=1)}
 
 
 def _metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -157,14 +158,7 @@ def _metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 def model_from_checkpoint(path) -> tuple[torch.nn.Module, S2Config, dict]:
     """Rebuild an S2 network from a checkpoint file alone -> (model in eval mode, config, state)."""
-    state = load_checkpoint(path, CHECKPOINT_KIND)
-    cfg = from_dict(S2Config, state["config"], f"{path}: config")
-    model = build_model(cfg.model)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise InputError(f"{path}: weights do not fit the network in its config ({e})") from None
-    return model.eval(), cfg, state
+    return load_model(path, CHECKPOINT_KIND, S2Config, build_model)
 
 
 def _split(data: dict, cfg: S2Config) -> tuple[np.ndarray, np.ndarray]:
