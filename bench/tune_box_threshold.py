@@ -19,7 +19,7 @@ def main() -> None:
     ap.add_argument("--data", required=True)
     ap.add_argument("--s2", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--grid", type=float, nargs="+", default=[0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6])
+    ap.add_argument("--grid", type=float, nargs="+", default=[0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5])
     args = ap.parse_args()
 
     from rnastruct.boxes import BOX_TYPES
@@ -43,7 +43,7 @@ def main() -> None:
                        dtype=np.int64).reshape(-1, 2)
         with torch.no_grad():
             b = batch_of(data, np.array([k]))
-            logits = model(b["features"], b["mask"])[0].numpy().astype(np.float64)
+            logits = model(b["features"], b["mask"])[0, :len(rows)].numpy().astype(np.float64)
         for g in args.grid:
             res = assemble(boxes, logits - np.log(g / (1 - g)), seq)
             f1[g].append(pair_scores(res.pairs, ref, len(seq))["f1"])
