@@ -67,9 +67,18 @@ def box_energies(seq: str, types, bb_x, bb_y, siz_x, siz_y) -> "list[float]":
     corner. Box convention of ``rnastruct.boxes``: top-right corner ``(bb_x, bb_y)``, 0-based,
     sizes including closing bases. Loops ViennaRNA cannot form get ``IMPOSSIBLE_ENERGY``."""
     fc = RNA.fold_compound(seq, _model_details(False))
+    L = len(seq)
     out = []
     for t, i, j, sx, sy in zip(types, bb_x, bb_y, siz_x, siz_y):
         i, j, sx, sy = int(i) + 1, int(j) + 1, int(sx), int(sy)  # ViennaRNA is 1-based
+        inner_i, inner_j = i + sx - 1, j - sy + 1
+        # ViennaRNA does not check indices (it crashes outside the sequence): only boxes inside
+        # it, above the diagonal, with their closing pairs in order, are evaluated
+        shape_ok = {"stem": inner_i < inner_j, "iloop": i < inner_i < inner_j < j,
+                    "hloop": inner_i == j}.get(t, False)
+        if not (1 <= i < j <= L and sx >= 1 and sy >= 1 and shape_ok):
+            out.append(IMPOSSIBLE_ENERGY)
+            continue
         if t == "stem":
             e = sum(fc.eval_int_loop(i + k, j - k, i + k + 1, j - k - 1) for k in range(sx - 1))
         elif t == "iloop":

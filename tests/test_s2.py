@@ -195,3 +195,32 @@ def test_bundled_models_predict_valid_structures_from_the_api():
         rnastruct.predict(["ACGX"])
     bundled = REPO / "rnastruct" / "models"
     assert (bundled / "s1_default" / "s1.pt").stat().st_size + (bundled / "s2_default" / "s2.pt").stat().st_size < 25e6
+
+
+@pytest.mark.skipif(not (Path(sys.executable).parent / "torchrun").exists(), reason="torchrun not installed")
+def test_s2_torchrun_two_processes_gloo(s2_run, tmp_path):
+    import os
+
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    base = ["s2-train", "--data", str(s2_run / "s2.npz"), "--quiet", "--set", "epochs=2", "--set", "split=random",
+            "--set", "valid_frac=0.25", "--set", "model.width=16", "--set", "model.layers=1", "--set", "model.heads=2"]
+    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "rnastruct", *base, "--out",
+                        str(tmp_path / "ddp")], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    single = (s2_run / "run" / "metrics.csv").read_text().splitlines()
+    ddp = (tmp_path / "ddp" / "metrics.csv").read_text().splitlines()
+    assert ddp[0] == single[0] and len(ddp) == len(single)
+    assert [line.split(",")[-2:] for line in ddp[1:]] == [line.split(",")[-2:] for line in single[1:]]
+    model, cfg, state = model_from_checkpoint(tmp_path / "ddp" / "last.pt")
+    assert state["epoch"] == 2 and not any(k.startswith("module.") for k in state["model"])
+
+
+def test_box_energies_never_crash_on_impossible_boxes():
+    """Unpruned proposals reach outside the sequence; ViennaRNA would segfault on them."""
+    from rnastruct.folding import IMPOSSIBLE_ENERGY, box_energies
+
+    seq = "GGGGAAACCCCAUAGCAAAAGCUAUGG"
+    e = box_energies(seq, ["stem", "stem", "hloop", "iloop", "iloop", "stem"], [-2, 20, 25, 3, 3, 0],
+                     [26, 30, 26, 7, 7, 10], [1, 2, 2, 1, 9, 4], [1, 2, 2, 1, 2, 4])
+    assert e[:5] == [IMPOSSIBLE_ENERGY] * 5 and e[5] < 0

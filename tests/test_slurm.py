@@ -145,3 +145,32 @@ def test_s1_inference_array_and_merge(tmp_path):
                 np.testing.assert_allclose(a[c], b[c], atol=1e-5, err_msg=c)
             else:
                 assert np.array_equal(a[c], b[c]), c
+
+
+def test_s2_training_job(tmp_path):
+    """s2_training/train.sbatch trains S2 on the cluster from an S2 dataset made here."""
+    import numpy as np
+    import RNA
+
+    from rnastruct.s2.training import model_from_checkpoint
+
+    from .conftest import run_cli
+
+    rng = np.random.default_rng(4)
+    with open(tmp_path / "folds.fa", "w") as fh:
+        for k in range(16):
+            s = "".join(rng.choice(list("ACGU"), 40))
+            fh.write(f">r{k}\n{s}\n{RNA.fold(s)[0]}\n")
+    for args in (("s1-infer", "--fasta", tmp_path / "folds.fa", "--out", tmp_path / "p", "--quiet"),
+                 ("s2-data", "--in", tmp_path / "p", "--out", tmp_path / "s2.npz", "--max-boxes", "100")):
+        r = run_cli(*args)
+        assert r.returncode == 0, r.stderr
+    sub = subprocess.run(["sbatch", "--parsable", "--cpus-per-task=1", f"--output={tmp_path}/train.log",
+                          str(REPO / "s2_training" / "train.sbatch"), str(REPO / "configs/s2/default.yaml"),
+                          str(tmp_path / "s2.npz"), str(tmp_path / "run"), "--set", "epochs=1",
+                          "--set", "split=random", "--set", "valid_frac=0.25", "--set", "model.width=16",
+                          "--set", "model.layers=1", "--set", "model.heads=2"],
+                         capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert sub.returncode == 0, sub.stderr
+    assert _wait(sub.stdout.strip()) == "COMPLETED", (tmp_path / "train.log").read_text()
+    assert model_from_checkpoint(tmp_path / "run" / "last.pt")[2]["epoch"] == 1
