@@ -54,6 +54,8 @@ class Predictor:
         # base-pair F1 and stored in the checkpoint; 0.5 = plain log-odds)
         self.box_threshold = float(state.get("box_threshold", 0.5))
         self._offset = float(np.log(self.box_threshold / (1 - self.box_threshold)))
+        # and the ViennaRNA energy of each box's own stack or loop (kcal/mol) counts this much
+        self.energy_weight = float(state.get("energy_weight", 0.0))
         self.proposal = proposal or ProposalConfig()
         self.proposal.validate()
         self.pruning = pruning or PruneConfig()
@@ -62,16 +64,18 @@ class Predictor:
     @torch.inference_mode()
     def score_boxes(self, boxes: dict, seq: str) -> np.ndarray:
         """Assembly scores of one sequence's pruned boxes (``BOX_COLUMNS`` table) -> ``[N]``:
-        S2 log-odds relative to ``box_threshold`` (positive = worth taking)."""
-        from .s2.features import box_features
+        S2 log-odds relative to ``box_threshold`` (positive = worth taking), minus
+        ``energy_weight`` times the box's own ViennaRNA energy."""
+        from .s2.features import FEATURES, box_features
 
         n = len(boxes["type"])
         if n == 0:
             return np.zeros(0)
-        feats = torch.from_numpy(box_features(boxes, seq))[None].to(self.device)  # [1, N, F]
+        feats = box_features(boxes, seq)  # [N, F]
         mask = torch.ones(1, n, dtype=torch.bool, device=self.device)
-        logits = self.s2(feats, mask)[0].float().cpu().numpy().astype(np.float64)  # [N]
-        return logits - self._offset
+        logits = self.s2(torch.from_numpy(feats)[None].to(self.device), mask)[0]  # [N]
+        energy = feats[:, FEATURES.index("energy")].astype(np.float64) * 10  # kcal/mol
+        return logits.float().cpu().numpy().astype(np.float64) - self._offset - self.energy_weight * energy
 
     def predict(self, names: list[str], seqs: list[str], progress: bool = False) -> Iterator[tuple[int, Result]]:
         """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing."""
