@@ -246,6 +246,11 @@ def format_ct(record: Record, energy: float | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _is_int(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts '²' and other digits int() rejects."""
+    return text.isascii() and text.isdigit()
+
+
 def read_bpseq(path: str | os.PathLike | IO[str], name: str | None = None) -> Record:
     """Read one BPSEQ record (``index base partner`` lines, 1-based, 0 = unpaired)."""
     fh, fname = _open_text(path)
@@ -258,7 +263,7 @@ def read_bpseq(path: str | os.PathLike | IO[str], name: str | None = None) -> Re
                     name = line[1:].strip() or None
                 continue
             parts = line.split()
-            if len(parts) != 3 or not parts[0].isdigit() or not parts[2].lstrip("-").isdigit():
+            if len(parts) != 3 or not _is_int(parts[0]) or not _is_int(parts[2].lstrip("-")):
                 raise InputError(f"{fname}, line {lineno}: expected 'index base partner', got {line!r}")
             rows.append((int(parts[0]), parts[1], int(parts[2]), lineno))
     return _record_from_table(rows, fname, name or Path(fname).stem)
@@ -275,7 +280,7 @@ def read_ct(path: str | os.PathLike | IO[str]) -> list[Record]:
     while pos < len(lines):
         lineno, head = lines[pos]
         parts = head.split()
-        if not parts or not parts[0].isdigit():
+        if not parts or not _is_int(parts[0]):
             raise InputError(f"{fname}, line {lineno}: expected a CT header 'N name', got {head!r}")
         n = int(parts[0])
         title = re.sub(r"ENERGY\s*=\s*[-+\d.]+\s*", "", " ".join(parts[1:])).strip()
@@ -286,7 +291,7 @@ def read_ct(path: str | os.PathLike | IO[str]) -> list[Record]:
         rows = []
         for k, line in body:
             cols = line.split()
-            if len(cols) < 6 or not all(c.lstrip("-").isdigit() for c in (cols[0], cols[4])):
+            if len(cols) < 6 or not all(_is_int(c.lstrip("-")) for c in (cols[0], cols[4])):
                 raise InputError(f"{fname}, line {k}, record {name}: malformed CT line {line!r}")
             rows.append((int(cols[0]), cols[1], int(cols[4]), k))
         records.append(_record_from_table(rows, fname, name))
@@ -375,7 +380,7 @@ def read_gtf(path: str | os.PathLike) -> list[Transcript]:
             attrs = dict(_ATTR.findall(f[8]))
             if "transcript_id" not in attrs or "gene_id" not in attrs:
                 raise InputError(f"{fname}, line {lineno}: exon without gene_id/transcript_id")
-            if not (f[3].isdigit() and f[4].isdigit()) or int(f[3]) > int(f[4]):
+            if not (_is_int(f[3]) and _is_int(f[4])) or int(f[3]) > int(f[4]):
                 raise InputError(f"{fname}, line {lineno}: bad coordinates {f[3]}-{f[4]}")
             if f[6] not in "+-" or len(f[6]) != 1:
                 raise InputError(f"{fname}, line {lineno}: strand must be + or -, got {f[6]!r}")

@@ -203,3 +203,12 @@ def test_gtf_garbage_gives_only_input_errors(tmp_path_factory, lines):
         return
     for t in transcripts:
         assert t.length > 0 and t.strand in "+-"
+
+
+def test_unicode_digits_are_not_numbers():
+    """'²'.isdigit() is True but int('²') fails: such a line is a clear InputError."""
+    for text in ("²", "1 A ²\n", "² A 0\n"):
+        with pytest.raises(InputError):
+            read_bpseq(io.StringIO(text), name="u")
+    with pytest.raises(InputError):
+        read_ct(io.StringIO("²  x\n"))
