@@ -27,7 +27,7 @@ def main() -> None:
 
     from rnastruct.boxes import box_problems
     from rnastruct.metrics import pair_scores
-    from rnastruct.pipeline import Predictor
+    from rnastruct.pipeline import Predictor, unproposed_loop_score
     from rnastruct.s1.infer import select
     from rnastruct.s1.prune import prune
     from rnastruct.s2.assemble import assemble, assemble_greedy
@@ -48,7 +48,8 @@ def main() -> None:
         boxes = prune(select(proposals, predictor.proposal), seq, predictor.pruning)
         boxes = {c: v[ranked_subset(boxes, predictor.max_boxes)] for c, v in boxes.items()}
         scores = predictor.score_boxes(boxes, seq)
-        exact, greedy = assemble(boxes, scores, seq), assemble_greedy(boxes, scores, seq)
+        exact = assemble(boxes, scores, seq, unproposed_loop_score(seq, predictor.energy_weight))
+        greedy = assemble_greedy(boxes, scores, seq)
         f1_exact[k] = pair_scores(exact.pairs, ref, len(seq))["f1"]
         f1_greedy[k] = pair_scores(greedy.pairs, ref, len(seq))["f1"]
         bases = exact.pairs.ravel()

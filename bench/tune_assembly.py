@@ -32,6 +32,7 @@ def main() -> None:
     from rnastruct.boxes import BOX_TYPES
     from rnastruct.metrics import pair_scores
     from rnastruct.s2.assemble import assemble
+    from rnastruct.pipeline import unproposed_loop_score
     from rnastruct.s2.features import FEATURES
     from rnastruct.s2.training import batch_of, load_npz, model_from_checkpoint
     from rnastruct.train import load_checkpoint, save_checkpoint
@@ -56,7 +57,7 @@ def main() -> None:
             logits = model(b["features"], b["mask"])[0, :len(rows)].numpy().astype(np.float64)
         energy = data["features"][off[k]:off[k + 1], energy_col].astype(np.float64) * 10  # kcal/mol
         for g, a in grid:
-            res = assemble(boxes, logits - np.log(g / (1 - g)) - a * energy, seq)
+            res = assemble(boxes, logits - np.log(g / (1 - g)) - a * energy, seq, unproposed_loop_score(seq, a))
             f1[(g, a)].append(pair_scores(res.pairs, ref, len(seq))["f1"])
     for g, a in grid:
         print(f"box threshold {g:.2f}, energy weight {a:.1f}: mean F1 {np.mean(f1[(g, a)]):.4f}")

@@ -87,9 +87,25 @@ class Predictor:
             boxes = prune(select(proposals, self.proposal), seq, self.pruning)
             keep = ranked_subset(boxes, self.max_boxes)
             boxes = {c: v[keep] for c, v in boxes.items()}
-            result = assemble(boxes, self.score_boxes(boxes, seq), seq)
+            result = assemble(boxes, self.score_boxes(boxes, seq), seq,
+                              unproposed_loop_score(seq, self.energy_weight))
             yield k, Result(names[k], seq, to_dot_bracket(result.pairs, len(seq)), result.pairs,
                             result.score, result.boxes)
+
+
+def unproposed_loop_score(seq: str, energy_weight: float):
+    """Score of a loop the assembled structure implies but nobody proposed: minus
+    ``energy_weight`` times its ViennaRNA energy (kcal/mol), like a proposed box's energy term,
+    so that leaving a loop unproposed is no cheaper than proposing it."""
+    from .folding import box_energies
+
+    def score(kind: str, loops: np.ndarray) -> np.ndarray:
+        if energy_weight == 0 or not len(loops):
+            return np.zeros(len(loops))
+        e = box_energies(seq, [kind] * len(loops), loops[:, 0], loops[:, 1], loops[:, 2], loops[:, 3])
+        return -energy_weight * np.asarray(e, np.float64)
+
+    return score
 
 
 _DEFAULT: Predictor | None = None

@@ -47,7 +47,7 @@ def random_case(rng, L=26, n_stems=9):
     return seq, boxes, scores
 
 
-def brute_force(seq, boxes, scores, unproposed=0.0):
+def brute_force(seq, boxes, scores, unproposed=lambda box: 0.0):
     L = len(seq)
     score_of = {b: s for b, s in zip(boxes, scores)}
     stems = [b for b in boxes if b[0] == "stem"]
@@ -74,7 +74,7 @@ def brute_force(seq, boxes, scores, unproposed=0.0):
                 elif b.type == "iloop" and (b.siz_x + b.siz_y - 4) > MAX_LOOP:
                     ok = False
                 else:
-                    total += unproposed
+                    total += unproposed(key)
             if ok:
                 best = max(best, total)
     return best
@@ -128,6 +128,22 @@ def test_impossible_candidates_are_ignored_and_empty_is_fine():
     assert empty.pairs.shape == (0, 2) and empty.score == 0.0
     with pytest.raises(ValueError, match="scores"):
         assemble(table(boxes), np.zeros(2), seq)
+
+
+def loop_cost(kind, loops):
+    """An unproposed loop's score as a function of its box (like a weighted loop energy)."""
+    loops = np.asarray(loops)
+    return np.where(kind == "hloop", 0.4 - 0.1 * loops[:, 2], 0.3 - 0.15 * (loops[:, 2] + loops[:, 3]))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_assemble_scores_unproposed_loops_with_a_function(seed):
+    rng = np.random.default_rng(50 + seed)
+    seq, boxes, scores = random_case(rng)
+    res = assemble(table(boxes), scores, seq, unproposed_loop=loop_cost)
+    expected = brute_force(seq, boxes, scores, lambda box: float(loop_cost(box[0], [box[1:]])[0]))
+    assert res.score == pytest.approx(expected, abs=1e-9)
+    assert box_problems(res.boxes, len(seq)) == []
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -17,7 +17,8 @@ from the candidate stems, by dynamic programming (Zuker-style, with boxes instea
 * ``W[i, j]``: the best of ``i..j`` with any number of stems side by side (the exterior loop);
   ``M1``/``M2``: at least one / two stems (multiloop interiors).
 
-Loops that the structure implies but nobody proposed score ``unproposed_loop`` (default 0);
+Loops that the structure implies but nobody proposed score ``unproposed_loop``: a constant
+(default 0) or a function of the loop boxes (e.g. their ViennaRNA energy, weighted);
 unproposed internal loops are limited to ``MAX_LOOP`` unpaired bases, as in ViennaRNA. Two
 stems stacked with no base between would be one longer stem, so that is not an internal loop.
 Every result is a valid structure: each base in at most one pair, only AU/GC/GU pairs, hairpins
@@ -28,7 +29,7 @@ Pure numpy, no I/O.
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -59,14 +60,16 @@ class Assembly(NamedTuple):
 
 
 def assemble(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str,
-             unproposed_loop: float = 0.0) -> Assembly:
+             unproposed_loop: float | Callable[[str, np.ndarray], np.ndarray] = 0.0) -> Assembly:
     """The highest-scoring valid nested structure made of candidate stems (module docstring).
 
     ``boxes``: per-box table with ``type``, ``bb_x``, ``bb_y``, ``siz_x``, ``siz_y`` (box
     convention of the module docstring); ``scores[k]``: the score of box ``k`` (e.g. S2's
     log-odds: only boxes with a positive score, or enabling positive ones, are worth taking).
     Stems that are not square, leave the sequence, hold a non-canonical pair or enclose fewer
-    than ``MIN_HAIRPIN`` bases are ignored, as are malformed loops.
+    than ``MIN_HAIRPIN`` bases are ignored, as are malformed loops. ``unproposed_loop(type,
+    boxes [M, 4])`` -> scores ``[M]`` (boxes as ``bb_x, bb_y, siz_x, siz_y``) scores the loops
+    the structure implies that are not among the candidates.
     """
     L = len(seq)
     types = np.asarray(boxes["type"])
@@ -116,7 +119,7 @@ def assemble(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str,
         ok = (g2 >= 0) & (g1 + g2 >= 1) & (g1 + g2 <= MAX_LOOP) & (c[Bs] < d[Bs])
         for B in Bs[ok]:
             key = (int(c[A]), int(d[A]), int(a[B]), int(b[B]))
-            sc, box = iloop.get(key, (unproposed_loop, -1))
+            sc, box = iloop.get(key, (0.0, -1))
             pa_.append(A), pb_.append(int(B)), pscore.append(sc), pbox.append(box)
     inner_of: dict[tuple[int, int], list[int]] = {}
     for A in range(K):
@@ -129,6 +132,12 @@ def assemble(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str,
                 pa_.append(A), pb_.append(B), pscore.append(sc), pbox.append(box)
     pa_, pb_ = np.array(pa_, np.int64), np.array(pb_, np.int64)
     pscore, pbox = np.array(pscore, np.float64), np.array(pbox, np.int64)
+    score_of = unproposed_loop if callable(unproposed_loop) else \
+        (lambda kind, loops, v=float(unproposed_loop): np.full(len(loops), v))
+    free = np.flatnonzero(pbox < 0)
+    if len(free):  # unproposed internal loops, outer closing pair to inner one
+        A, B = pa_[free], pb_[free]
+        pscore[free] = score_of("iloop", np.stack([c[A], d[A], a[B] - c[A] + 1, d[A] - b[B] + 1], axis=1))
 
     # DP tables over intervals [i, j] (j = i - 1 is empty), indices shifted by one so that
     # W[i, i - 1] lives at [i, i]
@@ -143,7 +152,11 @@ def assemble(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str,
     V = np.full(K, _NEG)
     v_how = np.zeros(K, np.int64)  # 0 hairpin, 1 + p = internal-loop pair p, -1 multiloop
     span = b - a
-    h_score = np.array([hairpin.get((int(c[k]), int(d[k])), (unproposed_loop,))[0] for k in range(K)])
+    h_score = np.array([hairpin.get((int(c[k]), int(d[k])), (np.nan,))[0] for k in range(K)])
+    free = np.flatnonzero(np.isnan(h_score))
+    if len(free):  # unproposed hairpins, closed by each stem's inner pair
+        h_score[free] = score_of("hloop", np.stack([c[free], d[free], d[free] - c[free] + 1,
+                                                    d[free] - c[free] + 1], axis=1))
     pair_span = span[pa_] if len(pa_) else np.zeros(0, np.int64)
 
     for ell in range(0, L):
