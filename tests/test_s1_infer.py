@@ -92,7 +92,13 @@ def test_argmax_path_equals_full_softmax():
     full = {k: v[0].numpy() for k, v in activate(logits).items()}
     fast = {k: tuple(a[0].numpy() for a in v) if isinstance(v, tuple) else v[0].numpy()
             for k, v in activate(logits, argmax=True).items()}
-    same_proposals(decode(full), decode(fast))
+    a, b = decode(full), decode(fast)
+    assert len(a["type"]) == len(b["type"]) > 100
+    for c in PROPOSAL_COLUMNS:
+        if a[c].dtype.kind in "iuU":
+            assert np.array_equal(a[c], b[c]), c
+        else:
+            assert np.allclose(a[c], b[c], atol=1e-5), c
 
 
 def test_batched_equals_one_at_a_time_and_every_sequence_is_answered():
