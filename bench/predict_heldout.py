@@ -27,35 +27,28 @@ def main() -> None:
 
     from rnastruct.boxes import box_problems
     from rnastruct.metrics import pair_scores
-    from rnastruct.pipeline import Predictor, unproposed_loop_score
-    from rnastruct.s1.infer import select
-    from rnastruct.s1.prune import prune
-    from rnastruct.s2.assemble import assemble, assemble_greedy
-    from rnastruct.s2.training import ranked_subset
-    from rnastruct.seqio import read_table
+    from rnastruct.pipeline import Predictor
+    from rnastruct.s2.assemble import assemble_greedy
+    from rnastruct.seqio import pairs_of_table, read_table
+    from rnastruct.structure import non_canonical_pairs
 
     table, _ = read_table(args.data)
     seqs = table.column("seq").to_pylist()
     freq = np.asarray(table.column("mfe_freq").to_pylist())
-    flat = table.column("pairs").combine_chunks()
-    off = flat.offsets.to_numpy()
-    vals = np.asarray(flat.values.flatten().to_numpy(zero_copy_only=False), np.int64).reshape(-1, 2)
+    true_pairs = pairs_of_table(table)
     n = min(args.limit or len(seqs), len(seqs))
     predictor = Predictor(s2=args.s2)
     f1_exact, f1_greedy, valid = np.zeros(n), np.zeros(n), np.zeros(n, bool)
     for k, proposals in predictor.s1.propose(seqs[:n], progress=True):
-        seq, ref = seqs[k], vals[off[k]:off[k + 1]]
-        boxes = prune(select(proposals, predictor.proposal), seq, predictor.pruning)
-        boxes = {c: v[ranked_subset(boxes, predictor.max_boxes)] for c, v in boxes.items()}
-        scores = predictor.score_boxes(boxes, seq)
-        exact = assemble(boxes, scores, seq, unproposed_loop_score(seq, predictor.energy_weight))
-        greedy = assemble_greedy(boxes, scores, seq)
+        seq, ref = seqs[k], true_pairs[k]
+        boxes, scores = predictor.candidates(proposals, seq)
+        exact, greedy = predictor.assemble(boxes, scores, seq), assemble_greedy(boxes, scores, seq)
         f1_exact[k] = pair_scores(exact.pairs, ref, len(seq))["f1"]
         f1_greedy[k] = pair_scores(greedy.pairs, ref, len(seq))["f1"]
         bases = exact.pairs.ravel()
         valid[k] = (box_problems(exact.boxes, len(seq)) == [] and len(set(bases.tolist())) == len(bases)
-                    and all(seq[i] + seq[j] in {"AU", "UA", "GC", "CG", "GU", "UG"} and j - i > 3
-                            for i, j in exact.pairs))
+                    and not non_canonical_pairs(seq, exact.pairs).any()
+                    and all(j - i > 3 for i, j in exact.pairs))
     bins = [0.02, 0.05, 0.1, 0.2, 0.5, 1.01]
     by_bin = {f"{lo:g}-{hi:g}": (float(f1_exact[(freq[:n] >= lo) & (freq[:n] < hi)].mean()),
                                   int(((freq[:n] >= lo) & (freq[:n] < hi)).sum()))

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
 from . import __version__
-from .seqio import InputError
+from .seqio import InputError, check_out_dir
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,7 +79,7 @@ def _generate(args) -> int:
     fields = {f.name for f in dataclasses.fields(GenerateConfig)}
     overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     cfg = load_config(GenerateConfig, args.config, overrides, args.set)
-    _check_out_dir(args.out, args.overwrite)
+    check_out_dir(args.out, args.overwrite)
     table, manifest = generate(cfg, progress=not args.quiet)
     write_dataset(table, args.out, manifest, overwrite=args.overwrite)
     c = manifest["counts"]
@@ -89,19 +88,6 @@ def _generate(args) -> int:
           f"splits: {', '.join(f'{k} {v}' for k, v in c['splits'].items())}) "
           f"in {manifest['run']['seconds']:.1f} s", file=sys.stderr)
     return 0
-
-
-def _check_out_dir(out: str, overwrite: bool) -> None:
-    p = Path(out)
-    if p.exists() and not overwrite:
-        raise InputError(f"{p}: already exists (pass --overwrite to replace it)")
-    parent = p.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{p}: cannot create the folder {parent} ({e.strerror})") from None
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{p}: parent folder {parent} is not writable")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,7 +105,7 @@ def _merge(args) -> int:
     from .datagen import merge
     from .seqio import read_table, write_dataset
 
-    _check_out_dir(args.out, args.overwrite)
+    check_out_dir(args.out, args.overwrite)
     datasets = []
     for path in args.inputs:
         table, man = read_table(path)

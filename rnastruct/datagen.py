@@ -36,7 +36,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .boxes import structure_to_boxes
-from .seqio import InputError, open_indexed_fasta, read_gtf
+from .seqio import InputError, list_offsets, open_indexed_fasta, pairs_column, read_gtf
 from .structure import parse_dot_bracket
 
 SPLITS = ("train", "valid", "test")
@@ -608,12 +608,7 @@ def _arrow_columns(cols) -> dict:
     several times faster than letting pyarrow walk Python lists of dicts."""
     import pyarrow as pa
 
-    def offsets(lengths):
-        return pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-
     pairs = cols.pop("pairs")
-    flat = np.concatenate(pairs).astype(np.int32).ravel() if pairs else np.zeros(0, np.int32)
-    inner = pa.FixedSizeListArray.from_arrays(pa.array(flat), 2)
     boxes = cols.pop("boxes")
     box_cols = list(zip(*(b for row in boxes for b in row))) or [()] * len(_BOX_FIELDS)
     struct = pa.StructArray.from_arrays(
@@ -622,8 +617,8 @@ def _arrow_columns(cols) -> dict:
     types = {"start": pa.int64(), "end": pa.int64(), "src_start": pa.int64(), "src_end": pa.int64(),
              "len": pa.int32(), "mfe": pa.float64(), "mfe_freq": pa.float64(), "ens_div": pa.float64()}
     out = {k: pa.array(v, type=types.get(k, pa.string())) for k, v in cols.items()}
-    out["pairs"] = pa.ListArray.from_arrays(offsets([len(p) for p in pairs]), inner)
-    out["boxes"] = pa.ListArray.from_arrays(offsets([len(b) for b in boxes]), struct)
+    out["pairs"] = pairs_column(pairs)
+    out["boxes"] = pa.ListArray.from_arrays(list_offsets([len(b) for b in boxes]), struct)
     return out
 
 

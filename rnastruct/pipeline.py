@@ -77,18 +77,26 @@ class Predictor:
         energy = feats[:, FEATURES.index("energy")].astype(np.float64) * 10  # kcal/mol
         return logits.float().cpu().numpy().astype(np.float64) - self._offset - self.energy_weight * energy
 
-    def predict(self, names: list[str], seqs: list[str], progress: bool = False) -> Iterator[tuple[int, Result]]:
-        """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing."""
-        from .s2.assemble import assemble
+    def candidates(self, proposals: dict, seq: str) -> tuple[dict, np.ndarray]:
+        """One sequence's S1 proposals (``targets.decode`` rows) -> the boxes S2 sees
+        (selected, pruned, at most ``max_boxes``; ``BOX_COLUMNS`` table) and their scores."""
         from .s2.training import ranked_subset
 
+        boxes = prune(select(proposals, self.proposal), seq, self.pruning)
+        boxes = {c: v[ranked_subset(boxes, self.max_boxes)] for c, v in boxes.items()}
+        return boxes, self.score_boxes(boxes, seq)
+
+    def assemble(self, boxes: dict, scores: np.ndarray, seq: str):
+        """The exact assembly with this predictor's loop scoring -> ``assemble.Assembly``."""
+        from .s2.assemble import assemble
+
+        return assemble(boxes, scores, seq, unproposed_loop_score(seq, self.energy_weight))
+
+    def predict(self, names: list[str], seqs: list[str], progress: bool = False) -> Iterator[tuple[int, Result]]:
+        """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing."""
         for k, proposals in self.s1.propose(seqs, progress=progress):
             seq = seqs[k]
-            boxes = prune(select(proposals, self.proposal), seq, self.pruning)
-            keep = ranked_subset(boxes, self.max_boxes)
-            boxes = {c: v[keep] for c, v in boxes.items()}
-            result = assemble(boxes, self.score_boxes(boxes, seq), seq,
-                              unproposed_loop_score(seq, self.energy_weight))
+            result = self.assemble(*self.candidates(proposals, seq), seq)
             yield k, Result(names[k], seq, to_dot_bracket(result.pairs, len(seq)), result.pairs,
                             result.score, result.boxes)
 

@@ -487,6 +487,47 @@ def _rmtree(p: Path) -> None:
     shutil.rmtree(p, ignore_errors=True)
 
 
+def list_offsets(lengths):
+    """Row lengths -> the int32 offsets of a pyarrow list column."""
+    import pyarrow as pa
+
+    return pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
+
+
+def pairs_column(pairs: list[np.ndarray]):
+    """Pair lists ``[P, 2]`` (one per row) -> a pyarrow ``list<fixed_size_list<int32, 2>>``
+    column, the ``pairs`` column of every dataset."""
+    import pyarrow as pa
+
+    flat = np.concatenate([np.asarray(p, np.int32).reshape(-1, 2) for p in pairs]).ravel() \
+        if pairs else np.zeros(0, np.int32)
+    inner = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.int32()), 2)
+    return pa.ListArray.from_arrays(list_offsets([len(p) for p in pairs]), inner)
+
+
+def pairs_of_table(table) -> list[np.ndarray]:
+    """The ``pairs`` column of a dataset table -> one int64 ``[P, 2]`` array per row."""
+    flat = table.column("pairs").combine_chunks()
+    offsets = flat.offsets.to_numpy()
+    values = np.asarray(flat.values.flatten().to_numpy(zero_copy_only=False), dtype=np.int64).reshape(-1, 2)
+    return [values[offsets[k]:offsets[k + 1]] for k in range(len(offsets) - 1)]
+
+
+def check_out_dir(out: str | os.PathLike, overwrite: bool) -> None:
+    """Fail before any work when ``out`` exists (unless ``overwrite``) or its parent folder
+    cannot be made or written."""
+    p = Path(out)
+    if p.exists() and not overwrite:
+        raise InputError(f"{p}: already exists (pass --overwrite to replace it)")
+    parent = p.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{p}: cannot create the folder {parent} ({e.strerror})") from None
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{p}: parent folder {parent} is not writable")
+
+
 def read_table(path: str | os.PathLike):
     """Read a dataset folder (or its Parquet file) -> ``(pyarrow.Table, manifest dict)``."""
     import pyarrow.parquet as pq

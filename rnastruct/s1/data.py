@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..seqio import InputError, read_table
+from ..seqio import InputError, pairs_of_table, read_table
 from ..structure import normalize_sequence
 from .model import PAD
 from .targets import encode
@@ -76,10 +76,7 @@ def load_examples(path, max_length: int | None = None) -> tuple[S1Examples, np.n
     if missing:
         raise InputError(f"{path}: dataset lacks column(s) {', '.join(sorted(missing))}")
     seqs = [normalize_sequence(s, f"{path} row {k}") for k, s in enumerate(table.column("seq").to_pylist())]
-    flat = table.column("pairs").combine_chunks()
-    offsets = flat.offsets.to_numpy()
-    values = np.asarray(flat.values.flatten().to_numpy(zero_copy_only=False), dtype=np.int64).reshape(-1, 2)
-    pairs = [values[offsets[k]:offsets[k + 1]] for k in range(len(seqs))]
+    pairs = pairs_of_table(table)
     ids = table.column("id").to_pylist() if "id" in table.column_names else None
     split = np.asarray(table.column("split").to_pylist()) if "split" in table.column_names else None
     ex = S1Examples(seqs, pairs, ids)

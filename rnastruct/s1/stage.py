@@ -10,16 +10,16 @@ corner ``(bb_x, bb_y)``, sizes including closing bases). Parquet lists, never pi
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import io
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..seqio import InputError, read_fasta, read_table, write_dataset, write_text_atomic
+from ..seqio import (InputError, check_out_dir, list_offsets, pairs_column, pairs_of_table, read_fasta,
+                     read_table, write_dataset, write_text_atomic)
+from ..train import write_metrics_csv
 from .infer import BOX_COLUMNS, ProposalConfig, S1Predictor, check_sequences, select
 from .prune import PRUNE_REASONS, PruneConfig, prune_reasons
 
@@ -41,7 +41,7 @@ def _read_input(args) -> tuple[list[str], list[str], dict, dict]:
         seqs = check_sequences([r.seq for r in records], ids, args.fasta)
         carried = {}
         if all(r.pairs is not None for r in records):
-            carried["pairs"] = _pairs_column([r.pairs for r in records])
+            carried["pairs"] = pairs_column([r.pairs for r in records])
         return ids, seqs, carried, {}
     table, manifest = read_table(args.data)
     if "seq" not in table.column_names:
@@ -54,26 +54,11 @@ def _read_input(args) -> tuple[list[str], list[str], dict, dict]:
     return ids, seqs, carried, manifest
 
 
-def _pairs_column(pairs: list[np.ndarray]):
-    import pyarrow as pa
-
-    flat = np.concatenate([np.asarray(p, np.int32).reshape(-1, 2) for p in pairs]).ravel() \
-        if pairs else np.zeros(0, np.int32)
-    inner = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.int32()), 2)
-    return pa.ListArray.from_arrays(_offsets([len(p) for p in pairs]), inner)
-
-
-def _offsets(lengths):
-    import pyarrow as pa
-
-    return pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-
-
 def _box_columns(tables: list[dict[str, np.ndarray]]) -> dict:
     """Per-sequence per-box tables -> ``prop_<c>`` list columns."""
     import pyarrow as pa
 
-    offsets = _offsets([len(t["type"]) for t in tables])
+    offsets = list_offsets([len(t["type"]) for t in tables])
     out = {}
     for c in BOX_COLUMNS:
         values = np.concatenate([np.asarray(t[c]) for t in tables]) if tables else np.zeros(0)
@@ -118,11 +103,6 @@ def _manifest(kind: str, params: dict, source: dict, counts: dict, seconds: floa
                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}}
 
 
-def _check_out(out: str, overwrite: bool) -> None:
-    if Path(out).exists() and not overwrite:
-        raise InputError(f"{out}: already exists (pass --overwrite to replace it)")
-
-
 # ---------------------------------------------------------------------------------------------
 # s1-infer
 
@@ -165,7 +145,7 @@ def run_infer(args) -> int:
 
     cfg = ProposalConfig(args.threshold, args.hloop_factor, args.p_on, args.method)
     cfg.validate()
-    _check_out(args.out, args.overwrite)
+    check_out_dir(args.out, args.overwrite)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
     started = time.time()
@@ -228,7 +208,7 @@ def add_prune_args(p: argparse.ArgumentParser) -> None:
 
 def run_prune(args) -> int:
     cfg = PruneConfig(args.discard_ns_stem, args.min_hloop_size, args.min_pixel_pred, args.min_prob)
-    _check_out(args.out, args.overwrite)
+    check_out_dir(args.out, args.overwrite)
     started = time.time()
     ids, seqs, tables, table, source = read_proposals(args.inp)
     dropped = dict.fromkeys(PRUNE_REASONS, 0)
@@ -273,13 +253,9 @@ def run_eval(args) -> int:
     if out.exists() and not args.overwrite and any((out / n).exists() for n in names):
         raise InputError(f"{out}: already holds results (pass --overwrite to replace them)")
     params = _infer_params(manifest)
-    flat = table.column("pairs").combine_chunks()
-    offsets, values = flat.offsets.to_numpy(), np.asarray(flat.values.flatten().to_numpy(
-        zero_copy_only=False), dtype=np.int64).reshape(-1, 2)
     scores = join_scores([
-        score_sequence(structure_to_boxes(values[offsets[k]:offsets[k + 1]], len(seqs[k])),
-                       tables[k], params["hloop_factor"])
-        for k in range(len(seqs))])
+        score_sequence(structure_to_boxes(pairs, len(seq)), t, params["hloop_factor"])
+        for seq, pairs, t in zip(seqs, pairs_of_table(table), tables)])
     method = params["method"]
     # what the stored proposals can still answer: thresholds at or above those they passed
     min_thr = params["threshold"] if method != "p_on" else float("inf")
@@ -290,13 +266,14 @@ def run_eval(args) -> int:
                or (m == "union" and method == "union")]
     curve_rows = curves(scores, min_thr, min_p, params["threshold"], params["p_on"])
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "summary.csv", summary)
-    _write_csv(out / "curves.csv", curve_rows)
+    write_metrics_csv(out / "summary.csv", summary, list(summary[0]))
+    write_metrics_csv(out / "curves.csv", curve_rows, list(summary[0]))  # the same columns
     from ..plots import plot_s1_curves
 
     plot_s1_curves(curve_rows, out / "curves.png")
-    write_text_atomic(out / "summary.md", _markdown(summary, args.inp))
-    sys.stdout.write(_markdown(summary, args.inp))
+    text = _markdown(summary, args.inp)
+    write_text_atomic(out / "summary.md", text)
+    sys.stdout.write(text)
     return 0
 
 
@@ -309,14 +286,6 @@ def _infer_params(manifest: dict) -> dict:
     if not m:
         return dataclasses.asdict(ProposalConfig())
     return {k: m["params"][k] for k in ("threshold", "hloop_factor", "p_on", "method")}
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["method"])
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
 
 
 def _markdown(rows: list[dict], source: str) -> str:

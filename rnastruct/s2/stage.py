@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 
-from ..seqio import InputError
+from ..seqio import InputError, pairs_of_table
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -32,10 +31,7 @@ def run_data(args) -> int:
     ids, seqs, tables, table, _ = read_proposals(args.inp)
     if "pairs" not in table.column_names:
         raise InputError(f"{args.inp}: no true structures (pairs column) to label the boxes with")
-    flat = table.column("pairs").combine_chunks()
-    off = flat.offsets.to_numpy()
-    vals = np.asarray(flat.values.flatten().to_numpy(zero_copy_only=False), np.int64).reshape(-1, 2)
-    pairs = [vals[off[k]:off[k + 1]] for k in range(len(seqs))]
+    pairs = pairs_of_table(table)
     splits = table.column("split").to_pylist() if "split" in table.column_names else ["train"] * len(seqs)
     data = make_dataset(ids, seqs, tables, pairs, splits, args.max_boxes)
     save_npz(out, data)
