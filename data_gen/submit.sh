@@ -5,11 +5,4 @@
 # Extra sbatch options (partition, account, time) go in SBATCH_* environment variables.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=$1; n=$2; shift 2
-mkdir -p "$out"
-out=$(realpath "$out")
-# Jobs run in the submitting folder, so relative input paths in the options keep working.
-array=$(sbatch --parsable --array="0-$((n - 1))" --output="$out/generate-%A_%a.log" \
-    "$here/generate_array.sbatch" "$out" "$@")
-sbatch --parsable --dependency="afterok:${array%%;*}" --kill-on-invalid-dep=yes \
-    --output="$out/merge-%j.log" "$here/merge.sbatch" "$out" "$n"
+exec "$here/array_then_merge.sh" "$here/generate_array.sbatch" generate "$@"

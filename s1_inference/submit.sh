@@ -6,11 +6,4 @@
 # Extra sbatch options (partition, account, time, gres) go in SBATCH_* environment variables.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out=$1; n=$2; shift 2
-mkdir -p "$out"
-out=$(realpath "$out")
-array=$(sbatch --parsable --array="0-$((n - 1))" --output="$out/s1-infer-%A_%a.log" \
-    "$here/infer_array.sbatch" "$out" "$@")
-# the generic shard merge of data_gen (rnastruct merge reads what kind of shards it joins)
-sbatch --parsable --dependency="afterok:${array%%;*}" --kill-on-invalid-dep=yes \
-    --output="$out/merge-%j.log" "$here/../data_gen/merge.sbatch" "$out" "$n"
+exec "$here/../data_gen/array_then_merge.sh" "$here/infer_array.sbatch" s1-infer "$@"
