@@ -159,6 +159,23 @@ def run_tool(tool: str, todo: pd.DataFrame, out: Path, threads: int) -> dict:
     }
 
 
+def drop_stale(name: str, version: str, out: Path) -> None:
+    """Forget ``name``'s predictions and logged runs when they were made by another version of
+    it (``predictions/TOOL.version`` records the one that made them)."""
+    path, stamp = out / "predictions" / f"{name}.fa", out / "predictions" / f"{name}.version"
+    old = stamp.read_text().strip() if stamp.exists() else None
+    if path.exists() and old != version:
+        print(f"{name}: predictions were made by {old or 'an unrecorded version'}, not {version}; "
+              "folding again", file=sys.stderr)
+        path.unlink()
+        log = out / "runs.jsonl"
+        if log.exists():
+            kept = [line for line in log.read_text().splitlines(keepends=True)
+                    if json.loads(line)["tool"] != name]
+            write_text_atomic(log, "".join(kept))
+    write_text_atomic(stamp, version + "\n")
+
+
 def run_all(tools: list[str], sel: pd.DataFrame, out: Path, threads: int) -> dict[str, str]:
     """Fold what is missing for every tool; returns {tool: status}."""
     (out / "predictions").mkdir(parents=True, exist_ok=True)
@@ -170,6 +187,7 @@ def run_all(tools: list[str], sel: pd.DataFrame, out: Path, threads: int) -> dic
             print(f"{name}: {why}", file=sys.stderr)
             continue
         path = out / "predictions" / f"{name}.fa"
+        drop_stale(name, peers.TOOLS[name].version(), out)
         done = load_predictions(path)
         todo = sel[~sel["id"].isin(done.keys())]
         print(f"{name}: {len(sel) - len(todo)} of {len(sel)} already predicted; folding {len(todo)}",

@@ -158,15 +158,21 @@ def _rnastruct_load(threads: int) -> FoldFn:
 
 
 def _rnastruct_version() -> str:
-    import rnastruct
+    """The package version and a digest of the bundled S1 weights and the default decoder, so
+    that predictions made with other models are recognised as stale."""
+    import hashlib
 
-    return rnastruct.__version__
+    import rnastruct
+    from rnastruct.pipeline import DEFAULT_S1
+
+    digest = hashlib.sha256(DEFAULT_S1.read_bytes()).hexdigest()[:10]
+    return f"{rnastruct.__version__} (S1 {digest}, fold decoder)"
 
 
 TOOLS: dict[str, Tool] = {
     t.name: t
     for t in (
-        Tool("rnastruct", "this project (S1 + S2)", _rnastruct_check, _rnastruct_version,
+        Tool("rnastruct", "this project (S1 proposals, ViennaRNA decoder)", _rnastruct_check, _rnastruct_version,
              _rnastruct_load),
         Tool("RNAfold", "ViennaRNA MFE, default parameters (Turner 2004)",
              lambda: _missing_module("RNA", "pip install viennarna"), _rnafold_version,

@@ -123,6 +123,32 @@ def boxes_to_pairs(boxes: Iterable[Box]) -> np.ndarray:
     return as_pairs(np.concatenate(chunks))
 
 
+def candidate_pairs(types, bb_x, bb_y, siz_x, siz_y, length: int) -> np.ndarray:
+    """Box proposals (columns) -> the pairs they put forward, ``[P, 2]`` sorted and unique:
+    every pair of a stem box, and the closing pairs of loop boxes (both corners of an
+    internal loop, the corner of a hairpin). Pairs outside ``0 <= i < j < length`` are dropped.
+
+    Box convention: top-right corner ``(bb_x, bb_y)``, 0-based; a stem of size ``n`` holds
+    ``(bb_x + k, bb_y - k)`` for ``k < n``; loop sizes count the closing bases, so the inner
+    closing pair of an internal loop is its bottom-left corner ``(bb_x + siz_x - 1, bb_y - siz_y + 1)``.
+    """
+    t = np.asarray(types)
+    x, y = np.asarray(bb_x, np.int64), np.asarray(bb_y, np.int64)
+    sx, sy = np.asarray(siz_x, np.int64), np.asarray(siz_y, np.int64)
+    stem = t == "stem"
+    n = np.maximum(np.minimum(sx, sy), 0) * stem  # pairs each box contributes along its diagonal
+    first = np.repeat(np.cumsum(n) - n, n)  # [S] start of each stem's run in the flat list
+    k = np.arange(int(n.sum())) - first  # [S] step along the stem
+    stem_i, stem_j = np.repeat(x, n) + k, np.repeat(y, n) - k
+    iloop = t == "iloop"
+    loop = ~stem
+    i = np.concatenate([stem_i, x[loop], (x + sx - 1)[iloop]])
+    j = np.concatenate([stem_j, y[loop], (y - sy + 1)[iloop]])
+    ok = (i >= 0) & (i < j) & (j < length)
+    pairs = np.unique(np.stack([i[ok], j[ok]], axis=1), axis=0)
+    return pairs.reshape(-1, 2).astype(np.int64)
+
+
 def boxes_to_dot_bracket(boxes: Iterable[Box], length: int) -> str:
     """Boxes (convention: top-right corner, sizes include closing bases) -> dot-bracket."""
     return to_dot_bracket(boxes_to_pairs(boxes), length)

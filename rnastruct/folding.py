@@ -89,6 +89,30 @@ def box_energies(seq: str, types, bb_x, bb_y, siz_x, siz_y) -> "list[float]":
     return out
 
 
+#: Pseudo-energy (kcal/mol) that keeps a pair out of ``fold_within``: far above any real
+#: structure's energy, far below ViennaRNA's integer infinity (1e7 dcal/mol).
+_FORBIDDEN = 1e4
+
+
+def fold_within(seq: str, allowed) -> tuple[str, float]:
+    """The MFE structure of ``seq`` among those whose pairs all lie in ``allowed`` (``[P, 2]``
+    0-based pairs ``i < j``), and its free energy (kcal/mol, Turner 2004): ViennaRNA's exact
+    dynamic programming (all loop types, dangles) with every other pair priced out by a soft
+    constraint. With every canonical pair allowed this is RNAfold's MFE."""
+    import numpy as np
+
+    L = len(seq)
+    allowed = np.asarray(allowed, np.int64).reshape(-1, 2)
+    if len(allowed) and (allowed.min() < 0 or allowed.max() >= L or (allowed[:, 0] >= allowed[:, 1]).any()):
+        raise ValueError(f"allowed pairs must satisfy 0 <= i < j < {L}")
+    penalty = np.full((L + 1, L + 1), _FORBIDDEN)  # ViennaRNA is 1-based: row and column 0 unused
+    penalty[allowed[:, 0] + 1, allowed[:, 1] + 1] = 0.0
+    fc = RNA.fold_compound(seq, _model_details(False))
+    fc.sc_set_bp(penalty.tolist())
+    structure, energy = fc.mfe()
+    return structure, round(float(energy), 2)
+
+
 def svg_plot(seq: str, structure: str, path) -> None:
     """ViennaRNA's drawing of ``structure`` as an SVG file at ``path``."""
     if not RNA.svg_rna_plot(seq, structure, str(path)):

@@ -1,4 +1,15 @@
-"""The whole predictor: sequence -> S1 proposals -> pruning -> S2 scores -> exact assembly.
+"""The whole predictor: sequence -> S1 box proposals -> pruning -> a decoder.
+
+Two decoders turn the pruned proposals into one structure:
+
+* ``fold`` (the default): ViennaRNA's exact minimum-free-energy dynamic programming (Turner
+  2004, every loop type) restricted to the pairs the proposals put forward
+  (``boxes.candidate_pairs``). S1 is a learned pruning of the pair space, as LinearFold's beam is
+  a heuristic one; S2 is not needed. Measured on held-out segments, its F1 against the MFE
+  structure is far above the box decoder's (``bench/predict_heldout.py``), and adding S2
+  log-odds as pseudo-energies only lowered it (``bench/tune_assembly.py --decoder fold``).
+* ``boxes``: S2 scores every box and ``s2.assemble`` picks the best-scoring consistent set of
+  stems and loops exactly (the method of the original two-stage pipeline).
 
     >>> import rnastruct
     >>> [r.structure for r in rnastruct.predict(["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"])]
@@ -16,15 +27,19 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 import torch
 
-from .boxes import Box
+from .boxes import Box, candidate_pairs, structure_to_boxes
+from .folding import energy_of_structure, fold_within
 from .s1.infer import ProposalConfig, S1Predictor, check_sequences, select
 from .s1.prune import PruneConfig, prune
 from .seqio import InputError
-from .structure import to_dot_bracket
+from .structure import parse_dot_bracket, to_dot_bracket
 
 MODELS = Path(__file__).resolve().parent / "models"
 DEFAULT_S1 = MODELS / "s1_default" / "s1.pt"
 DEFAULT_S2 = MODELS / "s2_default" / "s2.pt"
+
+
+DECODERS = ("fold", "boxes")
 
 
 class Result(NamedTuple):
@@ -32,30 +47,45 @@ class Result(NamedTuple):
     seq: str
     structure: str  # dot-bracket
     pairs: np.ndarray  # [P, 2] 0-based, i < j
-    score: float  # total S2 score (log-odds) of the chosen boxes
-    boxes: list[Box]  # the chosen stems, internal loops and hairpins
+    energy: float  # free energy of the structure, kcal/mol (ViennaRNA, Turner 2004)
+    score: float  # total S2 score (log-odds) of the chosen boxes; nan with the fold decoder
+    boxes: list[Box]  # the structure's stems, internal loops and hairpins
 
 
 class Predictor:
-    """S1 + S2 + assembly, loaded once, applied to many sequences."""
+    """S1 + pruning + a decoder (``fold`` or ``boxes``, see the module docstring), loaded once,
+    applied to many sequences."""
 
     def __init__(self, s1: str | Path | None = None, s2: str | Path | None = None, device: str = "cpu",
                  proposal: ProposalConfig | None = None, pruning: PruneConfig | None = None,
-                 max_boxes: int = 512, tile: int = 512, bf16: bool = False):
+                 max_boxes: int = 512, tile: int = 512, bf16: bool = False, decoder: str = "fold"):
         from .s2.training import model_from_checkpoint
 
         if device == "cuda" and not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
+        if decoder not in DECODERS:
+            raise InputError(f"unknown decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
+        self.decoder = decoder
         self.device = torch.device(device)
-        self.s1 = S1Predictor.from_checkpoint(s1 or DEFAULT_S1, device=device, tile=tile, bf16=bf16)
-        self.s2, self.s2_cfg, state = model_from_checkpoint(s2 or DEFAULT_S2)
-        self.s2.to(self.device)
-        # boxes are worth taking above this S2 probability (tuned on validation sequences for
-        # base-pair F1 and stored in the checkpoint; 0.5 = plain log-odds)
-        self.box_threshold = float(state.get("box_threshold", 0.5))
-        self._offset = float(np.log(self.box_threshold / (1 - self.box_threshold)))
-        # and the ViennaRNA energy of each box's own stack or loop (kcal/mol) counts this much
-        self.energy_weight = float(state.get("energy_weight", 0.0))
+        from .config import from_dict
+        from .s1.training import model_from_checkpoint as s1_from_checkpoint
+
+        s1_model, _, s1_state = s1_from_checkpoint(s1 or DEFAULT_S1)
+        self.s1 = S1Predictor(s1_model, device=device, tile=tile, bf16=bf16)
+        # the fold decoder's proposal thresholds are tuned per S1 model on validation sequences
+        # (bench/tune_proposals.py) and travel in its checkpoint
+        if proposal is None and decoder == "fold" and "fold_proposal" in s1_state:
+            proposal = from_dict(ProposalConfig, s1_state["fold_proposal"], f"{s1 or DEFAULT_S1}: fold_proposal")
+        self.s2 = None  # the fold decoder needs no S2
+        if decoder == "boxes":
+            self.s2, self.s2_cfg, state = model_from_checkpoint(s2 or DEFAULT_S2)
+            self.s2.to(self.device)
+            # boxes are worth taking above this S2 probability (tuned on validation sequences
+            # for base-pair F1 and stored in the checkpoint; 0.5 = plain log-odds)
+            self.box_threshold = float(state.get("box_threshold", 0.5))
+            self._offset = float(np.log(self.box_threshold / (1 - self.box_threshold)))
+            # and the ViennaRNA energy of each box's own stack or loop (kcal/mol) counts this much
+            self.energy_weight = float(state.get("energy_weight", 0.0))
         self.proposal = proposal or ProposalConfig()
         self.proposal.validate()
         self.pruning = pruning or PruneConfig()
@@ -92,13 +122,29 @@ class Predictor:
 
         return assemble(boxes, scores, seq, unproposed_loop_score(seq, self.energy_weight))
 
+    def allowed_pairs(self, proposals: dict, seq: str) -> np.ndarray:
+        """One sequence's S1 proposals -> the pairs the fold decoder may use ``[P, 2]``: those
+        of the selected, pruned boxes (``boxes.candidate_pairs``; no ``max_boxes`` cap)."""
+        boxes = prune(select(proposals, self.proposal), seq, self.pruning)
+        return candidate_pairs(boxes["type"], boxes["bb_x"], boxes["bb_y"], boxes["siz_x"],
+                               boxes["siz_y"], len(seq))
+
+    def decode(self, name: str, seq: str, proposals: dict) -> Result:
+        """One sequence's S1 proposals -> its ``Result`` with this predictor's decoder."""
+        if self.decoder == "fold":
+            structure, energy = fold_within(seq, self.allowed_pairs(proposals, seq))
+            pairs = parse_dot_bracket(structure)
+            return Result(name, seq, structure, pairs, energy, float("nan"),
+                          structure_to_boxes(pairs, len(seq)))
+        result = self.assemble(*self.candidates(proposals, seq), seq)
+        structure = to_dot_bracket(result.pairs, len(seq))
+        return Result(name, seq, structure, result.pairs, energy_of_structure(seq, structure),
+                      result.score, result.boxes)
+
     def predict(self, names: list[str], seqs: list[str], progress: bool = False) -> Iterator[tuple[int, Result]]:
         """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing."""
         for k, proposals in self.s1.propose(seqs, progress=progress):
-            seq = seqs[k]
-            result = self.assemble(*self.candidates(proposals, seq), seq)
-            yield k, Result(names[k], seq, to_dot_bracket(result.pairs, len(seq)), result.pairs,
-                            result.score, result.boxes)
+            yield k, self.decode(names[k], seqs[k], proposals)
 
 
 def unproposed_loop_score(seq: str, energy_weight: float):
@@ -159,7 +205,10 @@ def add_args(p) -> None:
     p.add_argument("--out", help="output file (or a folder for bpseq/ct: one file per record); default stdout")
     p.add_argument("--plot", metavar="DIR", help="also draw each structure (SVG, ViennaRNA) and its boxes (PNG)")
     p.add_argument("--s1", help="S1 checkpoint (default: the bundled model)")
-    p.add_argument("--s2", help="S2 checkpoint (default: the bundled model)")
+    p.add_argument("--s2", help="S2 checkpoint (default: the bundled model; used by --decoder boxes)")
+    p.add_argument("--decoder", choices=DECODERS, default="fold",
+                   help="fold (default): ViennaRNA's MFE over the pairs S1 proposes; boxes: S2 scores "
+                        "and the exact box assembly")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -195,7 +244,7 @@ def format_result(r: Result, fmt: str) -> str:
     from .seqio import Record, format_bpseq, format_ct
 
     if fmt == "rnafold":
-        return f">{r.name}\n{r.seq}\n{r.structure} ({r.score:.2f})\n"
+        return f">{r.name}\n{r.seq}\n{r.structure} ({r.energy:6.2f})\n"
     if fmt == "dot-bracket":
         return f">{r.name}\n{r.structure}\n"
     if fmt == "bpseq":
@@ -224,7 +273,7 @@ def run(args) -> int:
         parent = Path(args.out).resolve().parent
         if not parent.is_dir():
             raise InputError(f"{args.out}: folder {parent} does not exist")
-    predictor = Predictor(args.s1, args.s2, device=args.device)
+    predictor = Predictor(args.s1, args.s2, device=args.device, decoder=args.decoder)
     results: list = [None] * len(seqs)
     with tqdm(total=len(seqs), unit="seq", disable=args.quiet or len(seqs) < 20, dynamic_ncols=True,
               desc="predict", mininterval=0.5) as bar:
@@ -232,7 +281,8 @@ def run(args) -> int:
             results[k] = r
             bar.update(1)
     if args.format == "json":
-        text = json.dumps([{"name": r.name, "sequence": r.seq, "structure": r.structure, "score": r.score,
+        text = json.dumps([{"name": r.name, "sequence": r.seq, "structure": r.structure, "energy": r.energy,
+                            "score": None if np.isnan(r.score) else r.score,
                             "pairs": r.pairs.tolist(), "boxes": [b._asdict() for b in r.boxes]}
                            for r in results], indent=1) + "\n"
     else:

@@ -358,3 +358,18 @@ def test_docs_section_is_replaced_in_place(tmp_path, compare_peers):
     text = doc.read_text()
     assert "old" not in text and "new table" in text
     assert text.index("keep me") < text.index("new table") < text.index("## Later\nkeep too")
+
+
+def test_predictions_of_another_tool_version_are_dropped(tmp_path, compare_peers):
+    (tmp_path / "predictions").mkdir()
+    fa = tmp_path / "predictions" / "T.fa"
+    fa.write_text(">a seconds=0.5\nGGGAAACCC\n(((...))) (-1.20)\n")
+    (tmp_path / "runs.jsonl").write_text('{"tool": "T", "wall_s": 1}\n{"tool": "U", "wall_s": 2}\n')
+    compare_peers.drop_stale("T", "1.0", tmp_path)  # unrecorded version: refold
+    assert not fa.exists() and (tmp_path / "predictions" / "T.version").read_text() == "1.0\n"
+    assert (tmp_path / "runs.jsonl").read_text() == '{"tool": "U", "wall_s": 2}\n'
+    fa.write_text(">a seconds=0.5\nGGGAAACCC\n(((...))) (-1.20)\n")
+    compare_peers.drop_stale("T", "1.0", tmp_path)  # same version: kept
+    assert compare_peers.load_predictions(fa) == {"a": 0.5}
+    compare_peers.drop_stale("T", "2.0", tmp_path)
+    assert not fa.exists()

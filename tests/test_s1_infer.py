@@ -298,6 +298,14 @@ def test_cli_infer_prune_eval(folded_fasta, tmp_path):
     assert min(float(r["threshold"]) for r in curves if r["method"] == "n_proposal") >= 0.1
     r = run_cli("s1-eval", "--in", p2, "--out", ev)
     assert r.returncode == 2 and "--overwrite" in r.stderr
+    # proposals filtered above the whole curve grid: a summary, no curves, and a reason
+    high, ev_high = tmp_path / "high", tmp_path / "ev_high"
+    r = run_cli("s1-infer", "--fasta", folded_fasta, "--out", high, "--quiet", "--threshold", "1.5",
+                "--p-on", "0.95", "--method", "union")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("s1-eval", "--in", high, "--out", ev_high)
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "no curves" in r.stderr
+    assert {p.name for p in ev_high.iterdir()} == {"summary.csv", "curves.csv", "summary.md"}
 
 
 def test_cli_infer_errors_leave_nothing(tmp_path):

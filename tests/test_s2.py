@@ -142,7 +142,7 @@ def test_s2_resume_continues(s2_run, tmp_path):
 def test_predict_cli_formats_and_validity(s2_run, tmp_path):
     s2 = s2_run / "run" / "best.pt"
     seqs = ["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA", "ACGUAGCUAGCUAGCUAGGCUAGCUAGCUAGCUGAUCGAUCG"]
-    r = run_cli("predict", *seqs, "--s2", s2)
+    r = run_cli("predict", *seqs, "--s2", s2, "--decoder", "boxes")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == ">seq1" and lines[1] == seqs[0] and len(lines) == 6
@@ -172,7 +172,7 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
                      ([fasta, fasta], "more than once")):
         r = run_cli("predict", *bad, "--s2", s2, "--out", tmp_path / "x.txt")
         assert r.returncode == 2 and msg in r.stderr and not (tmp_path / "x.txt").exists()
-    r = run_cli("predict", seqs[0], "--s2", tmp_path / "none.pt")
+    r = run_cli("predict", seqs[0], "--decoder", "boxes", "--s2", tmp_path / "none.pt")
     assert r.returncode == 2 and "none.pt" in r.stderr
 
 

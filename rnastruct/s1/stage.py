@@ -270,7 +270,12 @@ def run_eval(args) -> int:
     write_metrics_csv(out / "curves.csv", curve_rows, list(summary[0]))  # the same columns
     from ..plots import plot_s1_curves
 
-    plot_s1_curves(curve_rows, out / "curves.png")
+    if curve_rows:
+        plot_s1_curves(curve_rows, out / "curves.png")
+    else:  # the proposals passed thresholds above the whole grid: there is no curve to draw
+        print(f"s1-eval: no curves: {args.inp} was filtered above every threshold of the grid "
+              f"(threshold {params['threshold']:g}, p_on {params['p_on']:g}); run s1-infer lower",
+              file=sys.stderr)
     text = _markdown(summary, args.inp)
     write_text_atomic(out / "summary.md", text)
     sys.stdout.write(text)

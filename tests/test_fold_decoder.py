@@ -1,0 +1,131 @@
+"""The fold decoder: the pairs box proposals put forward, and ViennaRNA's MFE restricted to them.
+
+Checked against independent truth: ViennaRNA's own unconstrained MFE, its energy evaluation of
+the returned structure, and an exhaustive enumeration of every structure of short sequences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import RNA
+
+from rnastruct.boxes import boxes_to_pairs, candidate_pairs, structure_to_boxes
+from rnastruct.folding import fold_within
+from rnastruct.structure import parse_dot_bracket
+from rnastruct.seqio import InputError
+
+CANONICAL = {"AU", "UA", "GC", "CG", "GU", "UG"}
+
+
+def columns(boxes):
+    return ([b.type for b in boxes], [b.bb_x for b in boxes], [b.bb_y for b in boxes],
+            [b.siz_x for b in boxes], [b.siz_y for b in boxes])
+
+
+def canonical_pairs(seq: str) -> np.ndarray:
+    L = len(seq)
+    return np.array([(i, j) for i in range(L) for j in range(i + 4, L) if seq[i] + seq[j] in CANONICAL],
+                    dtype=np.int64).reshape(-1, 2)
+
+
+def test_candidate_pairs_of_hand_made_boxes():
+    # stem (0,20) x3, internal loop from (2,18) to (5,16), hairpin closed by (5,12), a stem
+    # overlapping the first, and boxes reaching outside a 21-nt sequence
+    pairs = candidate_pairs(["stem", "iloop", "hloop", "stem", "stem", "hloop"],
+                            [0, 2, 5, 2, 19, -1], [20, 18, 12, 18, 25, 3],
+                            [3, 4, 8, 2, 3, 5], [3, 3, 8, 2, 3, 5], 21)
+    assert pairs.tolist() == [[0, 20], [1, 19], [2, 18], [3, 17], [5, 12], [5, 16]]
+    assert candidate_pairs([], [], [], [], [], 10).shape == (0, 2)
+
+
+def test_candidate_pairs_of_true_boxes_are_the_structure():
+    """On real folds, the true boxes put forward exactly the structure's pairs: a loop's closing
+    pairs are pairs of its stems."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        seq = "".join(rng.choice(list("ACGU"), int(rng.integers(20, 150))))
+        pairs = parse_dot_bracket(RNA.fold(seq)[0])
+        boxes = structure_to_boxes(pairs, len(seq))
+        got = candidate_pairs(*columns(boxes), len(seq))
+        assert np.array_equal(got, pairs)
+        assert np.array_equal(got, boxes_to_pairs(boxes))
+
+
+def test_fold_within_every_canonical_pair_is_rnafold():
+    rng = np.random.default_rng(4)
+    for n in (12, 60, 200):
+        seq = "".join(rng.choice(list("ACGU"), n))
+        structure, energy = fold_within(seq, canonical_pairs(seq))
+        mfe_structure, mfe = RNA.fold(seq)
+        assert structure == mfe_structure and energy == pytest.approx(mfe, abs=0.006)
+        # allowing only the MFE's own pairs gives the MFE back
+        assert fold_within(seq, parse_dot_bracket(mfe_structure))[0] == mfe_structure
+
+
+def test_fold_within_is_the_exact_minimum_over_allowed_structures():
+    """Exhaustive truth: every secondary structure of a short sequence (ViennaRNA's suboptimals
+    over the whole energy range), filtered to those using only allowed pairs."""
+    rng = np.random.default_rng(5)
+    for trial in range(12):
+        seq = "".join(rng.choice(list("GCAU"), 18, p=[0.3, 0.3, 0.2, 0.2]))
+        canon = canonical_pairs(seq)
+        allowed = canon[rng.random(len(canon)) < 0.5]
+        structure, energy = fold_within(seq, allowed)
+        got = parse_dot_bracket(structure)
+        allowed_set = set(map(tuple, allowed.tolist()))
+        assert all(tuple(p) in allowed_set for p in got.tolist())
+        fc = RNA.fold_compound(seq)
+        assert energy == pytest.approx(fc.eval_structure(structure), abs=0.006)
+        fc.subopt_cb(10000, lambda s, e, data: data.append((s, e)) if s else None, everything := [])
+        assert len(everything) > 1
+        best = min(fc.eval_structure(s) for s, _ in everything
+                   if all(tuple(p) in allowed_set for p in parse_dot_bracket(s).tolist()))
+        assert energy == pytest.approx(min(best, 0.0), abs=0.006)
+
+
+def test_fold_within_rejects_impossible_pairs():
+    for bad in ([[3, 2]], [[0, 12]], [[-1, 5]]):
+        with pytest.raises(ValueError, match="0 <= i < j < 12"):
+            fold_within("GGGGAAACCCCA", bad)
+    assert fold_within("GGGGAAACCCCA", np.zeros((0, 2))) == ("." * 12, 0.0)
+
+
+def test_predictor_fold_decoder_uses_only_proposed_pairs():
+    """The bundled S1 with the default decoder: the structure uses only pairs its pruned
+    proposals put forward, its energy is ViennaRNA's for it, and it is at least as stable as any
+    other structure over those pairs would be (the MFE over the full pair set is a lower bound)."""
+    from rnastruct.pipeline import Predictor
+
+    rng = np.random.default_rng(6)
+    seqs = ["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"] + ["".join(rng.choice(list("ACGU"), n)) for n in (40, 120)]
+    predictor = Predictor()
+    assert predictor.s2 is None
+    for k, proposals in predictor.s1.propose(seqs):
+        seq = seqs[k]
+        allowed = predictor.allowed_pairs(proposals, seq)
+        r = predictor.decode(f"s{k}", seq, proposals)
+        allowed_set = set(map(tuple, allowed.tolist()))
+        assert all(tuple(p) in allowed_set for p in r.pairs.tolist())
+        assert r.energy == pytest.approx(RNA.fold_compound(seq).eval_structure(r.structure), abs=0.006)
+        assert r.energy >= RNA.fold(seq)[1] - 0.006
+        assert np.isnan(r.score) and structure_to_boxes(r.pairs, len(seq)) == r.boxes
+    with pytest.raises(InputError, match="unknown decoder"):
+        Predictor(decoder="greedy")
+
+
+def test_fold_proposal_thresholds_travel_in_the_s1_checkpoint(tmp_path):
+    from rnastruct.pipeline import DEFAULT_S1, Predictor
+    from rnastruct.train import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(DEFAULT_S1)
+    state["fold_proposal"] = {"threshold": 0.03, "p_on": 0.04, "hloop_factor": 0.5, "method": "union"}
+    save_checkpoint(tmp_path / "s1.pt", state)
+    p = Predictor(s1=tmp_path / "s1.pt")
+    assert (p.proposal.threshold, p.proposal.p_on) == (0.03, 0.04)
+    # the box decoder keeps the original's defaults, and an explicit config wins
+    assert Predictor(s1=tmp_path / "s1.pt", decoder="boxes").proposal.threshold == 0.2
+    state["fold_proposal"] = {"threshold": 0.03, "pon": 0.04}
+    save_checkpoint(tmp_path / "bad.pt", state)
+    with pytest.raises(InputError, match="bad.pt: fold_proposal.*pon"):
+        Predictor(s1=tmp_path / "bad.pt")
