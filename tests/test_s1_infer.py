@@ -58,7 +58,11 @@ def seeded(cfg):
     return model
 
 
-@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY], ids=["dilated", "original"])
+LSTM_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, seq_lstm=6, pair_product=True, pair_channels=8,
+                          dilations=[1, 2, 4], head_channels=8)
+
+
+@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, LSTM_TINY], ids=["dilated", "original", "lstm"])
 def test_tiled_equals_whole_map(cfg):
     """A sequence several tiles long gives the whole-map proposals, tile by tile."""
     model = seeded(cfg)

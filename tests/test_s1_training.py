@@ -29,6 +29,8 @@ from .conftest import run_cli
 REPO = Path(__file__).resolve().parents[1]
 TINY = S1ModelConfig(seq_channels=8, seq_layers=2, pair_channels=8, dilations=[1, 2], head_channels=8)
 ORIGINAL_TINY = S1ModelConfig(arch="original", filters=[4, 4], filter_width=[5, 3], head_channels=6)
+LSTM_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, seq_lstm=6, pair_product=True, pair_channels=8,
+                          dilations=[1, 2], head_channels=8)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,8 @@ def tiny_data(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, S1ModelConfig()], ids=["dilated", "original", "default"])
+@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, S1ModelConfig(), LSTM_TINY],
+                         ids=["dilated", "original", "default", "lstm"])
 def test_batched_equals_one_at_a_time(cfg):
     torch.manual_seed(0)
     model = build_model(cfg).eval()
@@ -71,6 +74,22 @@ def test_batched_equals_one_at_a_time(cfg):
 def test_default_receptive_field_covers_64():
     assert receptive_field(S1ModelConfig()) >= 64
     assert receptive_field(S1ModelConfig(arch="original")) == 57
+    with pytest.raises(ValueError, match="unbounded"):
+        receptive_field(LSTM_TINY)
+
+
+def test_lstm_encoder_sees_the_whole_sequence():
+    """With the BiLSTM, a change at position 0 reaches the far corner of the map, which the
+    convolutions alone cannot."""
+    torch.manual_seed(0)
+    model = build_model(LSTM_TINY).eval().double()  # a random LSTM forgets fast: keep the trace
+    L = 30  # the convolutions alone reach 5 positions
+    tokens = torch.randint(0, 4, (1, L))
+    other = tokens.clone()
+    other[0, 0] = (tokens[0, 0] + 1) % 4
+    with torch.no_grad():
+        a, b = model(tokens, torch.tensor([L])), model(other, torch.tensor([L]))
+    assert (a["stem_on"][0, L - 1, L - 1] - b["stem_on"][0, L - 1, L - 1]).abs() > 0
 
 
 def test_receptive_field_is_real():

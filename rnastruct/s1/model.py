@@ -199,6 +199,9 @@ class DilatedS1(nn.Module):
     1 2 4 8 16 1 2 4 then
     sees 77 pixels across; with the encoder the receptive field exceeds 64 in both directions.
     Widths were chosen by measured examples/s and validation auPRC (see bench/s1_train_throughput.py).
+    Options: ``seq_lstm`` adds a BiLSTM to the 1D encoder (every position sees the whole sequence;
+    ``features`` runs on the whole sequence, so tiling stays exact) and ``pair_product`` a bilinear
+    row x column term to the pixel's input (configs/s1/lstm.yaml uses both).
     """
 
     def __init__(self, cfg: S1ModelConfig):
@@ -247,7 +250,8 @@ class DilatedS1(nn.Module):
         if self.lstm is not None:
             # packed, so a sequence in a padded batch gets what it gets alone
             packed = nn.utils.rnn.pack_padded_sequence(
-                x.transpose(1, 2).float(), lengths.cpu(), batch_first=True, enforce_sorted=False)
+                x.transpose(1, 2).to(self.lstm.weight_ih_l0.dtype), lengths.cpu(), batch_first=True,
+                enforce_sorted=False)
             y, _ = self.lstm(packed)
             y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=L)  # [B, L, 2H]
             x = (x + self.lstm_out(y.transpose(1, 2).to(x.dtype))) * m1  # [B, C1, L]
