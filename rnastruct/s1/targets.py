@@ -418,6 +418,8 @@ def _group(
     starts = np.cumsum(counts) - counts
     n = len(boxes)
     area = (boxes[:, 2] * boxes[:, 3]).astype(np.float64)
+    prob_median, prob_max = _group_median_max(prob[keep], inverse, starts, counts)
+    p_on_median, p_on_max = _group_median_max(p_on[keep], inverse, starts, counts)
     return {
         "type": np.full(n, box_type, dtype="<U5"),
         "method": np.full(n, method, dtype="<U2"),
@@ -427,10 +429,10 @@ def _group(
         "siz_y": boxes[:, 3].astype(np.int64),
         "n_proposal": counts.astype(np.int64),
         "n_proposal_norm": counts / area,
-        "prob_median": _group_median(prob[keep], inverse, starts, counts),
-        "prob_max": _group_max(prob[keep], inverse, starts, counts),
-        "p_on_median": _group_median(p_on[keep], inverse, starts, counts),
-        "p_on_max": _group_max(p_on[keep], inverse, starts, counts),
+        "prob_median": prob_median,
+        "prob_max": prob_max,
+        "p_on_median": p_on_median,
+        "p_on_max": p_on_max,
     }
 
 
@@ -458,19 +460,11 @@ def unique_rows(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows + lo, inverse.reshape(-1), counts
 
 
-def _sorted_by_group(values: np.ndarray, inverse: np.ndarray) -> np.ndarray:
-    """``values`` sorted by group, ascending within each group (groups in key order)."""
-    return values[np.lexsort((values, inverse))]
-
-
-def _group_median(values, inverse, starts, counts) -> np.ndarray:
-    """Median of each group (the mean of the two middle values for even counts, as np.median)."""
-    v = _sorted_by_group(values, inverse)
-    return (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
-
-
-def _group_max(values, inverse, starts, counts) -> np.ndarray:
-    return _sorted_by_group(values, inverse)[starts + counts - 1]
+def _group_median_max(values, inverse, starts, counts) -> tuple[np.ndarray, np.ndarray]:
+    """Median (the mean of the two middle values for even counts, as np.median) and maximum of
+    each group, from one sort: groups in key order, values ascending within each."""
+    v = values[np.lexsort((values, inverse))]
+    return (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2, v[starts + counts - 1]
 
 
 def type_codes(types: np.ndarray) -> np.ndarray:
