@@ -46,6 +46,8 @@ def main() -> None:
     freq = np.asarray(table.column("mfe_freq").to_pylist())
     true_pairs = pairs_of_table(table)
     n = min(args.limit or len(seqs), len(seqs))
+    # one S1 pass serves both decoders; each selects proposals with its own thresholds
+    folder = Predictor(s1=args.s1)
     predictor = Predictor(s1=args.s1, s2=args.s2, decoder="boxes")
     decoders = ("fold", "boxes", "greedy")
     f1 = {d: np.zeros(n) for d in decoders}
@@ -53,7 +55,7 @@ def main() -> None:
     pair_recall = np.zeros(n)
     for k, proposals in predictor.s1.propose(seqs[:n], progress=True):
         seq, ref = seqs[k], true_pairs[k]
-        allowed = predictor.allowed_pairs(proposals, seq)
+        allowed = folder.allowed_pairs(proposals, seq)
         folded = parse_dot_bracket(fold_within(seq, allowed)[0])
         boxes, scores = predictor.candidates(proposals, seq)
         exact, greedy = predictor.assemble(boxes, scores, seq), assemble_greedy(boxes, scores, seq)
@@ -68,6 +70,7 @@ def main() -> None:
                                      int(((freq[:n] >= lo) & (freq[:n] < hi)).sum()))
                   for lo, hi in zip(bins[:-1], bins[1:])} for d in decoders}
     out = {"sequences": n, "s1": str(args.s1 or "bundled"),
+           "fold_proposal": {"threshold": folder.proposal.threshold, "p_on": folder.proposal.p_on},
            **{f"f1_{d}": float(f1[d].mean()) for d in decoders},
            **{f"valid_share_{d}": float(valid[d].mean()) for d in decoders},
            "true_pairs_allowed": float(pair_recall.mean()),

@@ -34,7 +34,7 @@ def main() -> None:
     from rnastruct.folding import fold_within
     from rnastruct.metrics import pair_scores
     from rnastruct.s1.infer import ProposalConfig, S1Predictor, select
-    from rnastruct.s1.prune import PruneConfig, prune
+    from rnastruct.s1.prune import PruneConfig, canonical_map, prune
     from rnastruct.seqio import pairs_of_table, read_table
     from rnastruct.structure import parse_dot_bracket
     from rnastruct.train import load_checkpoint, save_checkpoint
@@ -47,6 +47,7 @@ def main() -> None:
     f1 = {g: np.zeros(len(seqs)) for g in grid}
     allowed_true = {g: np.zeros(len(seqs)) for g in grid}
     n_allowed = {g: np.zeros(len(seqs)) for g in grid}
+    canonical_share = {g: np.zeros(len(seqs)) for g in grid}
     s1 = S1Predictor.from_checkpoint(args.s1)
     pruning = PruneConfig()
     for k, proposals in s1.propose(seqs, progress=True):
@@ -61,11 +62,15 @@ def main() -> None:
             hit = sum(tuple(p) in ref_set for p in allowed.tolist())
             allowed_true[g][k] = hit / len(ref) if len(ref) else 1.0
             n_allowed[g][k] = len(allowed) / max(len(ref), 1)
+            canon = np.triu(canonical_map(seq), 4)  # [L, L] pairs ViennaRNA could form
+            canonical_share[g][k] = canon[allowed[:, 0], allowed[:, 1]].sum() / max(canon.sum(), 1)
     print(f"{len(seqs)} {args.split} sequences of {args.data}")
-    print("threshold  p_on   mean F1  true pairs allowed  every true pair  allowed per true pair")
+    print("threshold  p_on   mean F1  true pairs allowed  every true pair  allowed per true pair"
+          "  share of canonical pairs allowed")
     for g in grid:
         print(f"{g[0]:9.2f}  {g[1]:4.2f}  {f1[g].mean():8.4f}  {allowed_true[g].mean():18.4f}  "
-              f"{(allowed_true[g] == 1).mean():15.3f}  {n_allowed[g].mean():21.1f}")
+              f"{(allowed_true[g] == 1).mean():15.3f}  {n_allowed[g].mean():21.1f}"
+              f"  {canonical_share[g].mean():32.3f}")
     best = max(grid, key=lambda g: (round(f1[g].mean(), 4), -n_allowed[g].mean()))
     state = load_checkpoint(args.s1)
     state = {k: v for k, v in state.items() if k not in ("optimizer", "scheduler")}
