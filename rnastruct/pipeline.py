@@ -7,7 +7,7 @@ Two decoders turn the pruned proposals into one structure:
   (``boxes.candidate_pairs``). S1 is a learned pruning of the pair space, as LinearFold's beam is
   a heuristic one; S2 is not needed. Measured on held-out segments, its F1 against the MFE
   structure is far above the box decoder's (``bench/predict_heldout.py``), and adding S2
-  log-odds as pseudo-energies only lowered it (``bench/tune_assembly.py --decoder fold``).
+  log-odds as pseudo-energies only lowered it (``bench/fold_s2_bonus.py``).
 * ``boxes``: S2 scores every box and ``s2.assemble`` picks the best-scoring consistent set of
   stems and loops exactly (the method of the original two-stage pipeline).
 

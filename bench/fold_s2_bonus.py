@@ -1,0 +1,73 @@
+"""Does S2 help the fold decoder? Base-pair F1 against the MFE structure on S2 validation
+sequences when S2's log-odds are added to ViennaRNA's energies as pseudo-energies.
+
+    python bench/fold_s2_bonus.py --data data/s2_len20_200.npz [--s2 rnastruct/models/s2_default/s2.pt] [--limit 250]
+
+For each sequence of the ``valid`` split, the pairs of its S2 boxes (a stem's pairs, a loop's
+closing pairs) are allowed, every other pair is forbidden, and an allowed pair gets
+``-w * clip(logit - logit(box_threshold), -10, 10)`` kcal/mol (its best box's S2 log-odds relative
+to the checkpoint's box threshold); ``w = 0`` is the plain fold decoder over these boxes.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="S2 dataset (rnastruct s2-data)")
+    ap.add_argument("--s2", default=None, help="S2 checkpoint (default: bundled)")
+    ap.add_argument("--limit", type=int, default=250)
+    ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.4, 0.8])
+    args = ap.parse_args()
+
+    import RNA
+
+    from rnastruct.metrics import pair_scores
+    from rnastruct.pipeline import DEFAULT_S2
+    from rnastruct.s2.training import batch_of, load_npz, model_from_checkpoint
+    from rnastruct.structure import parse_dot_bracket
+
+    data = load_npz(args.data)
+    model, _, state = model_from_checkpoint(args.s2 or DEFAULT_S2)
+    g = float(state.get("box_threshold", 0.5))
+    offset = np.log(g / (1 - g))
+    valid = np.flatnonzero(data["split"] == "valid")[: args.limit]
+    off = data["offsets"]
+    f1 = {w: [] for w in args.weights}
+    for k in valid:
+        seq = str(data["seqs"][k])
+        L = len(seq)
+        rows = data["boxes"][off[k]:off[k + 1]]  # [N, 5]: type code, bb_x, bb_y, siz_x, siz_y
+        with torch.no_grad():
+            batch = batch_of(data, np.array([k]))
+            logit = model(batch["features"], batch["mask"])[0, :len(rows)].numpy()
+        ref = parse_dot_bracket(RNA.fold(seq)[0])
+        allowed = np.zeros((L, L), bool)
+        best = np.full((L, L), -np.inf)
+        for (c, x, y, sx, sy), lg in zip(rows.tolist(), logit.astype(np.float64)):
+            if c == 0:  # stem: all its pairs
+                ij = [(x + t, y - t) for t in range(sx)]
+            else:  # loops: their closing pairs
+                ij = [(x, y), (x + sx - 1, y - sy + 1)] if c == 1 else [(x, y)]
+            for i, j in ij:
+                if 0 <= i < j < L:
+                    allowed[i, j] = True
+                    best[i, j] = max(best[i, j], lg)
+        for w in args.weights:
+            pseudo = np.zeros((L + 1, L + 1))
+            pseudo[1:, 1:] = np.where(allowed, -w * np.clip(best - offset, -10, 10), 1e4)
+            fc = RNA.fold_compound(seq)
+            fc.sc_set_bp(pseudo.tolist())
+            f1[w].append(pair_scores(parse_dot_bracket(fc.mfe()[0]), ref, L)["f1"])
+    print(f"{len(valid)} validation sequences of {args.data}")
+    for w in args.weights:
+        print(f"S2 weight {w:4.2f} kcal/mol per log-odds unit: mean F1 vs MFE {np.mean(f1[w]):.4f}")
+
+
+if __name__ == "__main__":
+    main()
