@@ -129,3 +129,17 @@ def test_fold_proposal_thresholds_travel_in_the_s1_checkpoint(tmp_path):
     save_checkpoint(tmp_path / "bad.pt", state)
     with pytest.raises(InputError, match="bad.pt: fold_proposal.*pon"):
         Predictor(s1=tmp_path / "bad.pt")
+
+
+def test_predict_cli_default_decoder_prints_rnafold_layout():
+    from .conftest import run_cli
+
+    seq = "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"
+    r = run_cli("predict", seq)
+    assert r.returncode == 0, r.stderr
+    name, got_seq, line = r.stdout.splitlines()
+    structure, energy = line[:len(seq)], line[len(seq):].strip()
+    assert (name, got_seq) == (">seq1", seq)
+    assert float(energy.strip("()")) == pytest.approx(RNA.fold_compound(seq).eval_structure(structure), abs=0.006)
+    # this hairpin-rich sequence's MFE pairs are all proposed: the default gives RNAfold's answer
+    assert structure == RNA.fold(seq)[0]

@@ -147,8 +147,10 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
     lines = r.stdout.splitlines()
     assert lines[0] == ">seq1" and lines[1] == seqs[0] and len(lines) == 6
     for k, seq in enumerate(seqs):
-        db, score = lines[3 * k + 2].rsplit(" ", 1)
-        assert len(db) == len(seq) and score.startswith("(") and score.endswith(")")
+        line = lines[3 * k + 2]  # RNAfold's layout: the structure, then "( -1.20)"
+        db, energy = line[:len(seq)], line[len(seq):].strip()
+        assert set(db) <= set("().") and energy.startswith("(") and energy.endswith(")")
+        assert float(energy[1:-1]) == pytest.approx(RNA.fold_compound(seq).eval_structure(db), abs=0.006)
         pairs = parse_dot_bracket(db)
         assert all(seq[i] + seq[j] in {"AU", "UA", "GC", "CG", "GU", "UG"} for i, j in pairs)
         assert all(j - i > 3 for i, j in pairs)
