@@ -27,6 +27,8 @@ def main() -> None:
 
     import RNA
 
+    from rnastruct.boxes import BOX_TYPES, candidate_pairs
+    from rnastruct.folding import fold_within
     from rnastruct.metrics import pair_scores
     from rnastruct.pipeline import DEFAULT_S2
     from rnastruct.s2.training import batch_of, load_npz, model_from_checkpoint
@@ -47,23 +49,15 @@ def main() -> None:
             batch = batch_of(data, np.array([k]))
             logit = model(batch["features"], batch["mask"])[0, :len(rows)].numpy()
         ref = parse_dot_bracket(RNA.fold(seq)[0])
-        allowed = np.zeros((L, L), bool)
-        best = np.full((L, L), -np.inf)
+        best: dict[tuple[int, int], float] = {}  # allowed pair -> its best box's log-odds
         for (c, x, y, sx, sy), lg in zip(rows.tolist(), logit.astype(np.float64)):
-            if c == 0:  # stem: all its pairs
-                ij = [(x + t, y - t) for t in range(sx)]
-            else:  # loops: their closing pairs
-                ij = [(x, y), (x + sx - 1, y - sy + 1)] if c == 1 else [(x, y)]
-            for i, j in ij:
-                if 0 <= i < j < L:
-                    allowed[i, j] = True
-                    best[i, j] = max(best[i, j], lg)
+            for i, j in candidate_pairs([BOX_TYPES[c]], [x], [y], [sx], [sy], L).tolist():
+                best[i, j] = max(best.get((i, j), -np.inf), lg)
+        allowed = np.array(sorted(best), dtype=np.int64).reshape(-1, 2)
+        relative = np.clip(np.array([best[p] for p in map(tuple, allowed.tolist())]) - offset, -10, 10)
         for w in args.weights:
-            pseudo = np.zeros((L + 1, L + 1))
-            pseudo[1:, 1:] = np.where(allowed, -w * np.clip(best - offset, -10, 10), 1e4)
-            fc = RNA.fold_compound(seq)
-            fc.sc_set_bp(pseudo.tolist())
-            f1[w].append(pair_scores(parse_dot_bracket(fc.mfe()[0]), ref, L)["f1"])
+            structure, _ = fold_within(seq, allowed, -w * relative)
+            f1[w].append(pair_scores(parse_dot_bracket(structure), ref, L)["f1"])
     print(f"{len(valid)} validation sequences of {args.data}")
     for w in args.weights:
         print(f"S2 weight {w:4.2f} kcal/mol per log-odds unit: mean F1 vs MFE {np.mean(f1[w]):.4f}")

@@ -41,8 +41,9 @@ def main() -> None:
 
     table, _ = read_table(args.data)
     rows = np.flatnonzero(np.asarray(table.column("split").to_pylist()) == args.split)[: args.limit]
+    all_pairs = pairs_of_table(table)
     seqs = [table.column("seq")[int(k)].as_py() for k in rows]
-    true_pairs = [pairs_of_table(table)[int(k)] for k in rows]
+    true_pairs = [all_pairs[int(k)] for k in rows]
     grid = list(itertools.product(args.thresholds, args.p_on))
     f1 = {g: np.zeros(len(seqs)) for g in grid}
     allowed_true = {g: np.zeros(len(seqs)) for g in grid}
@@ -53,6 +54,7 @@ def main() -> None:
     for k, proposals in s1.propose(seqs, progress=True):
         seq, ref = seqs[k], true_pairs[k]
         ref_set = set(map(tuple, ref.tolist()))
+        canon = np.triu(canonical_map(seq), 4)  # [L, L] pairs ViennaRNA could form
         for g in grid:
             boxes = prune(select(proposals, ProposalConfig(threshold=g[0], p_on=g[1])), seq, pruning)
             allowed = candidate_pairs(boxes["type"], boxes["bb_x"], boxes["bb_y"], boxes["siz_x"],
@@ -62,7 +64,6 @@ def main() -> None:
             hit = sum(tuple(p) in ref_set for p in allowed.tolist())
             allowed_true[g][k] = hit / len(ref) if len(ref) else 1.0
             n_allowed[g][k] = len(allowed) / max(len(ref), 1)
-            canon = np.triu(canonical_map(seq), 4)  # [L, L] pairs ViennaRNA could form
             canonical_share[g][k] = canon[allowed[:, 0], allowed[:, 1]].sum() / max(canon.sum(), 1)
     print(f"{len(seqs)} {args.split} sequences of {args.data}")
     print("threshold  p_on   mean F1  true pairs allowed  every true pair  allowed per true pair"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import RNA
 
 VIENNARNA_VERSION = RNA.__version__
@@ -94,19 +95,18 @@ def box_energies(seq: str, types, bb_x, bb_y, siz_x, siz_y) -> "list[float]":
 _FORBIDDEN = 1e4
 
 
-def fold_within(seq: str, allowed) -> tuple[str, float]:
+def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:
     """The MFE structure of ``seq`` among those whose pairs all lie in ``allowed`` (``[P, 2]``
     0-based pairs ``i < j``), and its free energy (kcal/mol, Turner 2004): ViennaRNA's exact
     dynamic programming (all loop types, dangles) with every other pair priced out by a soft
-    constraint. With every canonical pair allowed this is RNAfold's MFE."""
-    import numpy as np
-
+    constraint. With every canonical pair allowed this is RNAfold's MFE. ``pseudo_energy``
+    (``[P]`` kcal/mol, optional) is added to each allowed pair, and to the energy returned."""
     L = len(seq)
     allowed = np.asarray(allowed, np.int64).reshape(-1, 2)
     if len(allowed) and (allowed.min() < 0 or allowed.max() >= L or (allowed[:, 0] >= allowed[:, 1]).any()):
         raise ValueError(f"allowed pairs must satisfy 0 <= i < j < {L}")
     penalty = np.full((L + 1, L + 1), _FORBIDDEN)  # ViennaRNA is 1-based: row and column 0 unused
-    penalty[allowed[:, 0] + 1, allowed[:, 1] + 1] = 0.0
+    penalty[allowed[:, 0] + 1, allowed[:, 1] + 1] = 0.0 if pseudo_energy is None else pseudo_energy
     fc = RNA.fold_compound(seq, _model_details(False))
     fc.sc_set_bp(penalty.tolist())
     structure, energy = fc.mfe()

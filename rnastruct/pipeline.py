@@ -59,6 +59,8 @@ class Predictor:
     def __init__(self, s1: str | Path | None = None, s2: str | Path | None = None, device: str = "cpu",
                  proposal: ProposalConfig | None = None, pruning: PruneConfig | None = None,
                  max_boxes: int = 512, tile: int = 512, bf16: bool = False, decoder: str = "fold"):
+        from .config import from_dict
+        from .s1.training import model_from_checkpoint as s1_from_checkpoint
         from .s2.training import model_from_checkpoint
 
         if device == "cuda" and not torch.cuda.is_available():
@@ -67,9 +69,6 @@ class Predictor:
             raise InputError(f"unknown decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
         self.decoder = decoder
         self.device = torch.device(device)
-        from .config import from_dict
-        from .s1.training import model_from_checkpoint as s1_from_checkpoint
-
         s1_model, _, s1_state = s1_from_checkpoint(s1 or DEFAULT_S1)
         self.s1 = S1Predictor(s1_model, device=device, tile=tile, bf16=bf16)
         # the fold decoder's proposal thresholds are tuned per S1 model on validation sequences
@@ -107,12 +106,17 @@ class Predictor:
         energy = feats[:, FEATURES.index("energy")].astype(np.float64) * 10  # kcal/mol
         return logits.float().cpu().numpy().astype(np.float64) - self._offset - self.energy_weight * energy
 
+    def pruned(self, proposals: dict, seq: str) -> dict:
+        """One sequence's S1 proposals (``targets.decode`` rows) -> the boxes this predictor's
+        thresholds select and its pruning keeps (``BOX_COLUMNS`` table)."""
+        return prune(select(proposals, self.proposal), seq, self.pruning)
+
     def candidates(self, proposals: dict, seq: str) -> tuple[dict, np.ndarray]:
         """One sequence's S1 proposals (``targets.decode`` rows) -> the boxes S2 sees
         (selected, pruned, at most ``max_boxes``; ``BOX_COLUMNS`` table) and their scores."""
         from .s2.training import ranked_subset
 
-        boxes = prune(select(proposals, self.proposal), seq, self.pruning)
+        boxes = self.pruned(proposals, seq)
         boxes = {c: v[ranked_subset(boxes, self.max_boxes)] for c, v in boxes.items()}
         return boxes, self.score_boxes(boxes, seq)
 
@@ -125,7 +129,7 @@ class Predictor:
     def allowed_pairs(self, proposals: dict, seq: str) -> np.ndarray:
         """One sequence's S1 proposals -> the pairs the fold decoder may use ``[P, 2]``: those
         of the selected, pruned boxes (``boxes.candidate_pairs``; no ``max_boxes`` cap)."""
-        boxes = prune(select(proposals, self.proposal), seq, self.pruning)
+        boxes = self.pruned(proposals, seq)
         return candidate_pairs(boxes["type"], boxes["bb_x"], boxes["bb_y"], boxes["siz_x"],
                                boxes["siz_y"], len(seq))
 

@@ -12,10 +12,10 @@ import RNA
 
 from rnastruct.boxes import boxes_to_pairs, candidate_pairs, structure_to_boxes
 from rnastruct.folding import fold_within
+from rnastruct.s1.prune import canonical_map
 from rnastruct.structure import parse_dot_bracket
 from rnastruct.seqio import InputError
 
-CANONICAL = {"AU", "UA", "GC", "CG", "GU", "UG"}
 
 
 def columns(boxes):
@@ -24,9 +24,8 @@ def columns(boxes):
 
 
 def canonical_pairs(seq: str) -> np.ndarray:
-    L = len(seq)
-    return np.array([(i, j) for i in range(L) for j in range(i + 4, L) if seq[i] + seq[j] in CANONICAL],
-                    dtype=np.int64).reshape(-1, 2)
+    """Every pair ViennaRNA may form: canonical, at least 3 bases apart."""
+    return np.argwhere(np.triu(canonical_map(seq), 4)).astype(np.int64)
 
 
 def test_candidate_pairs_of_hand_made_boxes():
@@ -82,6 +81,20 @@ def test_fold_within_is_the_exact_minimum_over_allowed_structures():
         best = min(fc.eval_structure(s) for s, _ in everything
                    if all(tuple(p) in allowed_set for p in parse_dot_bracket(s).tolist()))
         assert energy == pytest.approx(min(best, 0.0), abs=0.006)
+
+
+def test_fold_within_pseudo_energy_is_added_to_allowed_pairs():
+    seq = "GGGGAAACCCCAUAGCAAAAGCUAUGG"
+    allowed = canonical_pairs(seq)
+    plain_structure, plain = fold_within(seq, allowed)
+    bonus = np.zeros(len(allowed))
+    k = next(n for n, (i, j) in enumerate(allowed.tolist()) if plain_structure[i] == ".")
+    bonus[k] = -100.0  # a pair the MFE leaves open, made irresistible
+    structure, energy = fold_within(seq, allowed, bonus)
+    i, j = allowed[k]
+    assert structure[i] == "(" and structure[j] == ")"
+    assert energy == pytest.approx(RNA.fold_compound(seq).eval_structure(structure) - 100.0, abs=0.006)
+    assert energy < plain
 
 
 def test_fold_within_rejects_impossible_pairs():
