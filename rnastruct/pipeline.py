@@ -21,6 +21,8 @@ and no network are needed.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
@@ -40,6 +42,26 @@ DEFAULT_S2 = MODELS / "s2_default" / "s2.pt"
 
 
 DECODERS = ("fold", "boxes")
+PRECISIONS = ("auto", "bf16", "fp32")
+#: Below this much work (the sum of L^2 over the sequences) one process does it all: starting
+#: worker processes would cost more than they save.
+PARALLEL_MIN_PIXELS = 2**20
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool:
+    """Does ``device`` compute in bfloat16 natively (CPU: AMX or AVX512-BF16; GPU: Ampere+)?"""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:  # private helpers, absent on some builds: then assume not
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:
+        return False
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (a Slurm allocation's, not the whole node's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class Result(NamedTuple):
@@ -54,11 +76,19 @@ class Result(NamedTuple):
 
 class Predictor:
     """S1 + pruning + a decoder (``fold`` or ``boxes``, see the module docstring), loaded once,
-    applied to many sequences."""
+    applied to many sequences.
+
+    ``precision``: "bf16" runs S1 in bfloat16, the precision it trained in (3-4x faster on CPUs
+    with AMX; structures agree with fp32's for almost every sequence, see the note in
+    docs/benchmarks.md), "fp32" in float32, "auto" (default) picks bf16 where the device
+    computes it natively. ``threads``: CPU cores to use (default: all this process may use);
+    on CPU a large job runs in that many worker processes of one thread each, which kept both
+    cores busy where one process left the second idle during decoding and folding."""
 
     def __init__(self, s1: str | Path | None = None, s2: str | Path | None = None, device: str = "cpu",
                  proposal: ProposalConfig | None = None, pruning: PruneConfig | None = None,
-                 max_boxes: int = 512, tile: int = 512, bf16: bool = False, decoder: str = "fold"):
+                 max_boxes: int = 512, tile: int = 512, precision: str = "auto", decoder: str = "fold",
+                 threads: int | None = None):
         from .config import from_dict
         from .s1.training import model_from_checkpoint as s1_from_checkpoint
         from .s2.training import model_from_checkpoint
@@ -67,10 +97,16 @@ class Predictor:
             raise InputError("--device cuda: no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
+        if precision not in PRECISIONS:
+            raise InputError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+        if threads is not None and threads < 1:
+            raise InputError(f"threads must be >= 1, got {threads}")
+        self.threads, self._set_threads = threads or available_cores(), threads is not None
+        self.precision = ("bf16" if native_bf16(device) else "fp32") if precision == "auto" else precision
         self.decoder = decoder
         self.device = torch.device(device)
         s1_model, _, s1_state = s1_from_checkpoint(s1 or DEFAULT_S1)
-        self.s1 = S1Predictor(s1_model, device=device, tile=tile, bf16=bf16)
+        self.s1 = S1Predictor(s1_model, device=device, tile=tile, bf16=self.precision == "bf16")
         # the fold decoder's proposal thresholds are tuned per S1 model on validation sequences
         # (bench/tune_proposals.py) and travel in its checkpoint
         if proposal is None and decoder == "fold" and "fold_proposal" in s1_state:
@@ -146,9 +182,55 @@ class Predictor:
                       result.score, result.boxes)
 
     def predict(self, names: list[str], seqs: list[str], progress: bool = False) -> Iterator[tuple[int, Result]]:
-        """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing."""
-        for k, proposals in self.s1.propose(seqs, progress=progress):
+        """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing.
+        The results do not depend on ``threads``: each sequence is computed alone the same way."""
+        parallel = (self.threads > 1 and self.device.type == "cpu" and len(seqs) > 1
+                    and "fork" in mp.get_all_start_methods()
+                    and sum(len(s) ** 2 for s in seqs) >= PARALLEL_MIN_PIXELS)
+        if parallel:
+            yield from self._predict_parallel(names, seqs)
+            return
+        if self._set_threads:
+            torch.set_num_threads(self.threads)
+        for k, proposals in self.s1.propose(seqs, progress=progress, light=self._light):
             yield k, self.decode(names[k], seqs[k], proposals)
+
+    @property
+    def _light(self) -> bool:
+        # the fold decoder reads no probability statistics, unless a pruning rule does
+        return self.decoder == "fold" and self.pruning.min_prob == 0
+
+    def _predict_parallel(self, names: list[str], seqs: list[str]) -> Iterator[tuple[int, Result]]:
+        """``predict`` in ``self.threads`` forked worker processes, one thread each, over chunks
+        of similar length (so S1 still batches), longest first (so no worker is left with a
+        long tail)."""
+        global _FORKED
+        order = np.argsort([-len(s) for s in seqs], kind="stable")
+        pixels = np.cumsum([len(seqs[i]) ** 2 for i in order])
+        # about 16 chunks per worker: balanced, yet each large enough to batch
+        per_chunk = max(pixels[-1] / (16 * self.threads), S1Predictor.CPU_BATCH_PIXELS)
+        cuts = np.searchsorted(pixels, np.arange(per_chunk, pixels[-1], per_chunk), side="right")
+        chunks = [c for c in np.split(order, np.unique(cuts)) if len(c)]
+        _FORKED = self
+        try:
+            with mp.get_context("fork").Pool(self.threads, initializer=torch.set_num_threads,
+                                             initargs=(1,)) as pool:
+                tasks = [(c.tolist(), [names[i] for i in c], [seqs[i] for i in c]) for c in chunks]
+                for part in pool.imap_unordered(_predict_chunk, tasks):
+                    yield from part
+        finally:
+            _FORKED = None
+
+
+_FORKED: Predictor | None = None  # the predictor whose forked workers are running
+
+
+def _predict_chunk(task: tuple[list[int], list[str], list[str]]) -> list[tuple[int, Result]]:
+    """In a worker: one chunk of ``Predictor._predict_parallel`` -> ``(index, Result)`` pairs."""
+    index, names, seqs = task
+    p = _FORKED
+    return [(index[k], p.decode(names[k], seqs[k], proposals))
+            for k, proposals in p.s1.propose(seqs, light=p._light)]
 
 
 def unproposed_loop_score(seq: str, energy_weight: float):
@@ -214,7 +296,11 @@ def add_args(p) -> None:
                    help="fold (default): ViennaRNA's MFE over the pairs S1 proposes; boxes: S2 scores "
                         "and the exact box assembly")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="S1 arithmetic: bf16 (as it trained; fast on CPUs with AMX), fp32, or auto "
+                        "(default: bf16 where the device computes it natively)")
+    p.add_argument("--threads", type=int, help="CPU cores to use (default: all available); many "
+                   "sequences run in that many processes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -266,8 +352,6 @@ def run(args) -> int:
 
     from .seqio import write_text_atomic
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     names, seqs = _read_inputs(args.inputs)
     if not seqs:
         raise InputError("no sequences given")
@@ -277,7 +361,8 @@ def run(args) -> int:
         parent = Path(args.out).resolve().parent
         if not parent.is_dir():
             raise InputError(f"{args.out}: folder {parent} does not exist")
-    predictor = Predictor(args.s1, args.s2, device=args.device, decoder=args.decoder)
+    predictor = Predictor(args.s1, args.s2, device=args.device, decoder=args.decoder,
+                          precision=args.precision, threads=args.threads)
     results: list = [None] * len(seqs)
     with tqdm(total=len(seqs), unit="seq", disable=args.quiet or len(seqs) < 20, dynamic_ncols=True,
               desc="predict", mininterval=0.5) as bar:

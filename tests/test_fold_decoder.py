@@ -156,3 +156,45 @@ def test_predict_cli_default_decoder_prints_rnafold_layout():
     assert float(energy.strip("()")) == pytest.approx(RNA.fold_compound(seq).eval_structure(structure), abs=0.006)
     # this hairpin-rich sequence's MFE pairs are all proposed: the default gives RNAfold's answer
     assert structure == RNA.fold(seq)[0]
+
+
+def test_worker_processes_give_the_single_process_results(monkeypatch):
+    """Many sequences on several cores run in forked workers; each sequence is computed alone
+    the same way, so the results (order included) equal one process's, whatever the count."""
+    import rnastruct.pipeline as pipeline
+
+    rng = np.random.default_rng(7)
+    seqs = ["".join(rng.choice(list("ACGU"), int(n))) for n in rng.integers(20, 160, 24)]
+    names = [f"r{k}" for k in range(len(seqs))]
+    one = dict(pipeline.Predictor(threads=1).predict(names, seqs))
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_PIXELS", 0)  # parallel even for this small job
+    seen = []
+    monkeypatch.setattr(pipeline.Predictor, "_predict_parallel",
+                        lambda self, *a, _f=pipeline.Predictor._predict_parallel: seen.append(1) or _f(self, *a))
+    two = list(pipeline.Predictor(threads=2).predict(names, seqs))
+    assert seen, "the parallel path was not taken"
+    assert sorted(k for k, _ in two) == list(range(len(seqs)))
+    for k, r in two:
+        assert (r.name, r.structure, r.energy) == (one[k].name, one[k].structure, one[k].energy)
+    assert sum("(" in r.structure for r in one.values()) > len(seqs) / 2
+
+
+def test_precision_and_threads_are_checked_and_resolved():
+    from rnastruct.pipeline import Predictor, native_bf16
+
+    assert Predictor(precision="fp32").precision == "fp32"
+    assert Predictor().precision == ("bf16" if native_bf16() else "fp32")
+    with pytest.raises(InputError, match="unknown precision 'fp16'"):
+        Predictor(precision="fp16")
+    with pytest.raises(InputError, match="threads must be >= 1"):
+        Predictor(threads=0)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_both_precisions_give_rnafold_on_a_clear_hairpin(precision):
+    """Either precision proposes every MFE pair of a sequence whose MFE dominates its ensemble."""
+    from rnastruct.pipeline import Predictor
+
+    seq = "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"
+    (_, r), = Predictor(precision=precision).predict(["s"], [seq])
+    assert r.structure == RNA.fold(seq)[0]

@@ -105,6 +105,47 @@ def test_argmax_path_equals_full_softmax():
             assert np.allclose(a[c], b[c], atol=1e-5), c
 
 
+def test_light_decode_keeps_what_selection_reads():
+    """decode(light=True) from (argmax, None) pairs: the boxes, their pixel counts and p_on
+    maxima equal the full decode's; the statistics it skips are NaN, never a wrong number."""
+    model = seeded(TINY)
+    (seq,) = random_seqs(1, 70, 70, seed=4)
+    tokens, lengths = S1Predictor(model)._batch([seq])
+    with torch.no_grad():
+        logits = model(tokens, lengths)
+    numpy = lambda probs: {k: tuple(None if a is None else a[0].numpy() for a in v)  # noqa: E731
+                           if isinstance(v, tuple) else v[0].numpy() for k, v in probs.items()}
+    full = decode(numpy(activate(logits, argmax=True)))
+    light_in = numpy(activate(logits, argmax=True, light=True))
+    assert light_in["stem_location_x"][1] is None
+    light = decode(light_in, light=True)
+    assert len(light["type"]) == len(full["type"]) > 100
+    for c in ("type", "method", "bb_x", "bb_y", "siz_x", "siz_y", "n_proposal", "n_proposal_norm", "p_on_max"):
+        assert np.array_equal(light[c], full[c]), c
+    for c in ("prob_median", "prob_max", "p_on_median"):
+        assert np.isnan(light[c]).all() and not np.isnan(full[c]).any(), c
+    # selection reads only the light columns: it keeps the same boxes
+    cfg = ProposalConfig(threshold=0.05, p_on=0.3)
+    for c in ("type", "bb_x", "bb_y", "siz_x", "siz_y"):
+        assert np.array_equal(select(light, cfg)[c], select(full, cfg)[c]), c
+    with pytest.raises(ValueError, match="light=True"):
+        decode(light_in)
+
+
+def test_bf16_predictor_is_close_to_fp32():
+    """bf16 inference (weights cast on a copy of the model): most boxes and their pixel counts
+    agree with fp32; the caller's model stays fp32."""
+    model = seeded(TINY)
+    seqs = random_seqs(3, 60, 90, seed=5)
+    fp32 = dict(S1Predictor(model).propose(seqs))
+    bf16 = dict(S1Predictor(model, bf16=True).propose(seqs))
+    assert next(model.parameters()).dtype == torch.float32
+    for k in range(len(seqs)):
+        key = lambda p: set(zip(p["type"], p["method"], p["bb_x"], p["bb_y"], p["siz_x"], p["siz_y"]))  # noqa: E731
+        a, b = key(fp32[k]), key(bf16[k])
+        assert len(a & b) >= 0.9 * len(a | b)
+
+
 def test_batched_equals_one_at_a_time_and_every_sequence_is_answered():
     model = seeded(TINY)
     seqs = random_seqs(9, 5, 70, seed=3) + ["A", "GC"]

@@ -23,6 +23,7 @@ Two steps, as the original:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
@@ -77,20 +78,26 @@ class ProposalConfig:
             raise InputError("threshold and hloop_factor must be >= 0 and p_on in [0, 1]")
 
 
-def activate(logits: Mapping[str, torch.Tensor], argmax: bool = False) -> dict:
+def activate(logits: Mapping[str, torch.Tensor], argmax: bool = False, light: bool = False) -> dict:
     """Network logits -> probabilities: sigmoid for ``*_on``, softmax over the last axis for
     class outputs ``[..., C]``, scalars unchanged. ``argmax=True``: class outputs become the
     pair ``(argmax class, its probability)`` (``[...]`` each), all that decoding needs, without
-    materialising the softmax (most of the post-processing time otherwise)."""
+    materialising the softmax (most of the post-processing time otherwise); with ``light`` too,
+    the pair ``(argmax class, None)``: all that ``decode(..., light=True)`` reads."""
     out: dict = {}
     for name, (kind, _) in OUTPUTS.items():
+        if kind == "class" and argmax:
+            # in the logits' own dtype: a float32 copy of every class output was a third of
+            # bf16 inference; the sum accumulates in float32
+            x = logits[name]
+            best, k = x.max(-1)  # [...] each; the first maximum on ties, like numpy
+            # softmax at the argmax = 1 / sum(exp(x - max)), without the full softmax
+            out[name] = (k, None if light else
+                         torch.exp(x - best[..., None]).sum(-1, dtype=torch.float32).reciprocal())
+            continue
         x = logits[name].float()
         if kind == "on":
             out[name] = torch.sigmoid(x)
-        elif kind == "class" and argmax:
-            best, k = x.max(-1)  # [...] each; the first maximum on ties, like numpy
-            # softmax at the argmax = 1 / sum(exp(x - max)), without the full softmax
-            out[name] = (k, torch.exp(x - best[..., None]).sum(-1).reciprocal())
         elif kind == "class":
             out[name] = torch.softmax(x, -1)
         else:
@@ -101,6 +108,8 @@ def activate(logits: Mapping[str, torch.Tensor], argmax: bool = False) -> dict:
 def _numpy(probs: Mapping, b: int, n: int | None = None) -> dict:
     """Example ``b`` of a batch of ``activate`` results, cropped to ``n x n``, as numpy."""
     def one(v):
+        if v is None:
+            return None
         return v[b, :n, :n].cpu().numpy() if n is not None else v[b].cpu().numpy()
 
     return {k: tuple(one(a) for a in v) if isinstance(v, tuple) else one(v) for k, v in probs.items()}
@@ -111,16 +120,24 @@ class S1Predictor:
 
     ``batch_pixels``: at most this many map pixels (B x L x L) per batch (default 2^16 on CPU,
     where small batches stay in cache and ran 1.5x faster than 2^20, and 2^22 on GPU); ``tile``: sequences
-    longer than this are tiled (tiles of ``tile`` x ``tile`` pixels); ``bf16``: autocast on CPU
-    (2-4x faster here, probabilities differ in the third digit)."""
+    longer than this are tiled (tiles of ``tile`` x ``tile`` pixels); ``bf16``: bfloat16
+    inference, the precision the default model trained in (bench/s1_infer_throughput.py:
+    several times faster on CPUs with AMX or AVX512-BF16, probabilities differ in the second or
+    third digit). On CPU the weights themselves are cast (on a copy of the model): autocast
+    would keep the residual stream in fp32 and convert it around every convolution, most of
+    the time saved; on GPU it is autocast."""
+
+    CPU_BATCH_PIXELS = 2**16
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
                  batch_pixels: int | None = None, tile: int = 512, bf16: bool = False):
         self.device = torch.device(device)
         if batch_pixels is None:
-            batch_pixels = 2**22 if self.device.type == "cuda" else 2**16
+            batch_pixels = 2**22 if self.device.type == "cuda" else self.CPU_BATCH_PIXELS
         if tile < 1 or batch_pixels < 1:
             raise InputError("tile and batch_pixels must be >= 1")
+        if bf16 and self.device.type == "cpu":
+            model = copy.deepcopy(model).to(torch.bfloat16)
         self.model = model.to(self.device).eval()
         self.batch_pixels, self.tile, self.bf16 = batch_pixels, tile, bf16
 
@@ -132,7 +149,7 @@ class S1Predictor:
         return cls(model, **kwargs)
 
     def _autocast(self):
-        enabled = self.bf16 and self.device.type in ("cpu", "cuda")
+        enabled = self.bf16 and self.device.type == "cuda"  # on CPU the weights are bf16
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     @torch.inference_mode()
@@ -156,10 +173,12 @@ class S1Predictor:
         return torch.from_numpy(tokens).to(self.device), lengths.to(self.device)
 
     @torch.inference_mode()
-    def propose(self, seqs: list[str], progress: bool = False) -> Iterator[tuple[int, dict]]:
+    def propose(self, seqs: list[str], progress: bool = False,
+                light: bool = False) -> Iterator[tuple[int, dict]]:
         """Yield ``(index, proposals)`` for every sequence (normalised ACGUN strings), in an
         order of the batching's choosing; ``proposals`` as ``targets.decode`` returns them
-        (one row per box and method, columns ``PROPOSAL_COLUMNS``, map coordinates)."""
+        (one row per box and method, columns ``PROPOSAL_COLUMNS``, map coordinates; with
+        ``light``, only the columns that selection and pruning read)."""
         from tqdm import tqdm
 
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
@@ -170,7 +189,7 @@ class S1Predictor:
             while k < len(order):
                 L = int(lengths[order[k]])
                 if L > self.tile:
-                    yield int(order[k]), self._propose_tiled(seqs[order[k]])
+                    yield int(order[k]), self._propose_tiled(seqs[order[k]], light)
                     k += 1
                     bar.update(1)
                     continue
@@ -182,14 +201,14 @@ class S1Predictor:
                 index = order[k:end]
                 tokens, lens = self._batch([seqs[i] for i in index])
                 with self._autocast():
-                    probs = activate(self.model(tokens, lens), argmax=True)  # name -> [B, L, L]
+                    probs = activate(self.model(tokens, lens), argmax=True, light=light)  # name -> [B, L, L]
                 for b, i in enumerate(index):
                     n = int(lengths[i])
-                    yield int(i), decode(_numpy(probs, b, n), length=n)
+                    yield int(i), decode(_numpy(probs, b, n), length=n, light=light)
                 bar.update(len(index))
                 k = end
 
-    def _propose_tiled(self, seq: str) -> dict[str, np.ndarray]:
+    def _propose_tiled(self, seq: str, light: bool = False) -> dict[str, np.ndarray]:
         """One long sequence, tile by tile. A box belongs to the tile holding its top-right
         corner (clipped to the map); its proposing pixels lie at most ``MAX_OFFSET`` rows below
         and columns left of that corner, so each tile is decoded on a region widened by that
@@ -205,8 +224,8 @@ class S1Predictor:
                 c1 = min(L, c0 + T)
                 a1, b0 = min(L, r1 + m), max(0, c0 - m)
                 with self._autocast():
-                    probs = activate(self.model.region(feats, r0, a1, b0, c1), argmax=True)
-                got = decode(_numpy(probs, 0), length=L, origin=(r0, b0))
+                    probs = activate(self.model.region(feats, r0, a1, b0, c1), argmax=True, light=light)
+                got = decode(_numpy(probs, 0), length=L, origin=(r0, b0), light=light)
                 corner_r, corner_c = np.clip(got["bb_x"], 0, L - 1), np.clip(got["bb_y"], 0, L - 1)
                 own = (corner_r >= r0) & (corner_r < r1) & (corner_c >= c0) & (corner_c < c1)
                 parts.append({k: v[own] for k, v in got.items()})
@@ -225,7 +244,8 @@ def select(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> dict[str
     """
     cfg.validate()
     merged = merge_methods(proposals)
-    return {c: v[keep_mask(merged, cfg)] for c, v in merged.items()}
+    keep = keep_mask(merged, cfg)
+    return {c: v[keep] for c, v in merged.items()}
 
 
 def keep_mask(boxes: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarray:
@@ -250,16 +270,20 @@ def merge_methods(proposals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         "bb_x": uniq[:, 1], "bb_y": uniq[:, 2], "siz_x": uniq[:, 3], "siz_y": uniq[:, 4],
     }
     methods = np.asarray(proposals["method"])
-    for m in ("sm", "sl"):
-        rows = methods == m
+    rows = {m: methods == m for m in ("sm", "sl")}  # decode gives a box at most one row per method
+    for m, r in rows.items():
         for col, dtype in (("n_proposal", np.int64), ("n_proposal_norm", np.float64),
                            ("prob_median", np.float64)):
             v = np.zeros(n, dtype=dtype)
-            v[inverse[rows]] = np.asarray(proposals[col])[rows]
+            v[inverse[r]] = np.asarray(proposals[col])[r]
             out[f"{col}_{m}"] = v
     for col in ("prob_max", "p_on_median", "p_on_max"):
+        # so the larger of (at most) two values is two fancy-index assignments, not ufunc.at
+        x = np.asarray(proposals[col], dtype=np.float64)
         v = np.zeros(n, dtype=np.float64)
-        np.maximum.at(v, inverse, np.asarray(proposals[col], dtype=np.float64))
+        v[inverse[rows["sm"]]] = x[rows["sm"]]
+        sl = inverse[rows["sl"]]
+        v[sl] = np.maximum(v[sl], x[rows["sl"]])
         out[col] = v
     return {c: out[c] for c in BOX_COLUMNS}
 
