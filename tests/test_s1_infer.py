@@ -105,6 +105,32 @@ def test_argmax_path_equals_full_softmax():
             assert np.allclose(a[c], b[c], atol=1e-5), c
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_inference_convolutions_equal_the_plain_ones(dtype):
+    """Inference runs each residual block as one oneDNN convolution with an in-place sum; with
+    gradients on (training) the plain convolution-then-add runs. Same outputs, padding included."""
+    from rnastruct.s1 import model as s1_model
+
+    model = seeded(TINY).to(dtype)
+    tokens = torch.randint(0, 5, (2, 40))
+    lengths = torch.tensor([40, 29])
+    tokens[1, 29:] = 5
+    calls = []
+    fused = s1_model._CONV_ADD_
+    assert fused is not None, "the pinned torch lost oneDNN's fused convolution: inference is slower"
+    with torch.no_grad():
+        s1_model._CONV_ADD_ = lambda *a: calls.append(1) or fused(*a)
+        try:
+            fast = model(tokens, lengths)
+        finally:
+            s1_model._CONV_ADD_ = fused
+    assert len(calls) == len(TINY.dilations)
+    plain = model(tokens, lengths)  # gradients on: the plain path
+    tol = 1e-5 if dtype == torch.float32 else 0.1
+    for name, v in fast.items():
+        torch.testing.assert_close(v.float(), plain[name].detach().float(), atol=tol, rtol=tol)
+
+
 def test_light_decode_keeps_what_selection_reads():
     """decode(light=True) from (argmax, None) pairs: the boxes, their pixel counts and p_on
     maxima equal the full decode's; the statistics it skips are NaN, never a wrong number."""
