@@ -97,7 +97,7 @@ _FORBIDDEN = 1e4
 
 def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:
     """The MFE structure of ``seq`` among those whose pairs all lie in ``allowed`` (``[P, 2]``
-    0-based pairs ``i < j``), and its free energy (kcal/mol, Turner 2004): ViennaRNA's exact
+    0-based pairs ``i < j``, each once), and its free energy (kcal/mol, Turner 2004): ViennaRNA's exact
     dynamic programming (all loop types, dangles) with every other pair priced out by a soft
     constraint. With every canonical pair allowed this is RNAfold's MFE. ``pseudo_energy``
     (``[P]`` kcal/mol, optional) is added to each allowed pair, and to the energy returned."""
@@ -105,12 +105,26 @@ def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:
     allowed = np.asarray(allowed, np.int64).reshape(-1, 2)
     if len(allowed) and (allowed.min() < 0 or allowed.max() >= L or (allowed[:, 0] >= allowed[:, 1]).any()):
         raise ValueError(f"allowed pairs must satisfy 0 <= i < j < {L}")
-    penalty = np.full((L + 1, L + 1), _FORBIDDEN)  # ViennaRNA is 1-based: row and column 0 unused
-    penalty[allowed[:, 0] + 1, allowed[:, 1] + 1] = 0.0 if pseudo_energy is None else pseudo_energy
+    # only pairs ViennaRNA could form need pricing out: canonical ones enclosing >= 3 bases
+    # (a per-pair call for those was faster than a whole (L + 1)^2 matrix from Python)
+    codes = np.frombuffer(seq.upper().replace("T", "U").encode(), np.uint8)
+    formable = np.triu(_CAN_PAIR[codes[:, None], codes[None, :]], 4)  # [L, L]
+    formable[allowed[:, 0], allowed[:, 1]] = False
+    forbidden = np.argwhere(formable) + 1  # ViennaRNA is 1-based
     fc = RNA.fold_compound(seq, _model_details(False))
-    fc.sc_set_bp(penalty.tolist())
+    for i, j in forbidden.tolist():
+        fc.sc_add_bp(i, j, _FORBIDDEN)
+    if pseudo_energy is not None:
+        for (i, j), e in zip((allowed + 1).tolist(), np.asarray(pseudo_energy, np.float64).tolist()):
+            fc.sc_add_bp(i, j, e)
     structure, energy = fc.mfe()
     return structure, round(float(energy), 2)
+
+
+# [256, 256] bool over ASCII codes: may these two bases pair (AU, GC, GU in either order)?
+_CAN_PAIR = np.zeros((256, 256), dtype=bool)
+for _a, _b in ("AU", "UA", "GC", "CG", "GU", "UG"):
+    _CAN_PAIR[ord(_a), ord(_b)] = True
 
 
 def svg_plot(seq: str, structure: str, path) -> None:
