@@ -158,15 +158,16 @@ def _rnastruct_load(threads: int) -> FoldFn:
 
 
 def _rnastruct_version() -> str:
-    """The package version and a digest of the bundled S1 weights and the default decoder, so
-    that predictions made with other models are recognised as stale."""
+    """The package version, a digest of the bundled S1 weights, the default decoder and the
+    precision S1 runs in here, so that predictions made otherwise are recognised as stale."""
     import hashlib
 
     import rnastruct
-    from rnastruct.pipeline import DEFAULT_S1
+    from rnastruct.pipeline import DEFAULT_S1, native_bf16
 
     digest = hashlib.sha256(DEFAULT_S1.read_bytes()).hexdigest()[:10]
-    return f"{rnastruct.__version__} (S1 {digest}, fold decoder)"
+    precision = "bf16" if native_bf16() else "fp32"
+    return f"{rnastruct.__version__} (S1 {digest}, fold decoder, {precision})"
 
 
 TOOLS: dict[str, Tool] = {

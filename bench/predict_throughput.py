@@ -98,6 +98,11 @@ def main() -> None:
     ax = fig.add_subplot()
     ax.loglog(per["length"], per["rnafold_s"], ".", alpha=0.4, label="RNAfold (MFE)")
     ax.loglog(per["length"], per["rnastruct_s"], ".", alpha=0.4, label="rnastruct predict")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xticks([25, 50, 100, 200, 400])
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("sequence length (nt)")
     ax.set_ylabel("seconds per sequence")
     ax.set_title(f"ArchiveII, {len(per)} sequences, one at a time on one core", fontsize="small")

@@ -188,7 +188,7 @@ class Predictor:
                     and "fork" in mp.get_all_start_methods()
                     and sum(len(s) ** 2 for s in seqs) >= PARALLEL_MIN_PIXELS)
         if parallel:
-            yield from self._predict_parallel(names, seqs)
+            yield from self._predict_parallel(names, seqs, progress)
             return
         if self._set_threads:
             torch.set_num_threads(self.threads)
@@ -200,10 +200,13 @@ class Predictor:
         # the fold decoder reads no probability statistics, unless a pruning rule does
         return self.decoder == "fold" and self.pruning.min_prob == 0
 
-    def _predict_parallel(self, names: list[str], seqs: list[str]) -> Iterator[tuple[int, Result]]:
+    def _predict_parallel(self, names: list[str], seqs: list[str],
+                          progress: bool = False) -> Iterator[tuple[int, Result]]:
         """``predict`` in ``self.threads`` forked worker processes, one thread each, over chunks
         of similar length (so S1 still batches), longest first (so no worker is left with a
         long tail)."""
+        from tqdm import tqdm
+
         global _FORKED
         order = np.argsort([-len(s) for s in seqs], kind="stable")
         pixels = np.cumsum([len(seqs[i]) ** 2 for i in order])
@@ -214,9 +217,12 @@ class Predictor:
         _FORKED = self
         try:
             with mp.get_context("fork").Pool(self.threads, initializer=torch.set_num_threads,
-                                             initargs=(1,)) as pool:
+                                             initargs=(1,)) as pool, \
+                    tqdm(total=len(seqs), unit="seq", disable=not progress, dynamic_ncols=True,
+                         mininterval=0.5, desc="predict") as bar:
                 tasks = [(c.tolist(), [names[i] for i in c], [seqs[i] for i in c]) for c in chunks]
                 for part in pool.imap_unordered(_predict_chunk, tasks):
+                    bar.update(len(part))
                     yield from part
         finally:
             _FORKED = None
