@@ -213,7 +213,9 @@ def test_resume_after_a_kill_loses_at_most_one_epoch(tiny_data, tmp_path):
             "--data", str(tiny_data), "--out", str(run_dir), "--set", "epochs=4", "--quiet"]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
-    while not (run_dir / "checkpoints" / "epoch_001.pt").exists():
+    # last.pt is the run's final write of an epoch (after epoch_NNN.pt and best.pt): waiting for
+    # epoch_001.pt alone could kill the run before it had anything to resume from
+    while not (run_dir / "last.pt").exists():
         assert proc.poll() is None, proc.stderr.read()
         assert time.time() < deadline
         time.sleep(0.05)

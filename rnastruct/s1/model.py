@@ -205,6 +205,7 @@ _CONV_ADD_ = getattr(getattr(torch.ops.mkldnn, "_convolution_pointwise_", None),
 def _fusable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (_CONV_ADD_ is not None and x.device.type == "cpu" and not torch.is_grad_enabled()
             and not torch.is_autocast_enabled("cpu") and x.dtype == weight.dtype
+            and x.dtype in (torch.float32, torch.bfloat16)
             and x.is_contiguous(memory_format=torch.channels_last))
 
 
