@@ -78,10 +78,10 @@ class Predictor:
     """S1 + pruning + a decoder (``fold`` or ``boxes``, see the module docstring), loaded once,
     applied to many sequences.
 
-    ``precision``: "bf16" runs S1 in bfloat16, the precision it trained in (3-4x faster on CPUs
-    with AMX; structures agree with fp32's for almost every sequence, see the note in
-    docs/benchmarks.md), "fp32" in float32, "auto" (default) picks bf16 where the device
-    computes it natively. ``threads``: CPU cores to use (default: all this process may use);
+    ``precision``: "bf16" runs S1 in bfloat16, the precision it trained in (about 3x faster on
+    CPUs with AMX; the structure is fp32's for 99.7% of ArchiveII RNAs,
+    bench/precision_agreement.py), "fp32" in float32, "auto" (default) picks bf16 where the
+    device computes it natively. ``threads``: CPU cores to use (default: all this process may use);
     on CPU a large job runs in that many worker processes of one thread each, which kept both
     cores busy where one process left the second idle during decoding and folding."""
 
