@@ -198,3 +198,21 @@ def test_both_precisions_give_rnafold_on_a_clear_hairpin(precision):
     seq = "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"
     (_, r), = Predictor(precision=precision).predict(["s"], [seq])
     assert r.structure == RNA.fold(seq)[0]
+
+
+@pytest.mark.parametrize("method", ["union", "n_proposal", "p_on"])
+def test_allowed_pairs_from_rows_equal_those_of_merged_boxes(method):
+    """The fold decoder prunes selected proposal rows without merging the methods; that gives
+    exactly the pairs of select -> prune -> candidate_pairs on the merged boxes."""
+    from rnastruct.pipeline import Predictor
+    from rnastruct.s1.infer import ProposalConfig
+
+    rng = np.random.default_rng(8)
+    seqs = ["".join(rng.choice(list("ACGU"), int(n))) for n in (60, 150, 230)]
+    p = Predictor(proposal=ProposalConfig(threshold=0.05, p_on=0.1, method=method))
+    for k, proposals in p.s1.propose(seqs, light=True):
+        boxes = p.pruned(proposals, seqs[k])
+        merged = candidate_pairs(boxes["type"], boxes["bb_x"], boxes["bb_y"], boxes["siz_x"],
+                                 boxes["siz_y"], len(seqs[k]))
+        fast = p.allowed_pairs(proposals, seqs[k])
+        assert len(merged) > 20 and np.array_equal(fast, merged)

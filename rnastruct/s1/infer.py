@@ -250,10 +250,21 @@ def select(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> dict[str
 
 def keep_mask(boxes: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarray:
     """Which rows of a per-box table (``BOX_COLUMNS``) ``cfg`` keeps (see ``select``)."""
-    types = np.asarray(boxes["type"])
+    norm = np.maximum(np.asarray(boxes["n_proposal_norm_sm"]), np.asarray(boxes["n_proposal_norm_sl"]))
+    return _passes(np.asarray(boxes["type"]), norm, np.asarray(boxes["p_on_max"]), cfg)
+
+
+def keep_rows(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarray:
+    """Which ``decode`` rows pass ``cfg`` on their own. ``select`` keeps a box exactly when one
+    of its rows (one per method) does: "either method's n_proposal_norm" and "the larger
+    p_on_max" are each true of the box when true of one of its rows."""
+    return _passes(np.asarray(proposals["type"]), np.asarray(proposals["n_proposal_norm"]),
+                   np.asarray(proposals["p_on_max"]), cfg)
+
+
+def _passes(types: np.ndarray, norm: np.ndarray, p_on_max: np.ndarray, cfg: ProposalConfig) -> np.ndarray:
     thr = np.where(types == "hloop", cfg.threshold * cfg.hloop_factor, cfg.threshold)
-    by_n = (np.asarray(boxes["n_proposal_norm_sm"]) > thr) | (np.asarray(boxes["n_proposal_norm_sl"]) > thr)
-    by_p = np.asarray(boxes["p_on_max"]) >= cfg.p_on
+    by_n, by_p = norm > thr, p_on_max >= cfg.p_on
     return {"n_proposal": by_n, "p_on": by_p, "union": by_n | by_p}[cfg.method]
 
 
