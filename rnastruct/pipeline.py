@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
@@ -193,7 +194,7 @@ class Predictor:
         """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing.
         The results do not depend on ``threads``: each sequence is computed alone the same way."""
         parallel = (self.threads > 1 and self.device.type == "cpu" and len(seqs) > 1
-                    and "fork" in mp.get_all_start_methods()
+                    and sys.platform.startswith("linux")  # fork with torch is unsafe on macOS
                     and sum(len(s) ** 2 for s in seqs) >= PARALLEL_MIN_PIXELS)
         if parallel:
             yield from self._predict_parallel(names, seqs, progress)
@@ -320,8 +321,6 @@ def add_args(p) -> None:
 
 def _read_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
     """Command-line sequences and FASTA files (or stdin) -> (names, sequences)."""
-    import sys
-
     from .seqio import read_fasta
 
     names, seqs = [], []
@@ -360,7 +359,6 @@ def format_result(r: Result, fmt: str) -> str:
 
 def run(args) -> int:
     import json
-    import sys
 
     from tqdm import tqdm
 
