@@ -70,7 +70,7 @@ class Result(NamedTuple):
     seq: str
     structure: str  # dot-bracket
     pairs: np.ndarray  # [P, 2] 0-based, i < j
-    energy: float  # free energy of the structure, kcal/mol (ViennaRNA, Turner 2004)
+    energy: float  # free energy of the structure (its nested part), kcal/mol (ViennaRNA, Turner 2004)
     score: float  # total S2 score (log-odds) of the chosen boxes; nan with the fold decoder
     boxes: list[Box]  # the structure's stems, internal loops and hairpins
 
@@ -89,7 +89,7 @@ class Predictor:
     def __init__(self, s1: str | Path | None = None, s2: str | Path | None = None, device: str = "cpu",
                  proposal: ProposalConfig | None = None, pruning: PruneConfig | None = None,
                  max_boxes: int = 512, tile: int = 512, precision: str = "auto", decoder: str = "fold",
-                 threads: int | None = None):
+                 threads: int | None = None, allow_pseudoknots: bool = False):
         from .config import from_dict
         from .s1.training import model_from_checkpoint as s1_from_checkpoint
         from .s2.training import model_from_checkpoint
@@ -98,6 +98,10 @@ class Predictor:
             raise InputError("--device cuda: no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}: expected one of {', '.join(DECODERS)}")
+        if allow_pseudoknots and decoder != "boxes":
+            raise InputError("--allow-pseudoknots needs --decoder boxes: the fold decoder is "
+                             "ViennaRNA's MFE, which has no pseudoknots")
+        self.allow_pseudoknots = allow_pseudoknots
         if precision not in PRECISIONS:
             raise InputError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
         if threads is not None and threads < 1:
@@ -185,9 +189,16 @@ class Predictor:
             pairs = parse_dot_bracket(structure)
             return Result(name, seq, structure, pairs, energy, float("nan"),
                           structure_to_boxes(pairs, len(seq)))
-        result = self.assemble(*self.candidates(proposals, seq), seq)
+        boxes, scores = self.candidates(proposals, seq)
+        result = self.assemble(boxes, scores, seq)
+        if self.allow_pseudoknots:
+            from .s2.assemble import add_pseudoknots
+
+            result = add_pseudoknots(result, boxes, scores, seq)
         structure = to_dot_bracket(result.pairs, len(seq))
-        return Result(name, seq, structure, result.pairs, energy_of_structure(seq, structure),
+        # Turner 2004 has no pseudoknot energies: the energy is the nested ("()") part's
+        nested = "".join(c if c in "()" else "." for c in structure)
+        return Result(name, seq, structure, result.pairs, energy_of_structure(seq, nested),
                       result.score, result.boxes)
 
     def predict(self, names: list[str], seqs: list[str], progress: bool = False) -> Iterator[tuple[int, Result]]:
@@ -310,6 +321,9 @@ def add_args(p) -> None:
     p.add_argument("--decoder", choices=DECODERS, default="fold",
                    help="fold (default): ViennaRNA's MFE over the pairs S1 proposes; boxes: S2 scores "
                         "and the exact box assembly")
+    p.add_argument("--allow-pseudoknots", action="store_true",
+                   help="with --decoder boxes: also add S2-scored stems that cross the nested "
+                        "structure (greedily; written with [], {}, <>)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="S1 arithmetic: bf16 (as it trained; fast on CPUs with AMX), fp32, or auto "
@@ -374,7 +388,8 @@ def run(args) -> int:
         if not parent.is_dir():
             raise InputError(f"{args.out}: folder {parent} does not exist")
     predictor = Predictor(args.s1, args.s2, device=args.device, decoder=args.decoder,
-                          precision=args.precision, threads=args.threads)
+                          precision=args.precision, threads=args.threads,
+                          allow_pseudoknots=args.allow_pseudoknots)
     results: list = [None] * len(seqs)
     with tqdm(total=len(seqs), unit="seq", disable=args.quiet or len(seqs) < 20, dynamic_ncols=True,
               desc="predict", mininterval=0.5) as bar:

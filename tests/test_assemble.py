@@ -156,3 +156,53 @@ def test_greedy_is_valid_and_never_beats_exact(seed):
     assert greedy.score <= exact.score + 1e-9
     assert len(set(greedy.pairs.ravel().tolist())) == greedy.pairs.size  # each base at most once
     assert box_problems([b for b in greedy.boxes if b.type == "stem"], len(seq)) == []
+
+
+def test_pseudoknots_only_when_asked_and_only_crossing_positive_stems():
+    """An H-type pseudoknot: stems A (0-3 with 14-17) and B (8-11 with 22-25) cross. The exact
+    nested assembly takes the better one; add_pseudoknots then adds the crossing one when its
+    score is positive, never one that shares a base or scores <= 0."""
+    from rnastruct.boxes import Box
+    from rnastruct.s2.assemble import add_pseudoknots
+    from rnastruct.structure import to_dot_bracket
+
+    seq = "GGGGAAAACCCCAACCCCAAAAGGGGAA"  # A: GGGG(0-3)/CCCC(14-17); B: CCCC(8-11)/GGGG(22-25)
+    # C (2-3 with 14-15) crosses B too, but shares its bases with A
+    table = {"type": np.array(["stem", "stem", "stem"]), "bb_x": np.array([0, 8, 2]),
+             "bb_y": np.array([17, 25, 15]), "siz_x": np.array([4, 4, 2]), "siz_y": np.array([4, 4, 2])}
+    scores = np.array([3.0, 2.0, 1.0])
+    nested = assemble(table, scores, seq)
+    assert [(b.bb_x, b.bb_y) for b in nested.boxes if b.type == "stem"] == [(0, 17)]
+    assert "[" not in to_dot_bracket(nested.pairs, len(seq))
+
+    knotted = add_pseudoknots(nested, table, scores, seq)
+    db = to_dot_bracket(knotted.pairs, len(seq))
+    assert db == "((((....[[[[..))))....]]]]..", db
+    assert knotted.score == pytest.approx(nested.score + 2.0)
+    assert [b for b in knotted.boxes if b.pseudoknot] == [Box("stem", 8, 25, 4, 4, pseudoknot=True)]
+    assert box_problems(knotted.boxes, len(seq), allow_pseudoknots=True) == []
+    assert box_problems(knotted.boxes, len(seq)) != []  # it is a real pseudoknot
+
+    scores[1] = 0.0  # not worth taking
+    assert add_pseudoknots(nested, table, scores, seq).pairs.tolist() == nested.pairs.tolist()
+
+
+def test_allow_pseudoknots_needs_the_box_decoder():
+    import RNA
+
+    from rnastruct.pipeline import Predictor
+    from rnastruct.seqio import InputError
+
+    with pytest.raises(InputError, match="--allow-pseudoknots needs --decoder boxes"):
+        Predictor(allow_pseudoknots=True)
+    p = Predictor(decoder="boxes", allow_pseudoknots=True)
+    (_, r), = p.predict(["s"], ["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"])
+    nested = "".join(c if c in "()" else "." for c in r.structure)
+    assert len(r.structure) == 35 and r.energy == pytest.approx(RNA.fold_compound(r.seq).eval_structure(nested), abs=0.006)
+    from .conftest import run_cli
+
+    bad = run_cli("predict", "--allow-pseudoknots", r.seq)
+    assert bad.returncode == 2 and "needs --decoder boxes" in bad.stderr and not bad.stdout
+    ok = run_cli("predict", "--decoder", "boxes", "--allow-pseudoknots", r.seq)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[2].startswith(r.structure)

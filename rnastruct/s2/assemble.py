@@ -236,6 +236,55 @@ def assemble(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str,
     return Assembly(out_boxes, pairs, float(W[1, L]) if L else 0.0)
 
 
+def add_pseudoknots(nested: Assembly, boxes: Mapping[str, np.ndarray], scores: np.ndarray,
+                    seq: str) -> Assembly:
+    """``--allow-pseudoknots``: the exact nested ``assemble`` result plus candidate stems that
+    cross it, greedily by decreasing score: a stem is added when its score is positive, it
+    crosses a stem already in the structure, shares no base with it, is square, canonical,
+    inside the sequence and encloses at least ``MIN_HAIRPIN`` bases, and the structure still
+    fits four bracket pages. Added stems are flagged ``pseudoknot=True``; the score adds theirs.
+
+    Only crossing stems are candidates: a nested one the dynamic programming left out was left
+    out because the loops it would make scored less, which adding it now would ignore. Box
+    convention of the module docstring."""
+    from ..structure import to_dot_bracket
+
+    L = len(seq)
+    types = np.asarray(boxes["type"])
+    bx, by = np.asarray(boxes["bb_x"], np.int64), np.asarray(boxes["bb_y"], np.int64)
+    sx, sy = np.asarray(boxes["siz_x"], np.int64), np.asarray(boxes["siz_y"], np.int64)
+    scores = np.asarray(scores, np.float64)
+    canon = canonical_map(seq)
+    used = np.zeros(L, bool)
+    used[nested.pairs.ravel()] = True
+    stems = [(b.bb_x, b.bb_y) for b in nested.boxes if b.type == "stem"]
+    pairs, out, total = nested.pairs, list(nested.boxes), nested.score
+    for k in np.argsort(-scores, kind="stable"):
+        if scores[k] <= 0:
+            break
+        if types[k] != "stem" or sx[k] != sy[k] or bx[k] < 0 or by[k] >= L:
+            continue
+        s, a, b = int(sx[k]), int(bx[k]), int(by[k])
+        if (b - s + 1) - (a + s - 1) - 1 < MIN_HAIRPIN:
+            continue
+        ks = np.arange(s)
+        if not canon[a + ks, b - ks].all() or used[a + ks].any() or used[b - ks].any():
+            continue
+        if not any(a < c < b < d or c < a < d < b for c, d in stems):
+            continue
+        grown = np.concatenate([pairs, np.stack([a + ks, b - ks], axis=1)])
+        try:
+            to_dot_bracket(grown, L)
+        except ValueError:  # a fifth bracket page: dot-bracket cannot write it
+            continue
+        pairs, total = grown, total + float(scores[k])
+        used[a + ks] = used[b - ks] = True
+        stems.append((a, b))
+        out.append(Box("stem", a, b, s, s, pseudoknot=True))
+    out.sort(key=lambda x: (x.bb_x, x.type, x.bb_y))
+    return Assembly(out, pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))], total)
+
+
 def assemble_greedy(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str) -> Assembly:
     """The original's assembly, for comparison: stems by decreasing score, each kept if it
     shares no base with, and does not cross, those kept before (no threshold on the score,
