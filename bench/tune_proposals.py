@@ -34,9 +34,9 @@ def main() -> None:
     from rnastruct.folding import fold_within
     from rnastruct.metrics import pair_scores
     from rnastruct.s1.infer import ProposalConfig, S1Predictor, select
-    from rnastruct.s1.prune import PruneConfig, canonical_map, prune
+    from rnastruct.s1.prune import PruneConfig, prune
     from rnastruct.seqio import pairs_of_table, read_table
-    from rnastruct.structure import parse_dot_bracket
+    from rnastruct.structure import canonical_map, parse_dot_bracket
     from rnastruct.train import load_checkpoint, save_checkpoint
 
     table, _ = read_table(args.data)

@@ -11,6 +11,8 @@ from typing import NamedTuple
 import numpy as np
 import RNA
 
+from .structure import canonical_map
+
 VIENNARNA_VERSION = RNA.__version__
 
 
@@ -107,8 +109,7 @@ def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:
         raise ValueError(f"allowed pairs must satisfy 0 <= i < j < {L}")
     # only pairs ViennaRNA could form need pricing out: canonical ones enclosing >= 3 bases
     # (a per-pair call for those was faster than a whole (L + 1)^2 matrix from Python)
-    codes = np.frombuffer(seq.upper().replace("T", "U").encode(), np.uint8)
-    formable = np.triu(_CAN_PAIR[codes[:, None], codes[None, :]], 4)  # [L, L]
+    formable = np.triu(canonical_map(seq), 4)  # [L, L]
     formable[allowed[:, 0], allowed[:, 1]] = False
     forbidden = np.argwhere(formable) + 1  # ViennaRNA is 1-based
     fc = RNA.fold_compound(seq, _model_details(False))
@@ -119,12 +120,6 @@ def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:
             fc.sc_add_bp(i, j, e)
     structure, energy = fc.mfe()
     return structure, round(float(energy), 2)
-
-
-# [256, 256] bool over ASCII codes: may these two bases pair (AU, GC, GU in either order)?
-_CAN_PAIR = np.zeros((256, 256), dtype=bool)
-for _a, _b in ("AU", "UA", "GC", "CG", "GU", "UG"):
-    _CAN_PAIR[ord(_a), ord(_b)] = True
 
 
 def svg_plot(seq: str, structure: str, path) -> None:

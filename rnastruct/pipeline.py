@@ -434,7 +434,7 @@ def draw(r: Result, stem: Path) -> None:
 
     from .folding import svg_plot
     from .plots import BOX_COLOURS, save_png
-    from .s1.prune import canonical_map
+    from .structure import canonical_map
     from .seqio import atomic_path
 
     with atomic_path(stem.with_suffix(".svg"), suffix=".svg") as tmp:

@@ -362,7 +362,7 @@ def pixels_figure(seq: str, probs: dict, pairs: np.ndarray, proposed: dict | Non
     from matplotlib.patches import Rectangle
 
     from .boxes import BOX_TYPES, structure_to_boxes
-    from .s1.prune import canonical_map
+    from .structure import canonical_map
     from .s1.targets import encode
 
     L = len(seq)

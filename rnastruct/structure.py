@@ -229,6 +229,19 @@ def to_dot_bracket(pairs: np.ndarray, length: int) -> str:
     return "".join(out)
 
 
+# [256, 256] bool over ASCII codes: may these two bases pair (AU, GC, GU in either order)?
+_CAN_PAIR = np.zeros((256, 256), dtype=bool)
+for _pair in CANONICAL_PAIRS:
+    _CAN_PAIR[ord(_pair[0]), ord(_pair[1])] = True
+
+
+def canonical_map(seq: str) -> np.ndarray:
+    """``[L, L]`` bool: may bases ``i`` and ``j`` pair (AU, GC or GU, either order)? N (and any
+    other letter) pairs with nothing; T counts as U, lower case as upper."""
+    codes = np.frombuffer(seq.upper().replace("T", "U").encode(), np.uint8)
+    return _CAN_PAIR[codes[:, None], codes[None, :]]
+
+
 def non_canonical_pairs(seq: str, pairs: np.ndarray) -> np.ndarray:
     """Bool mask ``[P]``: pairs that are not AU, GC or GU (either orientation)."""
     pairs = np.asarray(pairs).reshape(-1, 2)

@@ -16,17 +16,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .data import tokenize
-
-# Canonical pairs AU UA GC CG GU UG over token ids (A C G U N = 0..4); N pairs with nothing.
-_CANONICAL = np.zeros((5, 5), dtype=bool)
-for _a, _b in ((0, 3), (3, 0), (2, 1), (1, 2), (2, 3), (3, 2)):
-    _CANONICAL[_a, _b] = True
-
-def canonical_map(seq: str) -> np.ndarray:
-    """``[L, L]`` bool: may bases ``i`` and ``j`` pair (AU, GC or GU, either order)?"""
-    tokens = tokenize(seq)
-    return _CANONICAL[tokens[:, None], tokens[None, :]]
+from ..structure import canonical_map
 
 
 PRUNE_REASONS = ("geometry", "non_canonical_stem", "small_hairpin", "few_pixels", "low_prob")
@@ -65,12 +55,12 @@ def prune_reasons(boxes: Mapping[str, np.ndarray], seq: str, cfg: PruneConfig) -
     reason = np.where(ok, "", "geometry").astype("<U20")
 
     if cfg.discard_ns_stem:
-        tokens = tokenize(seq)
+        can_pair = canonical_map(seq)  # [L, L]
         idx = np.flatnonzero(stem & ok)
         sizes = sx[idx]
         k = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # 0..s-1 per stem
         i, j = np.repeat(bx[idx], sizes) + k, np.repeat(by[idx], sizes) - k
-        bad_pair = ~_CANONICAL[tokens[i], tokens[j]]
+        bad_pair = ~can_pair[i, j]
         bad = np.zeros(len(t), dtype=bool)
         np.logical_or.at(bad, np.repeat(idx, sizes), bad_pair)
         reason[(reason == "") & bad] = "non_canonical_stem"

@@ -29,12 +29,12 @@ Pure numpy, no I/O.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, NamedTuple
+from typing import Callable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
 from ..boxes import Box
-from ..s1.prune import canonical_map
+from ..structure import canonical_map
 
 MIN_HAIRPIN = 3  # unpaired bases in a hairpin (ViennaRNA's TURN)
 MAX_LOOP = 30  # unpaired bases in an unproposed internal loop (ViennaRNA's MAXLOOP)
@@ -236,6 +236,29 @@ def assemble(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str,
     return Assembly(out_boxes, pairs, float(W[1, L]) if L else 0.0)
 
 
+def _stems_by_score(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: str,
+                    used: np.ndarray) -> Iterator[tuple[int, int, int, int, np.ndarray]]:
+    """The candidate stems that could join a structure, by decreasing score (stable):
+    ``(k, a, b, s, steps)`` for box ``k`` with pairs ``(a + steps, b - steps)``, ``steps =
+    arange(s)``, when it is square, inside the sequence, canonical, encloses at least
+    ``MIN_HAIRPIN`` bases and shares no base marked in ``used`` (which the caller updates as it
+    takes stems; checked when each stem comes up). Box convention of the module docstring."""
+    L = len(seq)
+    types = np.asarray(boxes["type"])
+    bx, by = np.asarray(boxes["bb_x"], np.int64), np.asarray(boxes["bb_y"], np.int64)
+    sx, sy = np.asarray(boxes["siz_x"], np.int64), np.asarray(boxes["siz_y"], np.int64)
+    canon = canonical_map(seq)
+    for k in np.argsort(-np.asarray(scores, np.float64), kind="stable"):
+        if types[k] != "stem" or sx[k] != sy[k] or bx[k] < 0 or by[k] >= L:
+            continue
+        s, a, b = int(sx[k]), int(bx[k]), int(by[k])
+        if (b - s + 1) - (a + s - 1) - 1 < MIN_HAIRPIN:
+            continue
+        steps = np.arange(s)
+        if canon[a + steps, b - steps].all() and not used[a + steps].any() and not used[b - steps].any():
+            yield int(k), a, b, s, steps
+
+
 def add_pseudoknots(nested: Assembly, boxes: Mapping[str, np.ndarray], scores: np.ndarray,
                     seq: str) -> Assembly:
     """``--allow-pseudoknots``: the exact nested ``assemble`` result plus candidate stems that
@@ -250,35 +273,23 @@ def add_pseudoknots(nested: Assembly, boxes: Mapping[str, np.ndarray], scores: n
     from ..structure import to_dot_bracket
 
     L = len(seq)
-    types = np.asarray(boxes["type"])
-    bx, by = np.asarray(boxes["bb_x"], np.int64), np.asarray(boxes["bb_y"], np.int64)
-    sx, sy = np.asarray(boxes["siz_x"], np.int64), np.asarray(boxes["siz_y"], np.int64)
     scores = np.asarray(scores, np.float64)
-    canon = canonical_map(seq)
     used = np.zeros(L, bool)
     used[nested.pairs.ravel()] = True
     stems = [(b.bb_x, b.bb_y) for b in nested.boxes if b.type == "stem"]
     pairs, out, total = nested.pairs, list(nested.boxes), nested.score
-    for k in np.argsort(-scores, kind="stable"):
+    for k, a, b, s, steps in _stems_by_score(boxes, scores, seq, used):
         if scores[k] <= 0:
             break
-        if types[k] != "stem" or sx[k] != sy[k] or bx[k] < 0 or by[k] >= L:
-            continue
-        s, a, b = int(sx[k]), int(bx[k]), int(by[k])
-        if (b - s + 1) - (a + s - 1) - 1 < MIN_HAIRPIN:
-            continue
-        ks = np.arange(s)
-        if not canon[a + ks, b - ks].all() or used[a + ks].any() or used[b - ks].any():
-            continue
         if not any(a < c < b < d or c < a < d < b for c, d in stems):
             continue
-        grown = np.concatenate([pairs, np.stack([a + ks, b - ks], axis=1)])
+        grown = np.concatenate([pairs, np.stack([a + steps, b - steps], axis=1)])
         try:
             to_dot_bracket(grown, L)
         except ValueError:  # a fifth bracket page: dot-bracket cannot write it
             continue
         pairs, total = grown, total + float(scores[k])
-        used[a + ks] = used[b - ks] = True
+        used[a + steps] = used[b - steps] = True
         stems.append((a, b))
         out.append(Box("stem", a, b, s, s, pseudoknot=True))
     out.sort(key=lambda x: (x.bb_x, x.type, x.bb_y))
@@ -295,22 +306,13 @@ def assemble_greedy(boxes: Mapping[str, np.ndarray], scores: np.ndarray, seq: st
     bx, by = np.asarray(boxes["bb_x"], np.int64), np.asarray(boxes["bb_y"], np.int64)
     sx, sy = np.asarray(boxes["siz_x"], np.int64), np.asarray(boxes["siz_y"], np.int64)
     scores = np.asarray(scores, np.float64)
-    canon = canonical_map(seq)
     used = np.zeros(L, bool)
     kept: list[int] = []
-    for k in np.argsort(-scores, kind="stable"):
-        if types[k] != "stem" or sx[k] != sy[k] or bx[k] < 0 or by[k] >= L:
-            continue
-        s, a, b = int(sx[k]), int(bx[k]), int(by[k])
-        if (b - s + 1) - (a + s - 1) - 1 < MIN_HAIRPIN:
-            continue
-        ks = np.arange(s)
-        if not canon[a + ks, b - ks].all() or used[a + ks].any() or used[b - ks].any():
-            continue
+    for k, a, b, s, steps in _stems_by_score(boxes, scores, seq, used):
         if any(a < bx[m] < b < by[m] or bx[m] < a < by[m] < b for m in kept):
             continue
-        kept.append(int(k))
-        used[a + ks] = used[b - ks] = True
+        kept.append(k)
+        used[a + steps] = used[b - steps] = True
     pairs = np.array(sorted((int(bx[k]) + t, int(by[k]) - t) for k in kept for t in range(int(sx[k]))),
                      dtype=np.int64).reshape(-1, 2)
     from ..boxes import structure_to_boxes
