@@ -71,6 +71,9 @@ def test_fold_within_is_the_exact_minimum_over_allowed_structures():
         canon = canonical_pairs(seq)
         allowed = canon[rng.random(len(canon)) < 0.5]
         structure, energy = fold_within(seq, allowed)
+        as_map = np.zeros((len(seq), len(seq)), dtype=bool)
+        as_map[allowed[:, 0], allowed[:, 1]] = True
+        assert fold_within(seq, as_map) == (structure, energy)  # the same pairs as a map
         got = parse_dot_bracket(structure)
         allowed_set = set(map(tuple, allowed.tolist()))
         assert all(tuple(p) in allowed_set for p in got.tolist())
@@ -102,6 +105,8 @@ def test_fold_within_rejects_impossible_pairs():
         with pytest.raises(ValueError, match="0 <= i < j < 12"):
             fold_within("GGGGAAACCCCA", bad)
     assert fold_within("GGGGAAACCCCA", np.zeros((0, 2))) == ("." * 12, 0.0)
+    with pytest.raises(ValueError, match=r"\[P, 2\]"):
+        fold_within("GGGGAAACCCCA", np.ones((12, 12), dtype=bool), np.zeros(3))
 
 
 def test_predictor_fold_decoder_uses_only_proposed_pairs():
@@ -198,21 +203,3 @@ def test_both_precisions_give_rnafold_on_a_clear_hairpin(precision):
     seq = "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"
     (_, r), = Predictor(precision=precision).predict(["s"], [seq])
     assert r.structure == RNA.fold(seq)[0]
-
-
-@pytest.mark.parametrize("method", ["union", "n_proposal", "p_on"])
-def test_allowed_pairs_from_rows_equal_those_of_merged_boxes(method):
-    """The fold decoder prunes selected proposal rows without merging the methods; that gives
-    exactly the pairs of select -> prune -> candidate_pairs on the merged boxes."""
-    from rnastruct.pipeline import Predictor
-    from rnastruct.s1.infer import ProposalConfig
-
-    rng = np.random.default_rng(8)
-    seqs = ["".join(rng.choice(list("ACGU"), int(n))) for n in (60, 150, 230)]
-    p = Predictor(proposal=ProposalConfig(threshold=0.05, p_on=0.1, method=method))
-    for k, proposals in p.s1.propose(seqs, light=True):
-        boxes = p.pruned(proposals, seqs[k])
-        merged = candidate_pairs(boxes["type"], boxes["bb_x"], boxes["bb_y"], boxes["siz_x"],
-                                 boxes["siz_y"], len(seqs[k]))
-        fast = p.allowed_pairs(proposals, seqs[k])
-        assert len(merged) > 20 and np.array_equal(fast, merged)

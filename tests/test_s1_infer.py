@@ -86,6 +86,42 @@ def test_region_is_the_whole_map_crop():
         torch.testing.assert_close(v, whole[name][:, 7:30, 12:49], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY], ids=["dilated", "original"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_head_at_pixels_is_bitwise_the_whole_map_there(cfg, dtype):
+    """Inference runs the 1 x 1 head on the upper triangle's pixels only: the whole map's
+    outputs at those pixels, padding included; bitwise for the channels-last dilated network
+    (oneDNN's 1 x 1 kernel does not depend on the map's shape there), to rounding for the
+    original (NCHW, where the kernel chosen can)."""
+    from rnastruct.s1.infer import _upper_triangle
+
+    model = seeded(cfg).to(dtype)
+    tokens = torch.randint(0, 5, (2, 48))
+    lengths = torch.tensor([48, 37])
+    tokens[1, 37:] = 5
+    rows, cols = _upper_triangle(48, "cpu")
+    with torch.no_grad():
+        feats = model.features(tokens, lengths)
+        whole = model.region(feats, 0, 48, 0, 48)
+        at = model.region(feats, 0, 48, 0, 48, pixels=(rows, cols))
+    for name, v in at.items():
+        assert v.shape[:2] == (2, 48 * 47 // 2)
+        if cfg.arch == "dilated":
+            assert torch.equal(v, whole[name][:, rows, cols]), name
+        else:
+            torch.testing.assert_close(v, whole[name][:, rows, cols], atol=1e-5, rtol=1e-5)
+
+
+def test_upper_triangle_puts_a_shorter_sequences_pixels_first():
+    from rnastruct.s1.infer import _upper_triangle
+
+    rows, cols = _upper_triangle(30, "cpu")
+    assert sorted(zip(rows.tolist(), cols.tolist())) == [(i, j) for i in range(30) for j in range(i + 1, 30)]
+    for n in (0, 1, 2, 17, 30):
+        head = n * (n - 1) // 2
+        assert set(zip(rows[:head].tolist(), cols[:head].tolist())) == {(i, j) for j in range(n) for i in range(j)}
+
+
 def test_argmax_path_equals_full_softmax():
     model = seeded(TINY)
     (seq,) = random_seqs(1, 60, 60, seed=2)
@@ -293,6 +329,53 @@ def test_prune_rules():
     assert prune_reasons(t, seq, PruneConfig(min_pixel_pred=2)).tolist() == ["", "few_pixels"]
     assert prune_reasons(t, seq, PruneConfig(min_prob=0.1)).tolist() == ["", "low_prob"]
     assert canonical_map("GCAU").astype(int).tolist() == [[0, 1, 0, 1], [1, 0, 0, 0], [0, 0, 0, 1], [1, 0, 1, 0]]
+
+
+def test_stem_runs_against_pair_by_pair():
+    """prune.StemPairs (stems as runs of the flat map): which random in-range stems have a
+    non-canonical pair, and the pairs a set of them covers, as checked pair by pair."""
+    from rnastruct.s1.prune import StemPairs, geometry_ok
+
+    rng = np.random.default_rng(12)
+    for L in (5, 23, 64):
+        seq = "".join(rng.choice(list("ACGU"), L))
+        can = canonical_map(seq)
+        bx, by, s = (rng.integers(lo, hi, 4000) for lo, hi in ((0, L), (0, L), (1, L // 2 + 2)))
+        ok = geometry_ok("stem", bx, by, s, s, L)
+        bx, by, s = bx[ok], by[ok], s[ok]
+        assert len(bx) > 20
+        pairs = [[(x + k, y - k) for k in range(n)] for x, y, n in zip(bx, by, s)]
+        runs = StemPairs(seq)
+        assert runs.non_canonical(bx, by, s).tolist() == [not all(can[p] for p in ps) for ps in pairs]
+        want = np.zeros((L, L), dtype=bool)
+        for ps in pairs[::3]:
+            for p in ps:
+                want[p] = True
+        assert np.array_equal(runs.covered(bx[::3], by[::3], s[::3]), want)
+
+
+@pytest.mark.parametrize("method", ["union", "n_proposal", "p_on"])
+@pytest.mark.parametrize("tile", [512, 48])
+def test_allowed_pair_map_equals_the_pairs_of_the_pruned_boxes(method, tile):
+    """The fold decoder's shortcut (s1.allowed) from the bundled S1's pixel proposals, whole
+    map and tiled: exactly the pairs of select -> prune -> candidate_pairs on the box tables.
+    Thresholds such that both pixel-count and p_on selection decide some boxes."""
+    from rnastruct.boxes import candidate_pairs
+    from rnastruct.s1.allowed import allowed_pair_map
+    from rnastruct.s1.infer import proposal_table
+
+    seqs = random_seqs(3, 60, 230, seed=8)
+    cfg, pcfg = ProposalConfig(threshold=0.05, p_on=0.1, method=method), PruneConfig()
+    predictor = S1Predictor.from_checkpoint(BUNDLED, tile=tile, bf16=True)
+    for k, tiles in predictor.pixel_tiles(seqs, light=True):
+        tiles = list(tiles)
+        boxes = prune(select(proposal_table(tiles), cfg), seqs[k], pcfg)
+        pairs = candidate_pairs(boxes["type"], boxes["bb_x"], boxes["bb_y"], boxes["siz_x"],
+                                boxes["siz_y"], len(seqs[k]))
+        fast = allowed_pair_map(tiles, seqs[k], cfg, pcfg)
+        assert len(pairs) > 20 and np.array_equal(np.argwhere(fast), pairs)
+    with pytest.raises(ValueError, match="geometry only"):
+        allowed_pair_map([], "ACGU", cfg, PruneConfig(min_prob=0.1))
 
 
 def test_recall_exact_overlap_and_counts():

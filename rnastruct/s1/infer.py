@@ -10,10 +10,12 @@ Two steps, as the original:
 
 1. ``S1Predictor.propose``: every upper-triangle pixel proposes one box per type and method
    ("sm": argmax small size, "sl": rounded scalar size), grouped by box (``targets.decode``).
-   Short sequences go through the network in length-sorted batches bounded by a pixel budget;
-   a sequence longer than ``tile`` is cut into tiles of the pair map, each computed on a crop
-   widened by the network's reach (``model.region``), so memory stays bounded and the result is
-   the whole-map one (tested).
+   Short sequences go through the network in length-sorted batches bounded by a pixel budget,
+   the head only at upper-triangle pixels; a sequence longer than ``tile`` is cut into tiles
+   of the pair map, each computed on a crop widened by the network's reach
+   (``model.region``), so memory stays bounded and the result is the whole-map one (tested).
+   ``S1Predictor.pixel_tiles`` gives the proposals before grouping, which the fold decoder
+   reads directly (``s1.allowed``).
 2. ``select``: the two methods' rows of a box are merged into one row (``BOX_COLUMNS``) and a
    box is kept by ``n_proposal_norm`` thresholding (hairpins at a fraction of the threshold,
    since only the upper half of their box can propose), by ``p_on`` thresholding (some pixel
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -35,7 +37,8 @@ from ..seqio import InputError
 from ..structure import normalize_sequence
 from .data import tokenize
 from .model import PAD
-from .targets import MAX_OFFSET, OUTPUTS, concat_proposals, decode, type_codes, unique_rows
+from .targets import (MAX_OFFSET, OUTPUTS, PixelProposals, concat_proposals, group_proposals,
+                      pixel_proposals, region_proposals, type_codes, unique_rows)
 
 #: Longest sequence accepted (tiling keeps memory bounded, but time grows as L^2).
 MAX_LENGTH = 20_000
@@ -105,6 +108,24 @@ def activate(logits: Mapping[str, torch.Tensor], argmax: bool = False, light: bo
     return out
 
 
+def _upper_triangle(length: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pixels ``i < j`` of an ``L x L`` map (the only ones that propose), column by column:
+    those of a sequence of length ``n`` padded to ``L`` are the first ``n (n - 1) / 2``."""
+    cols = torch.arange(length, device=device).repeat_interleave(torch.arange(length, device=device))  # [N]
+    first = torch.cumsum(torch.arange(length, device=device), 0) - torch.arange(length, device=device)  # [L]
+    rows = torch.arange(len(cols), device=device) - first[cols]  # [N]: 0 .. j - 1 in column j
+    return rows, cols
+
+
+def _pixels(probs: Mapping, b: int, n: int) -> dict:
+    """Example ``b`` of a batch of per-pixel ``activate`` results (``[B, N]``), its first ``n``
+    pixels, as numpy."""
+    def one(v):
+        return None if v is None else v[b, :n].cpu().numpy()
+
+    return {k: tuple(one(a) for a in v) if isinstance(v, tuple) else one(v) for k, v in probs.items()}
+
+
 def _numpy(probs: Mapping, b: int, n: int | None = None) -> dict:
     """Example ``b`` of a batch of ``activate`` results, cropped to ``n x n``, as numpy."""
     def one(v):
@@ -172,13 +193,22 @@ class S1Predictor:
         lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)
         return torch.from_numpy(tokens).to(self.device), lengths.to(self.device)
 
-    @torch.inference_mode()
     def propose(self, seqs: list[str], progress: bool = False,
                 light: bool = False) -> Iterator[tuple[int, dict]]:
         """Yield ``(index, proposals)`` for every sequence (normalised ACGUN strings), in an
         order of the batching's choosing; ``proposals`` as ``targets.decode`` returns them
         (one row per box and method, columns ``PROPOSAL_COLUMNS``, map coordinates; with
         ``light``, only the columns that selection and pruning read)."""
+        for k, tiles in self.pixel_tiles(seqs, progress, light):
+            yield k, proposal_table(tiles)
+
+    @torch.inference_mode()
+    def pixel_tiles(self, seqs: list[str], progress: bool = False,
+                    light: bool = False) -> Iterator[tuple[int, Iterator[list[PixelProposals]]]]:
+        """Yield ``(index, tiles)`` for every sequence, in an order of the batching's choosing:
+        its pixels' box proposals (``targets.pixel_proposals`` parts), as one list of parts
+        per tile, each holding every proposing pixel of the boxes it holds (one tile when the
+        sequence is not tiled). ``tiles`` is consumed once, before the next sequence."""
         from tqdm import tqdm
 
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
@@ -189,7 +219,7 @@ class S1Predictor:
             while k < len(order):
                 L = int(lengths[order[k]])
                 if L > self.tile:
-                    yield int(order[k]), self._propose_tiled(seqs[order[k]], light)
+                    yield int(order[k]), self._tiles(seqs[order[k]], light)
                     k += 1
                     bar.update(1)
                     continue
@@ -200,24 +230,30 @@ class S1Predictor:
                     end += 1
                 index = order[k:end]
                 tokens, lens = self._batch([seqs[i] for i in index])
+                rows, cols = _upper_triangle(tokens.shape[1], self.device)  # [N] each
                 with self._autocast():
-                    probs = activate(self.model(tokens, lens), argmax=True, light=light)  # name -> [B, L, L]
+                    feats = self.model.features(tokens, lens)
+                    logits = self.model.region(feats, 0, tokens.shape[1], 0, tokens.shape[1], pixels=(rows, cols))
+                    probs = activate(logits, argmax=True, light=light)  # name -> [B, N]
+                rows_np, cols_np = rows.cpu().numpy(), cols.cpu().numpy()
                 for b, i in enumerate(index):
-                    n = int(lengths[i])
-                    yield int(i), decode(_numpy(probs, b, n), length=n, light=light)
+                    n = int(lengths[i]) * (int(lengths[i]) - 1) // 2  # its pixels come first
+                    values = _pixels(probs, b, n)
+                    yield int(i), [pixel_proposals(values, rows_np[:n], cols_np[:n], light)]
                 bar.update(len(index))
                 k = end
 
-    def _propose_tiled(self, seq: str, light: bool = False) -> dict[str, np.ndarray]:
+    @torch.inference_mode()  # a generator of its own, run after pixel_tiles yields it
+    def _tiles(self, seq: str, light: bool = False) -> Iterator[list[PixelProposals]]:
         """One long sequence, tile by tile. A box belongs to the tile holding its top-right
         corner (clipped to the map); its proposing pixels lie at most ``MAX_OFFSET`` rows below
-        and columns left of that corner, so each tile is decoded on a region widened by that
-        margin and keeps only its own boxes: the union is exactly the whole-map result."""
+        and columns left of that corner, so each tile's proposals come from a region widened
+        by that margin, keeping the pixels whose box is its own: together, exactly the
+        whole-map proposals (tested)."""
         tokens, lens = self._batch([seq])
         L, T, m = len(seq), self.tile, MAX_OFFSET
         with self._autocast():
             feats = self.model.features(tokens, lens)
-        parts = []
         for r0 in range(0, L, T):
             r1 = min(L, r0 + T)
             for c0 in range(r0, L, T):  # tiles left of the diagonal hold no box corner
@@ -225,11 +261,20 @@ class S1Predictor:
                 a1, b0 = min(L, r1 + m), max(0, c0 - m)
                 with self._autocast():
                     probs = activate(self.model.region(feats, r0, a1, b0, c1), argmax=True, light=light)
-                got = decode(_numpy(probs, 0), length=L, origin=(r0, b0), light=light)
-                corner_r, corner_c = np.clip(got["bb_x"], 0, L - 1), np.clip(got["bb_y"], 0, L - 1)
-                own = (corner_r >= r0) & (corner_r < r1) & (corner_c >= c0) & (corner_c < c1)
-                parts.append({k: v[own] for k, v in got.items()})
-        return concat_proposals(parts)
+                parts = region_proposals(_numpy(probs, 0), length=L, origin=(r0, b0), light=light)
+                own = []
+                for part in parts:
+                    corner_r, corner_c = np.clip(part.bb_x, 0, L - 1), np.clip(part.bb_y, 0, L - 1)
+                    own.append(part.subset((corner_r >= r0) & (corner_r < r1) & (corner_c >= c0) & (corner_c < c1)))
+                yield own
+
+
+def proposal_table(tiles: Iterable[list[PixelProposals]]) -> dict[str, np.ndarray]:
+    """One sequence's pixel proposals, tile by tile (``S1Predictor.pixel_tiles``) -> the
+    ``targets.decode`` table."""
+    tables = [group_proposals(parts) for parts in tiles]
+    # one table is sorted already; tiles hold disjoint sets of boxes
+    return tables[0] if len(tables) == 1 else concat_proposals(tables)
 
 
 def select(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> dict[str, np.ndarray]:
@@ -252,14 +297,6 @@ def keep_mask(boxes: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarra
     """Which rows of a per-box table (``BOX_COLUMNS``) ``cfg`` keeps (see ``select``)."""
     norm = np.maximum(np.asarray(boxes["n_proposal_norm_sm"]), np.asarray(boxes["n_proposal_norm_sl"]))
     return _passes(np.asarray(boxes["type"]), norm, np.asarray(boxes["p_on_max"]), cfg)
-
-
-def keep_rows(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarray:
-    """Which ``decode`` rows pass ``cfg`` on their own. ``select`` keeps a box exactly when one
-    of its rows (one per method) does: "either method's n_proposal_norm" and "the larger
-    p_on_max" are each true of the box when true of one of its rows."""
-    return _passes(np.asarray(proposals["type"]), np.asarray(proposals["n_proposal_norm"]),
-                   np.asarray(proposals["p_on_max"]), cfg)
 
 
 def _passes(types: np.ndarray, norm: np.ndarray, p_on_max: np.ndarray, cfg: ProposalConfig) -> np.ndarray:

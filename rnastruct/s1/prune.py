@@ -46,23 +46,14 @@ def prune_reasons(boxes: Mapping[str, np.ndarray], seq: str, cfg: PruneConfig) -
     t = np.asarray(boxes["type"])
     bx, by = np.asarray(boxes["bb_x"], np.int64), np.asarray(boxes["bb_y"], np.int64)
     sx, sy = np.asarray(boxes["siz_x"], np.int64), np.asarray(boxes["siz_y"], np.int64)
-    blx, bly = bx + sx - 1, by - sy + 1  # bottom-left corner
-    stem, iloop, hloop = t == "stem", t == "iloop", t == "hloop"
-    ok = (sx >= 1) & (sy >= 1) & (bx >= 0) & (by < L) & (bx < by) & (stem | iloop | hloop)
-    ok &= np.where(hloop, blx == by, blx < bly)  # hairpins on the diagonal, the rest above it
-    ok &= np.where(stem | hloop, sx == sy, True)
-    ok &= np.where(iloop, (sx >= 2) & (sy >= 2) & (sx + sy >= 5), True)
+    ok = geometry_ok(t, bx, by, sx, sy, L)
     reason = np.where(ok, "", "geometry").astype("<U20")
-
+    stem, hloop = t == "stem", t == "hloop"
     if cfg.discard_ns_stem:
-        can_pair = canonical_map(seq)  # [L, L]
         idx = np.flatnonzero(stem & ok)
-        sizes = sx[idx]
-        k = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # 0..s-1 per stem
-        i, j = np.repeat(bx[idx], sizes) + k, np.repeat(by[idx], sizes) - k
-        bad_pair = ~can_pair[i, j]
         bad = np.zeros(len(t), dtype=bool)
-        np.logical_or.at(bad, np.repeat(idx, sizes), bad_pair)
+        if len(idx):
+            bad[idx] = StemPairs(seq).non_canonical(bx[idx], by[idx], sx[idx])
         reason[(reason == "") & bad] = "non_canonical_stem"
     reason[(reason == "") & hloop & (sx < cfg.min_hloop_size)] = "small_hairpin"
     if cfg.min_pixel_pred > 0:
@@ -72,6 +63,58 @@ def prune_reasons(boxes: Mapping[str, np.ndarray], seq: str, cfg: PruneConfig) -
         prob = np.maximum(np.asarray(boxes["prob_median_sm"]), np.asarray(boxes["prob_median_sl"]))
         reason[(reason == "") & (prob < cfg.min_prob)] = "low_prob"
     return reason
+
+
+def geometry_ok(types, bx: np.ndarray, by: np.ndarray, sx: np.ndarray, sy: np.ndarray, length: int) -> np.ndarray:
+    """Bool per box: inside the sequence and the upper triangle, stems and hairpins square,
+    hairpins on the diagonal and the rest above it, internal loops with two distinct closing
+    pairs and an unpaired base. ``types``: one type name for all boxes or one per box; box
+    convention as in the module docstring."""
+    t = np.asarray(types)
+    stem, iloop, hloop = t == "stem", t == "iloop", t == "hloop"
+    blx, bly = bx + sx - 1, by - sy + 1  # bottom-left corner
+    ok = (sx >= 1) & (sy >= 1) & (bx >= 0) & (by < length) & (bx < by) & (stem | iloop | hloop)
+    ok &= np.where(hloop, blx == by, blx < bly)  # hairpins on the diagonal, the rest above it
+    ok &= np.where(stem | hloop, sx == sy, True)
+    ok &= np.where(iloop, (sx >= 2) & (sy >= 2) & (sx + sy >= 5), True)
+    return ok
+
+
+class StemPairs:
+    """Stems as runs on the pair map, for one sequence: which are non-canonical, and which
+    pairs a set of them covers, in O(1) per stem rather than per pair.
+
+    A stem's pairs ``(bb_x + k, bb_y - k)`` lie on one anti-diagonal. Laid out flat with rows of
+    ``L + 1`` (the extra column a separator), a step down-left is a step of ``L`` in the flat
+    index, so reshaped to ``[L + 1, L]`` every stem is a run down one column: rows ``r .. r +
+    size - 1`` of column ``c`` with ``(r, c) = divmod(bb_x * (L + 1) + bb_y, L)``. Counting
+    non-canonical pairs in a run is then a difference of column prefix sums, and the union
+    of runs a difference array. Memory: a few ``L x L`` int arrays. Stems must be in range
+    (``geometry_ok``)."""
+
+    def __init__(self, seq: str):
+        L = self.L = len(seq)
+        bad = np.ones((L, L + 1), dtype=bool)  # the separator column is never a pair
+        bad[:, :L] = ~canonical_map(seq)
+        self._prefix = np.zeros((L + 2, L), dtype=np.int32)
+        np.cumsum(bad.reshape(L + 1, L), axis=0, out=self._prefix[1:])  # [L + 2, L]
+
+    def _runs(self, bx: np.ndarray, by: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.divmod(bx * (self.L + 1) + by, self.L)
+
+    def non_canonical(self, bx: np.ndarray, by: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """Bool per stem ``(bb_x, bb_y, size)``: has a pair outside AU/GC/GU."""
+        r, c = self._runs(bx, by)
+        return self._prefix[r + size, c] > self._prefix[r, c]
+
+    def covered(self, bx: np.ndarray, by: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """``[L, L]`` bool: the pairs of any of the stems ``(bb_x, bb_y, size)``."""
+        L = self.L
+        r, c = self._runs(bx, by)
+        n = (L + 2) * L
+        delta = np.bincount(r * L + c, minlength=n) - np.bincount((r + size) * L + c, minlength=n)
+        runs = np.cumsum(delta.reshape(L + 2, L), axis=0) > 0  # [L + 2, L]
+        return runs.reshape(-1)[: L * (L + 1)].reshape(L, L + 1)[:, :L]
 
 
 def prune(boxes: Mapping[str, np.ndarray], seq: str, cfg: PruneConfig) -> dict[str, np.ndarray]:

@@ -26,6 +26,7 @@ Pure numpy, no I/O.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -43,9 +44,13 @@ __all__ = [
     "PROPOSAL_COLUMNS",
     "boxes_of",
     "concat_proposals",
+    "PixelProposals",
     "decode",
     "encode",
+    "group_proposals",
     "perfect_predictions",
+    "pixel_proposals",
+    "region_proposals",
     "stack_targets",
     "type_codes",
     "unique_rows",
@@ -323,6 +328,15 @@ def decode(
     ``min_prob`` pruning rule read them. Class outputs may then be given as the pair
     ``(argmax, None)``.
     """
+    return group_proposals(region_proposals(pred, length, origin, light))
+
+
+def region_proposals(
+    pred: Mapping[str, np.ndarray], length: int | None = None, origin: tuple[int, int] = (0, 0),
+    light: bool = False,
+) -> list[PixelProposals]:
+    """``decode``'s first half: the box each proposing pixel of the maps ``pred`` proposes,
+    per type and method, before grouping (arguments as ``decode``)."""
     height, width = _check_pred(pred, light)
     r0, c0 = origin
     if length is None:
@@ -332,34 +346,79 @@ def decode(
     gi, gj = r0 + np.arange(height), c0 + np.arange(width)  # map coordinates of the region
     proposing = (gi[:, None] < gj[None, :]) & (gj[None, :] < length)  # [H, W]
     rows, cols = np.nonzero(proposing)  # [N] each: the region's proposing pixels, row-major
+    values = {name: _at(pred[name], rows, cols, kind, light) for name, (kind, _) in OUTPUTS.items()}
+    return pixel_proposals(values, r0 + rows, c0 + cols, light)
+
+
+@dataclass
+class PixelProposals:
+    """The boxes of one type and method that single pixels propose: one row per proposing
+    pixel, before grouping by box (``decode`` groups them; the fold decoder's allowed pairs
+    read them directly). Box convention: top-right corner ``(bb_x, bb_y)``, bottom-left
+    ``(bb_x + siz_x - 1, bb_y - siz_y + 1)``, sizes include the closing bases."""
+
+    type: str
+    method: str
+    bb_x: np.ndarray  # [N] int64
+    bb_y: np.ndarray  # [N] int64
+    siz_x: np.ndarray  # [N] int64
+    siz_y: np.ndarray  # [N] int64
+    p_on: np.ndarray  # [N] float64: the pixel's own t_on probability
+    prob: np.ndarray | None  # [N] float64: the proposal's probability (None when light)
+
+    def subset(self, mask: np.ndarray) -> "PixelProposals":
+        return PixelProposals(self.type, self.method, self.bb_x[mask], self.bb_y[mask], self.siz_x[mask],
+                              self.siz_y[mask], self.p_on[mask], None if self.prob is None else self.prob[mask])
+
+
+def pixel_proposals(values: Mapping, rows: np.ndarray, cols: np.ndarray,
+                    light: bool = False) -> list[PixelProposals]:
+    """Per-pixel predictions -> the box each pixel proposes, per type and method (``BOX_TYPES``
+    x ``METHODS`` order; the rules of ``decode``, which this serves).
+
+    ``values``: per name of ``OUTPUTS`` at the pixels ``(rows, cols)`` (map coordinates,
+    ``[N]`` each): ``t_on`` probabilities and scalars ``[N]``, class outputs as the pair
+    ``(argmax [N], its probability [N], or None when light)``."""
     parts = []
     for t in BOX_TYPES:
-        p_on = np.asarray(pred[f"{t}_on"], dtype=np.float64)[rows, cols]  # [N]
-        loc_x, p_loc_x = _argmax(pred[f"{t}_location_x"], rows, cols, light)
-        loc_y, p_loc_y = _argmax(pred[f"{t}_location_y"], rows, cols, light)
+        p_on = np.asarray(values[f"{t}_on"], dtype=np.float64)  # [N]
+        loc_x, p_loc_x = _class(values[f"{t}_location_x"], light)
+        loc_y, p_loc_y = _class(values[f"{t}_location_y"], light)
         located = (loc_x != _LOC_CATCH_ALL) & (loc_y != _LOC_CATCH_ALL)
-        bb_x, bb_y = r0 + rows - loc_x, c0 + cols + loc_y
+        bb_x, bb_y = rows - loc_x, cols + loc_y
         p_box = None if light else p_on * p_loc_x * p_loc_y
         sm_names, sl_names = _SIZE_OUTPUTS[t]
 
         keep = located.copy()
         sizes, prob = [], None if light else p_box.copy()
         for name in sm_names:
-            k, p = _argmax(pred[name], rows, cols, light)
+            k, p = _class(values[name], light)
             keep &= k != _SIZE_CATCH_ALL
             sizes.append(k + 1)
             if not light:
                 prob *= p
-        parts.append(_group(t, "sm", keep, bb_x, bb_y, sizes, prob, p_on))
+        parts.append(_proposals(t, "sm", keep, bb_x, bb_y, sizes, prob, p_on))
 
         sizes = []
         for name in sl_names:
-            s = np.asarray(pred[name], dtype=np.float64)[rows, cols]
+            s = np.asarray(values[name], dtype=np.float64)
             sizes.append(np.maximum(np.floor(s + 0.5), 1).astype(np.int64))
-        parts.append(_group(t, "sl", located, bb_x, bb_y, sizes, p_box, p_on))
+        parts.append(_proposals(t, "sl", located, bb_x, bb_y, sizes, p_box, p_on))
+    return parts
 
-    # each part is sorted by box, and the parts come in (type, method) order: already sorted
-    return {c: np.concatenate([p[c] for p in parts]) for c in PROPOSAL_COLUMNS}
+
+def _proposals(box_type, method, keep, bb_x, bb_y, sizes, prob, p_on) -> PixelProposals:
+    # square types have one size, which is both siz_x and siz_y
+    return PixelProposals(box_type, method, bb_x[keep], bb_y[keep], sizes[0][keep], sizes[-1][keep],
+                          p_on[keep], None if prob is None else prob[keep])
+
+
+def group_proposals(parts: Iterable[PixelProposals]) -> dict[str, np.ndarray]:
+    """Per-pixel proposals (``pixel_proposals`` order) -> ``decode``'s table: one row per
+    distinct (type, method, box), sorted (each part is sorted by box, and the parts come in
+    (type, method) order)."""
+    grouped = [_group(p) for p in parts]
+    return {c: np.concatenate([g[c] for g in grouped]) for c in PROPOSAL_COLUMNS}
 
 
 def concat_proposals(parts: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -402,47 +461,42 @@ def _check_pred(pred: Mapping[str, np.ndarray], light: bool = False) -> tuple[in
     return hw  # type: ignore[return-value]
 
 
-def _argmax(probs, rows: np.ndarray, cols: np.ndarray, light: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """Argmax class ``[N]`` and its probability ``[N]`` (None when ``light``) at the pixels
-    ``(rows, cols)``; ``probs`` is ``[H, W, C]`` or the pair ``(argmax [H, W], probability
-    [H, W] or None)``."""
-    if isinstance(probs, tuple):
-        k, p = probs
-        k = np.asarray(k)[rows, cols].astype(np.int64)
-        return k, None if light else np.asarray(p)[rows, cols].astype(np.float64)
-    p = np.asarray(probs)[rows, cols]  # [N, C]
+def _at(pred, rows: np.ndarray, cols: np.ndarray, kind: str, light: bool):
+    """One output of a map at the pixels ``(rows, cols)``; class outputs as ``(argmax,
+    probability or None)``, from ``[H, W, C]`` probabilities or an ``(argmax, probability)`` pair."""
+    if kind != "class":
+        return np.asarray(pred)[rows, cols]
+    if isinstance(pred, tuple):
+        k, p = pred
+        return np.asarray(k)[rows, cols], None if light else np.asarray(p)[rows, cols]
+    p = np.asarray(pred)[rows, cols]  # [N, C]
     k = np.argmax(p, axis=1)
-    return k.astype(np.int64), None if light else np.take_along_axis(p, k[:, None], axis=1)[:, 0].astype(np.float64)
+    return k, None if light else np.take_along_axis(p, k[:, None], axis=1)[:, 0]
 
 
-def _group(
-    box_type: str,
-    method: str,
-    keep: np.ndarray,
-    bb_x: np.ndarray,
-    bb_y: np.ndarray,
-    sizes: list[np.ndarray],
-    prob: np.ndarray | None,
-    p_on: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Group the kept pixel proposals of one type and method by box -> proposal columns
+def _class(value, light: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(argmax, probability)`` -> int64 argmax ``[N]`` and float64 probability (None when light)."""
+    k, p = value
+    return np.asarray(k).astype(np.int64), None if light else np.asarray(p, dtype=np.float64)
+
+
+def _group(part: PixelProposals) -> dict[str, np.ndarray]:
+    """Group one type and method's pixel proposals by box -> proposal columns
     (``prob=None``: the light columns of ``decode``)."""
-    siz_x = sizes[0][keep]
-    siz_y = sizes[-1][keep]  # square types have one size
-    boxes, inverse, counts = unique_rows(np.stack([bb_x[keep], bb_y[keep], siz_x, siz_y], axis=1))
+    boxes, inverse, counts = unique_rows(np.stack([part.bb_x, part.bb_y, part.siz_x, part.siz_y], axis=1))
     n = len(boxes)
     area = (boxes[:, 2] * boxes[:, 3]).astype(np.float64)
-    if prob is None:
+    if part.prob is None:
         prob_median, prob_max, p_on_median = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
         p_on_max = np.zeros(n)  # probabilities are >= 0
-        np.maximum.at(p_on_max, inverse, p_on[keep])
+        np.maximum.at(p_on_max, inverse, part.p_on)
     else:
         starts = np.cumsum(counts) - counts
-        prob_median, prob_max = _group_median_max(prob[keep], inverse, starts, counts)
-        p_on_median, p_on_max = _group_median_max(p_on[keep], inverse, starts, counts)
+        prob_median, prob_max = _group_median_max(part.prob, inverse, starts, counts)
+        p_on_median, p_on_max = _group_median_max(part.p_on, inverse, starts, counts)
     return {
-        "type": np.full(n, box_type, dtype="<U5"),
-        "method": np.full(n, method, dtype="<U2"),
+        "type": np.full(n, part.type, dtype="<U5"),
+        "method": np.full(n, part.method, dtype="<U2"),
         "bb_x": boxes[:, 0].astype(np.int64),
         "bb_y": boxes[:, 1].astype(np.int64),
         "siz_x": boxes[:, 2].astype(np.int64),

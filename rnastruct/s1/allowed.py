@@ -1,0 +1,83 @@
+"""The fold decoder's allowed pairs straight from per-pixel proposals (SPEC sections 5 and 7).
+
+The pairs are those of ``boxes.candidate_pairs(prune(select(decode(...))))``: every pair of a
+kept stem, the closing pairs of kept loops. Building the per-box tables for that (grouping
+every pixel's proposal, merging the two methods, pruning row by row, expanding stems pair by
+pair) was most of the fold decoder's time outside the network. Most boxes need no grouping:
+a box is selected when one of its proposing pixels is confident enough on its own
+(``p_on``), or when a single pixel already makes its ``n_proposal_norm`` pass the threshold
+(every box smaller than ``1 / threshold`` pixels). Only the remaining pixels are counted per
+box; the pruning rules read nothing but the box, so they apply pixel by pixel; and the kept
+stems' pairs are marked as runs (``prune.StemPairs``). The result is the same set of pairs
+(tested against the per-box path).
+
+THE BOX CONVENTION (see ``rnastruct.boxes``): a box ``(bb_x, bb_y, siz_x, siz_y)`` has its
+**top-right** corner at ``(bb_x, bb_y)`` of the L x L map (row = 5' base ``i``, column = 3'
+base ``j``, ``i < j``) and covers rows ``bb_x .. bb_x + siz_x - 1``, columns ``bb_y - siz_y +
+1 .. bb_y``; sizes include the closing bases; a stem's pairs are ``(bb_x + k, bb_y - k)``.
+
+Pure numpy, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from .infer import ProposalConfig
+from .prune import PruneConfig, StemPairs, geometry_ok
+from .targets import PixelProposals
+
+
+def allowed_pair_map(tiles: Iterable[list[PixelProposals]], seq: str, proposal: ProposalConfig,
+                     pruning: PruneConfig) -> np.ndarray:
+    """``[L, L]`` bool (upper triangle): the pairs of the boxes that ``proposal`` selects and
+    ``pruning`` keeps. ``tiles``: lists of ``targets.pixel_proposals`` parts, each holding every
+    proposing pixel of the boxes it holds (the whole map, or one tile of it, as
+    ``S1Predictor.pixel_tiles`` yields them). Pruning by pixel counts or probabilities
+    (``min_pixel_pred``, ``min_prob``) needs the per-box tables: not supported here."""
+    proposal.validate()
+    if pruning.min_pixel_pred > 0 or pruning.min_prob > 0:
+        raise ValueError("allowed_pair_map prunes by geometry only: min_pixel_pred and min_prob must be 0")
+    L = len(seq)
+    by_p = proposal.method in ("p_on", "union")
+    by_n = proposal.method in ("n_proposal", "union")
+    stems, allowed = StemPairs(seq), np.zeros((L, L), dtype=bool)
+    stem_x, stem_y, stem_size = [], [], []
+    for parts in tiles:
+        for part in parts:
+            t = part.type
+            bx, by, sx, sy = part.bb_x, part.bb_y, part.siz_x, part.siz_y
+            ok = geometry_ok(t, bx, by, sx, sy, L)
+            if t == "hloop":
+                ok &= sx >= pruning.min_hloop_size
+            if t == "stem" and pruning.discard_ns_stem:
+                idx = np.flatnonzero(ok)
+                ok[idx[stems.non_canonical(bx[idx], by[idx], sx[idx])]] = False
+            threshold = proposal.threshold * (proposal.hloop_factor if t == "hloop" else 1)
+            area = (sx * sy).astype(np.float64)
+            # a pixel that selects its box on its own: confident, or alone enough for its area
+            alone = np.zeros(len(bx), dtype=bool)
+            if by_p:
+                alone |= part.p_on >= proposal.p_on
+            if by_n:
+                alone |= 1 / np.maximum(area, 1) > threshold
+            take = ok & alone
+            rest = np.flatnonzero(ok & ~take)
+            if by_n and len(rest):
+                # the other boxes pass on their pixel count; a box with a pixel of its own
+                # (above) passes anyway, so counting only these pixels decides the rest exactly
+                key = ((bx[rest] * L + by[rest]) * (L + 1) + sx[rest]) * (L + 1) + sy[rest]
+                _, first, counts = np.unique(key, return_index=True, return_counts=True)
+                take[rest[first[counts / area[rest[first]] > threshold]]] = True
+            bx, by, sx, sy = bx[take], by[take], sx[take], sy[take]
+            if t == "stem":
+                stem_x.append(bx), stem_y.append(by), stem_size.append(sx)
+                continue
+            allowed[bx, by] = True  # a loop's outer closing pair
+            if t == "iloop":
+                allowed[bx + sx - 1, by - sy + 1] = True  # and an internal loop's inner one
+    if stem_x:
+        allowed |= stems.covered(np.concatenate(stem_x), np.concatenate(stem_y), np.concatenate(stem_size))
+    return allowed
