@@ -197,7 +197,7 @@ class Predictor:
         fold decoder takes its allowed pairs straight from them (``s1.allowed``: the same
         pairs as ``allowed_pairs``, several times faster) unless a pruning rule reads pixel
         counts or probabilities."""
-        if self.decoder == "fold" and self.pruning.min_pixel_pred == 0 and self.pruning.min_prob == 0:
+        if self.decoder == "fold" and self.pruning.geometry_only:
             return self._fold(name, seq, allowed_pair_map(tiles, seq, self.proposal, self.pruning))
         return self.decode(name, seq, proposal_table(tiles))
 

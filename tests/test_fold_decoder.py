@@ -112,17 +112,20 @@ def test_fold_within_rejects_impossible_pairs():
 def test_predictor_fold_decoder_uses_only_proposed_pairs():
     """The bundled S1 with the default decoder: the structure uses only pairs its pruned
     proposals put forward, its energy is ViennaRNA's for it, and it is at least as stable as any
-    other structure over those pairs would be (the MFE over the full pair set is a lower bound)."""
+    other structure over those pairs would be (the MFE over the full pair set is a lower bound);
+    ``predict``, which takes the allowed pairs straight from pixel proposals, gives the same."""
     from rnastruct.pipeline import Predictor
 
     rng = np.random.default_rng(6)
     seqs = ["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"] + ["".join(rng.choice(list("ACGU"), n)) for n in (40, 120)]
     predictor = Predictor()
     assert predictor.s2 is None
+    fast = dict(predictor.predict([f"s{k}" for k in range(len(seqs))], seqs))  # s1.allowed's path
     for k, proposals in predictor.s1.propose(seqs):
         seq = seqs[k]
         allowed = predictor.allowed_pairs(proposals, seq)
         r = predictor.decode(f"s{k}", seq, proposals)
+        assert (fast[k].structure, fast[k].energy) == (r.structure, r.energy)
         allowed_set = set(map(tuple, allowed.tolist()))
         assert all(tuple(p) in allowed_set for p in r.pairs.tolist())
         assert r.energy == pytest.approx(RNA.fold_compound(seq).eval_structure(r.structure), abs=0.006)

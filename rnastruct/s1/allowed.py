@@ -38,7 +38,7 @@ def allowed_pair_map(tiles: Iterable[list[PixelProposals]], seq: str, proposal: 
     ``S1Predictor.pixel_tiles`` yields them). Pruning by pixel counts or probabilities
     (``min_pixel_pred``, ``min_prob``) needs the per-box tables: not supported here."""
     proposal.validate()
-    if pruning.min_pixel_pred > 0 or pruning.min_prob > 0:
+    if not pruning.geometry_only:
         raise ValueError("allowed_pair_map prunes by geometry only: min_pixel_pred and min_prob must be 0")
     L = len(seq)
     by_p = proposal.method in ("p_on", "union")
@@ -73,7 +73,9 @@ def allowed_pair_map(tiles: Iterable[list[PixelProposals]], seq: str, proposal: 
                 take[rest[first[counts / area[rest[first]] > threshold]]] = True
             bx, by, sx, sy = bx[take], by[take], sx[take], sy[take]
             if t == "stem":
-                stem_x.append(bx), stem_y.append(by), stem_size.append(sx)
+                stem_x.append(bx)
+                stem_y.append(by)
+                stem_size.append(sx)
                 continue
             allowed[bx, by] = True  # a loop's outer closing pair
             if t == "iloop":

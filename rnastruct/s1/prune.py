@@ -32,6 +32,11 @@ class PruneConfig:
     min_pixel_pred: int = 0  # drop boxes proposed by fewer pixels (either method); 0 = off
     min_prob: float = 0.0  # drop boxes whose median probability (best method) is lower; 0 = off
 
+    @property
+    def geometry_only(self) -> bool:
+        """Every rule reads the box alone (no pixel counts or probabilities)."""
+        return self.min_pixel_pred == 0 and self.min_prob == 0
+
 
 def prune_reasons(boxes: Mapping[str, np.ndarray], seq: str, cfg: PruneConfig) -> np.ndarray:
     """Per box, the first rule of ``PRUNE_REASONS`` that drops it, or "" when it is kept.
