@@ -339,12 +339,19 @@ def add_args(p) -> None:
 
 
 def _read_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
-    """Command-line sequences and FASTA files (or stdin) -> (names, sequences)."""
+    """Command-line sequences and FASTA files (or stdin: FASTA, or one sequence per line as
+    RNAfold reads it) -> (names, sequences)."""
+    import io
+
     from .seqio import read_fasta
 
     names, seqs = [], []
     if not inputs or inputs == ["-"]:
-        recs = read_fasta(sys.stdin, structures=True)
+        text = sys.stdin.read()
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines and not lines[0].startswith(">"):  # bare sequences; bases are checked later
+            return [f"seq{k + 1}" for k in range(len(lines))], lines
+        recs = read_fasta(io.StringIO(text), structures=True)
         return [r.name for r in recs], [r.seq for r in recs]
     for k, item in enumerate(inputs):
         if Path(item).is_file():

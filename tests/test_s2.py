@@ -170,6 +170,13 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
     p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--s2", str(s2), "--format", "bpseq"],
                        input=f">s\n{seqs[0]}\n", capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith("# s\n1 G ")
+    # bare sequences on stdin, one per line, as RNAfold reads them; a bad one is named
+    p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--s2", str(s2)],
+                       input=f"{seqs[0]}\n\n{seqs[1]}\n", capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith(f">seq1\n{seqs[0]}\n") and f">seq2\n{seqs[1]}\n" in p.stdout
+    p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--s2", str(s2)],
+                       input=f"{seqs[0]}\nACGXU\n", capture_output=True, text=True)
+    assert p.returncode == 2 and "seq2" in p.stderr and p.stdout == ""
     for bad, msg in ((["ACGZ"], "neither a file nor a sequence"), ([tmp_path / "none.fa"], "neither a file"),
                      ([fasta, fasta], "more than once")):
         r = run_cli("predict", *bad, "--s2", s2, "--out", tmp_path / "x.txt")
