@@ -27,7 +27,7 @@ import numpy as np
 
 from .infer import ProposalConfig
 from .prune import PruneConfig, StemPairs, geometry_ok
-from .targets import PixelProposals
+from .targets import PixelProposals, unique_rows
 
 
 def allowed_pair_map(tiles: Iterable[list[PixelProposals]], seq: str, proposal: ProposalConfig,
@@ -41,8 +41,6 @@ def allowed_pair_map(tiles: Iterable[list[PixelProposals]], seq: str, proposal: 
     if not pruning.geometry_only:
         raise ValueError("allowed_pair_map prunes by geometry only: min_pixel_pred and min_prob must be 0")
     L = len(seq)
-    by_p = proposal.method in ("p_on", "union")
-    by_n = proposal.method in ("n_proposal", "union")
     stems, allowed = StemPairs(seq), np.zeros((L, L), dtype=bool)
     stem_x, stem_y, stem_size = [], [], []
     for parts in tiles:
@@ -55,23 +53,16 @@ def allowed_pair_map(tiles: Iterable[list[PixelProposals]], seq: str, proposal: 
             if t == "stem" and pruning.discard_ns_stem:
                 idx = np.flatnonzero(ok)
                 ok[idx[stems.non_canonical(bx[idx], by[idx], sx[idx])]] = False
-            threshold = proposal.threshold * (proposal.hloop_factor if t == "hloop" else 1)
-            area = (sx * sy).astype(np.float64)
             # a pixel that selects its box on its own: confident, or alone enough for its area
-            alone = np.zeros(len(bx), dtype=bool)
-            if by_p:
-                alone |= part.p_on >= proposal.p_on
-            if by_n:
-                alone |= 1 / np.maximum(area, 1) > threshold
-            take = ok & alone
-            rest = np.flatnonzero(ok & ~take)
-            if by_n and len(rest):
-                # the other boxes pass on their pixel count; a box with a pixel of its own
-                # (above) passes anyway, so counting only these pixels decides the rest exactly
-                key = ((bx[rest] * L + by[rest]) * (L + 1) + sx[rest]) * (L + 1) + sy[rest]
-                _, first, counts = np.unique(key, return_index=True, return_counts=True)
-                take[rest[first[counts / area[rest[first]] > threshold]]] = True
-            bx, by, sx, sy = bx[take], by[take], sx[take], sy[take]
+            alone = ok & proposal.passes(t, 1 / np.maximum(sx * sy, 1), part.p_on)
+            rest = ok & ~alone
+            # the other boxes can pass on their pixel count only (none of their pixels reached
+            # p_on); a box with a pixel of its own passes anyway, so counting only these
+            # pixels decides the rest exactly
+            counted, _, counts = unique_rows(np.stack([bx[rest], by[rest], sx[rest], sy[rest]], axis=1))
+            counted = counted[proposal.passes(t, counts / (counted[:, 2] * counted[:, 3]),
+                                              np.full(len(counts), -np.inf))]
+            bx, by, sx, sy = (np.concatenate([v[alone], counted[:, c]]) for c, v in enumerate((bx, by, sx, sy)))
             if t == "stem":
                 stem_x.append(bx)
                 stem_y.append(by)

@@ -80,6 +80,13 @@ class ProposalConfig:
         if self.threshold < 0 or self.hloop_factor < 0 or not 0 <= self.p_on <= 1:
             raise InputError("threshold and hloop_factor must be >= 0 and p_on in [0, 1]")
 
+    def passes(self, types, norm: np.ndarray, p_on_max: np.ndarray) -> np.ndarray:
+        """Bool per box: kept, given its type (one for all boxes, or one each), its
+        ``n_proposal_norm`` and its ``p_on_max`` (the rule ``select`` states)."""
+        thr = np.where(np.asarray(types) == "hloop", self.threshold * self.hloop_factor, self.threshold)
+        by_n, by_p = norm > thr, p_on_max >= self.p_on
+        return {"n_proposal": by_n, "p_on": by_p, "union": by_n | by_p}[self.method]
+
 
 def activate(logits: Mapping[str, torch.Tensor], argmax: bool = False, light: bool = False) -> dict:
     """Network logits -> probabilities: sigmoid for ``*_on``, softmax over the last axis for
@@ -117,21 +124,10 @@ def _upper_triangle(length: int, device) -> tuple[torch.Tensor, torch.Tensor]:
     return rows, cols
 
 
-def _pixels(probs: Mapping, b: int, n: int) -> dict:
-    """Example ``b`` of a batch of per-pixel ``activate`` results (``[B, N]``), its first ``n``
-    pixels, as numpy."""
+def _numpy(probs: Mapping, index) -> dict:
+    """``v[index]`` of every ``activate`` result ``v`` (one example of a batch, cropped), as numpy."""
     def one(v):
-        return None if v is None else v[b, :n].cpu().numpy()
-
-    return {k: tuple(one(a) for a in v) if isinstance(v, tuple) else one(v) for k, v in probs.items()}
-
-
-def _numpy(probs: Mapping, b: int, n: int | None = None) -> dict:
-    """Example ``b`` of a batch of ``activate`` results, cropped to ``n x n``, as numpy."""
-    def one(v):
-        if v is None:
-            return None
-        return v[b, :n, :n].cpu().numpy() if n is not None else v[b].cpu().numpy()
+        return None if v is None else v[index].cpu().numpy()
 
     return {k: tuple(one(a) for a in v) if isinstance(v, tuple) else one(v) for k, v in probs.items()}
 
@@ -180,7 +176,7 @@ class S1Predictor:
         tokens, lengths = self._batch(seqs)
         with self._autocast():
             probs = activate(self.model(tokens, lengths))
-        return [_numpy(probs, b, len(s)) for b, s in enumerate(seqs)]
+        return [_numpy(probs, (b, slice(len(s)), slice(len(s)))) for b, s in enumerate(seqs)]
 
     def _batch(self, seqs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         # padded up to a multiple of PAD_TO: a padded sequence gets exactly what it gets alone
@@ -238,7 +234,7 @@ class S1Predictor:
                 rows_np, cols_np = rows.cpu().numpy(), cols.cpu().numpy()
                 for b, i in enumerate(index):
                     n = int(lengths[i]) * (int(lengths[i]) - 1) // 2  # its pixels come first
-                    values = _pixels(probs, b, n)
+                    values = _numpy(probs, (b, slice(n)))
                     yield int(i), [pixel_proposals(values, rows_np[:n], cols_np[:n], light)]
                 bar.update(len(index))
                 k = end
@@ -296,13 +292,7 @@ def select(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> dict[str
 def keep_mask(boxes: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarray:
     """Which rows of a per-box table (``BOX_COLUMNS``) ``cfg`` keeps (see ``select``)."""
     norm = np.maximum(np.asarray(boxes["n_proposal_norm_sm"]), np.asarray(boxes["n_proposal_norm_sl"]))
-    return _passes(np.asarray(boxes["type"]), norm, np.asarray(boxes["p_on_max"]), cfg)
-
-
-def _passes(types: np.ndarray, norm: np.ndarray, p_on_max: np.ndarray, cfg: ProposalConfig) -> np.ndarray:
-    thr = np.where(types == "hloop", cfg.threshold * cfg.hloop_factor, cfg.threshold)
-    by_n, by_p = norm > thr, p_on_max >= cfg.p_on
-    return {"n_proposal": by_n, "p_on": by_p, "union": by_n | by_p}[cfg.method]
+    return cfg.passes(boxes["type"], norm, np.asarray(boxes["p_on_max"]))
 
 
 def merge_methods(proposals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
