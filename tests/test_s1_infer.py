@@ -62,7 +62,11 @@ LSTM_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, seq_lstm=6, pair_product
                           dilations=[1, 2, 4], head_channels=8)
 
 
-@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, LSTM_TINY], ids=["dilated", "original", "lstm"])
+HELIX_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, pair_channels=8, dilations=[1, 2, 4], head_channels=8,
+                           helix_features=6)
+
+
+@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, LSTM_TINY, HELIX_TINY], ids=["dilated", "original", "lstm", "helix"])
 def test_tiled_equals_whole_map(cfg):
     """A sequence several tiles long gives the whole-map proposals, tile by tile."""
     model = seeded(cfg)

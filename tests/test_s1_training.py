@@ -31,6 +31,8 @@ TINY = S1ModelConfig(seq_channels=8, seq_layers=2, pair_channels=8, dilations=[1
 ORIGINAL_TINY = S1ModelConfig(arch="original", filters=[4, 4], filter_width=[5, 3], head_channels=6)
 LSTM_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, seq_lstm=6, pair_product=True, pair_channels=8,
                           dilations=[1, 2], head_channels=8)
+HELIX_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, pair_channels=8, dilations=[1, 2], head_channels=8,
+                           helix_features=5)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,8 @@ def tiny_data(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, S1ModelConfig(), LSTM_TINY],
-                         ids=["dilated", "original", "default", "lstm"])
+@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, S1ModelConfig(), LSTM_TINY, HELIX_TINY],
+                         ids=["dilated", "original", "default", "lstm", "helix"])
 def test_batched_equals_one_at_a_time(cfg):
     torch.manual_seed(0)
     model = build_model(cfg).eval()
@@ -92,10 +94,11 @@ def test_lstm_encoder_sees_the_whole_sequence():
     assert (a["stem_on"][0, L - 1, L - 1] - b["stem_on"][0, L - 1, L - 1]).abs() > 0
 
 
-def test_receptive_field_is_real():
-    """A change at position 0 reaches pixel (k, k) exactly up to the computed reach."""
+@pytest.mark.parametrize("cfg", [TINY, HELIX_TINY], ids=["dilated", "helix"])
+def test_receptive_field_is_real(cfg):
+    """A change at position 0 reaches pixel (k, k) exactly up to the computed reach (with
+    helix features, their runs reach further than the 1D encoder)."""
     torch.manual_seed(0)
-    cfg = S1ModelConfig(seq_channels=8, seq_layers=2, pair_channels=8, dilations=[1, 2], head_channels=8)
     model = build_model(cfg).eval()
     reach = (receptive_field(cfg) - 1) // 2
     L = reach + 6
@@ -107,6 +110,44 @@ def test_receptive_field_is_real():
     changed = (a["stem_on"][0] - b["stem_on"][0]).abs() > 0
     diag = changed.diagonal()
     assert diag[: reach + 1].any() and not diag[reach + 1:].any()
+
+
+def test_helix_indices_against_a_pair_by_pair_count():
+    """The stacks and canonical runs of every pixel, checked against a plain loop over the
+    sequence, on a whole map and on a crop, with padding."""
+    from rnastruct.s1.model import helix_indices
+
+    canonical = {"AU", "UA", "GC", "CG", "GU", "UG"}
+    rng = np.random.default_rng(3)
+    L, K = 30, 4
+    seqs = ["".join(rng.choice(list("ACGU"), n, p=[0.2, 0.3, 0.3, 0.2])) for n in (30, 23)]
+    tokens = torch.full((2, L), PAD)
+    for b, s in enumerate(seqs):
+        tokens[b, : len(s)] = torch.tensor(["ACGU".index(c) for c in s])
+
+    def tok(b, p):
+        return int(tokens[b, p]) if 0 <= p < L else PAD
+
+    def pair_ok(b, i, j):
+        return 0 <= i < len(seqs[b]) and 0 <= j < len(seqs[b]) and seqs[b][i] + seqs[b][j] in canonical
+
+    for a0, a1, b0, b1 in ((0, L, 0, L), (5, 17, 9, 30)):
+        stack_in, stack_out, n_in, n_out = helix_indices(tokens, a0, a1, b0, b1, K)
+        assert stack_in.shape == (2, a1 - a0, b1 - b0)
+        found = 0
+        for b in range(2):
+            for i in range(a0, a1):
+                for j in range(b0, b1):
+                    here = 36 * (6 * tok(b, i) + tok(b, j))
+                    assert stack_in[b, i - a0, j - b0] == here + 6 * tok(b, i + 1) + tok(b, j - 1)
+                    assert stack_out[b, i - a0, j - b0] == here + 6 * tok(b, i - 1) + tok(b, j + 1)
+                    for n, step in ((n_in, 1), (n_out, -1)):
+                        k = 0
+                        while k < K and pair_ok(b, i + step * (k + 1), j - step * (k + 1)):
+                            k += 1
+                        assert n[b, i - a0, j - b0] == k, (b, i, j, step)
+                        found += k >= 2
+        assert found > 20  # long runs occur, so the count is tested past one step
 
 
 def test_criterion_counts_only_masked_pixels():

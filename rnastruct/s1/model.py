@@ -27,6 +27,7 @@ PAD = 5  # token id of padding; A C G U N are 0..4
 _CANONICAL = torch.zeros(6, 6)
 for _a, _b in ((0, 3), (3, 0), (2, 1), (1, 2), (2, 3), (3, 2)):
     _CANONICAL[_a, _b] = 1.0
+_CANONICAL_BOOL = _CANONICAL.bool()
 
 
 @dataclass
@@ -45,6 +46,10 @@ class S1ModelConfig:
     pair_channels: int = 48  # width of the 2D trunk
     dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 1, 2, 4])
     max_offset_embedding: int = 32  # j - i is embedded up to this distance (clipped beyond)
+    # > 0: embed each pixel's stacks with its neighbours (i + 1, j - 1) and (i - 1, j + 1) (the
+    # four bases of each) and how many canonical pairs run on from it along its anti-diagonal,
+    # inwards and outwards, up to this many (UFold's pairing-potential idea, as embeddings)
+    helix_features: int = 0
     head_channels: int = 50  # shared 1 x 1 layer before the per-output layers (as the original)
 
 
@@ -66,7 +71,7 @@ def receptive_field(cfg: S1ModelConfig) -> int:
                          "is unbounded (the 2D trunk alone reaches DilatedS1.halo)")
     # each side: the 1D encoder reaches 2 * d per kernel-5 layer, each 3 x 3 2D layer d more
     seq_reach = 2 * sum(2**k for k in range(cfg.seq_layers))
-    return 1 + 2 * (seq_reach + sum(cfg.dilations))
+    return 1 + 2 * (max(seq_reach, cfg.helix_features) + sum(cfg.dilations))
 
 
 def _n_channels() -> int:
@@ -251,7 +256,10 @@ class DilatedS1(nn.Module):
     Widths were chosen by measured examples/s and validation auPRC (see bench/s1_train_throughput.py).
     Options: ``seq_lstm`` adds a BiLSTM to the 1D encoder (every position sees the whole sequence;
     ``features`` runs on the whole sequence, so tiling stays exact) and ``pair_product`` a bilinear
-    row x column term to the pixel's input (configs/s1/lstm.yaml uses both).
+    row x column term to the pixel's input (configs/s1/lstm.yaml uses both); ``helix_features``
+    embeds each pixel's stacks with its anti-diagonal neighbours and the length of the canonical
+    runs through it (``helix_indices``; configs/s1/helix.yaml): what a 3 x 3 trunk otherwise has
+    to learn from outer sums, handed to it for a few gathers per pixel.
     """
 
     def __init__(self, cfg: S1ModelConfig):
@@ -274,6 +282,13 @@ class DilatedS1(nn.Module):
         self.offset = nn.Embedding(2 * self.max_offset + 1, c2)
         self.canonical = nn.Parameter(torch.zeros(c2))
         self.register_buffer("canonical_table", _CANONICAL.clone(), persistent=False)
+        self.helix = cfg.helix_features
+        if self.helix:
+            # a stack is the pair types (6 x 6 token ids each) of two neighbouring pixels
+            self.stack_in = nn.Embedding(36 * 36, c2)
+            self.stack_out = nn.Embedding(36 * 36, c2)
+            self.run_in = nn.Embedding(self.helix + 1, c2)
+            self.run_out = nn.Embedding(self.helix + 1, c2)
         scale = len(cfg.dilations) ** -0.5
         self.pair_blocks = nn.ModuleList(_Residual2d(c2, d, scale) for d in cfg.dilations)
         self.head = nn.Sequential(ChannelNorm(c2), nn.Conv2d(c2, cfg.head_channels, 1), nn.GELU(),
@@ -344,6 +359,8 @@ class DilatedS1(nn.Module):
         h = h + canon[..., None] * self.canonical
         if "rows_p" in feats:
             h = h + nhwc("rows_p", slice(a0, a1))[:, :, None] * nhwc("cols_p", slice(b0, b1))[:, None]
+        if self.helix:
+            h = h + self._helix(tokens, a0, a1, b0, b1)
         h = h.permute(0, 3, 1, 2)  # [B, C2, R, C], channels-last in memory
         # where each example's padding starts in this crop: (example, first padded row, column)
         R, C = a1 - a0, b1 - b0
@@ -356,3 +373,36 @@ class DilatedS1(nn.Module):
         if pixels is None:
             return _split_outputs(self.head(h))  # named outputs over the region
         return _squeeze_pixels(_split_outputs(self.head(_gather_pixels(h, pixels))))  # [B, N(, C)]
+
+    def _helix(self, tokens: torch.Tensor, a0: int, a1: int, b0: int, b1: int) -> torch.Tensor:
+        """``[B, R, C, C2]``: the embedded ``helix_indices`` of the crop."""
+        stack_in, stack_out, n_in, n_out = helix_indices(tokens, a0, a1, b0, b1, self.helix)
+        return (self.stack_in(stack_in) + self.stack_out(stack_out)
+                + self.run_in(n_in) + self.run_out(n_out))  # [B, R, C, C2]
+
+
+def helix_indices(tokens: torch.Tensor, a0: int, a1: int, b0: int, b1: int, max_run: int):
+    """What ``helix_features`` embeds at each pixel (i, j) of rows ``a0:a1``, columns ``b0:b1``
+    -> four int64 ``[B, R, C]``: the stacks with (i + 1, j - 1) and with (i - 1, j + 1) as
+    ``36 * type(i, j) + type(neighbour)`` (a pair's type is ``6 * token_i + token_j``), and how
+    many canonical pairs run on from (i, j) inwards, (i + 1, j - 1), (i + 2, j - 2), ..., and
+    outwards, up to ``max_run``. Read from the whole token array, so a crop gets the whole
+    map's values; beyond the sequence's ends (and in padding) the token is PAD, which pairs
+    with nothing, as at a lone sequence's end."""
+    K, R, C = max_run, a1 - a0, b1 - b0
+    t = F.pad(tokens, (K, K), value=PAD)  # [B, L + 2K]: position p at p + K
+    rt, ct = t[:, a0 : a1 + 2 * K], t[:, b0 : b1 + 2 * K]  # positions a0 - K .. a1 + K - 1
+    ptype = rt[:, :, None] * 6 + ct[:, None, :]  # [B, R + 2K, C + 2K]
+    canon = _CANONICAL_BOOL.to(tokens.device)[rt[:, :, None], ct[:, None, :]]  # [B, R + 2K, C + 2K]
+
+    def at(x: torch.Tensor, k: int) -> torch.Tensor:  # x at (i + k, j - k)
+        return x[:, K + k : K + k + R, K - k : K - k + C]
+
+    here = at(ptype, 0) * 36
+    run_in, run_out = torch.ones_like(at(canon, 0)), torch.ones_like(at(canon, 0))
+    n_in = torch.zeros(run_in.shape, dtype=torch.long, device=tokens.device)
+    n_out = torch.zeros_like(n_in)
+    for k in range(1, K + 1):  # a run goes on while every pair so far is canonical
+        run_in, run_out = run_in & at(canon, k), run_out & at(canon, -k)
+        n_in, n_out = n_in + run_in, n_out + run_out
+    return here + at(ptype, 1), here + at(ptype, -1), n_in, n_out  # [B, R, C] each
