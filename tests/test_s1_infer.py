@@ -30,6 +30,8 @@ from .conftest import run_cli
 
 TINY = S1ModelConfig(seq_channels=8, seq_layers=2, pair_channels=8, dilations=[1, 2, 4], head_channels=8)
 ORIGINAL_TINY = S1ModelConfig(arch="original", filters=[4, 4], filter_width=[5, 3], head_channels=6)
+HELIX_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, pair_channels=8, dilations=[1, 2, 4], head_channels=8,
+                           helix_features=6)
 BUNDLED = Path(__file__).resolve().parents[1] / "rnastruct" / "models" / "s1_default" / "s1.pt"
 
 
@@ -62,10 +64,6 @@ LSTM_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, seq_lstm=6, pair_product
                           dilations=[1, 2, 4], head_channels=8)
 
 
-HELIX_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, pair_channels=8, dilations=[1, 2, 4], head_channels=8,
-                           helix_features=6)
-
-
 @pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, LSTM_TINY, HELIX_TINY], ids=["dilated", "original", "lstm", "helix"])
 def test_tiled_equals_whole_map(cfg):
     """A sequence several tiles long gives the whole-map proposals, tile by tile."""
@@ -90,7 +88,7 @@ def test_region_is_the_whole_map_crop():
         torch.testing.assert_close(v, whole[name][:, 7:30, 12:49], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY], ids=["dilated", "original"])
+@pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, HELIX_TINY], ids=["dilated", "original", "helix"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_head_at_pixels_is_bitwise_the_whole_map_there(cfg, dtype):
     """Inference runs the 1 x 1 head on the upper triangle's pixels only: the whole map's
