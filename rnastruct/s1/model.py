@@ -258,7 +258,7 @@ class DilatedS1(nn.Module):
     ``features`` runs on the whole sequence, so tiling stays exact) and ``pair_product`` a bilinear
     row x column term to the pixel's input (configs/s1/lstm.yaml uses both); ``helix_features``
     embeds each pixel's stacks with its anti-diagonal neighbours and the length of the canonical
-    runs through it (``helix_indices``; configs/s1/helix.yaml): what a 3 x 3 trunk otherwise has
+    runs through it (``helix_indices``; configs/s1/default.yaml): what a 3 x 3 trunk otherwise has
     to learn from outer sums, handed to it for a few gathers per pixel.
     """
 
