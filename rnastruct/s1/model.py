@@ -377,8 +377,8 @@ class DilatedS1(nn.Module):
 
     def _pixel_embeddings(self, tokens, off, canon, a0: int, a1: int, b0: int, b1: int) -> torch.Tensor:
         """``[B, R, C, C2]``: the embedded offset, canonical flag and ``helix_indices`` of the
-        crop, summed by one ``embedding_bag`` over the tables stacked end to end. Adding six
-        ``[B, R, C, C2]`` terms one by one made the helix features cost a third of inference."""
+        crop, summed by one ``embedding_bag`` over the tables stacked end to end: adding the six
+        ``[B, R, C, C2]`` terms one by one made S1 inference a third slower."""
         B, (R, C) = tokens.shape[0], off.shape
         flag = torch.stack([torch.zeros_like(self.canonical), self.canonical])  # [2, C2]
         tables = [self.offset.weight, flag, self.stack_in.weight, self.stack_out.weight,
