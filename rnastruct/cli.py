@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -336,13 +337,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        return _leave_process_group(args.run(args))
     except InputError as e:
         print(f"rnastruct {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"rnastruct {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _leave_process_group(code: int) -> int:
+    """Under torchrun, exit at once, without the interpreter's teardown. On torch 2.13 CPU,
+    gloo's threads sometimes abort a rank there ("terminate called without an active
+    exception"), after every rank has done its work and passed the final barrier, and so fail
+    a run that succeeded. By then every output is written; it is flushed here. An error raised
+    earlier never gets here and exits non-zero as usual."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

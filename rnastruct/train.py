@@ -194,11 +194,13 @@ def gather(obj, world: int) -> list:
 
 
 def finish_distributed(world: int) -> None:
-    """Wait for every rank, then leave the process group to the interpreter's exit.
+    """Wait for every rank, then leave the process group as the process exits.
 
     ``destroy_process_group()`` aborted 2-rank gloo runs on torch 2.13 CPU in about 1 of 4
-    tries here ("terminate called without an active exception") after all work was done;
-    exiting without it never did, and a barrier still makes every rank finish its work first.
+    tries here ("terminate called without an active exception") after all work was done. The
+    interpreter's normal exit did too, more rarely, so the command line exits with
+    ``os._exit`` under torchrun (``cli._leave_process_group``); the barrier makes every rank
+    finish its work first.
     """
     if world > 1 and dist.is_initialized():
         dist.barrier()
