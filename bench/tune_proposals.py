@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--split", default="valid")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2])
-    ap.add_argument("--p-on", type=float, nargs="+", default=[0.01, 0.02, 0.05, 0.1])
+    ap.add_argument("--p-on", type=float, nargs="+", default=[0.01, 0.02, 0.05, 0.1, 0.2])
     args = ap.parse_args()
 
     from rnastruct.boxes import candidate_pairs

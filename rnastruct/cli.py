@@ -28,6 +28,9 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("input")
     src.add_argument("--fasta", help="transcript FASTA (one record per transcript, 5'->3')")
     src.add_argument("--genome", help="genome FASTA (with --gtf)")
+    src.add_argument("--random", type=int, metavar="N",
+                     help="instead of a FASTA: N random sequences (A C G U uniform, from --seed), "
+                          "all in the train split")
     src.add_argument("--gtf", help="exon annotation: gene ids for --fasta, gene/transcript regions for --genome")
     src.add_argument("--regions", choices=["gene", "transcript"],
                      help=f"with --genome: gene bodies incl. introns, or spliced transcripts (default {d.regions})")
@@ -216,10 +219,10 @@ def _inspect(args) -> int:
 # s1-train
 
 
-def training_args(p: argparse.ArgumentParser, stage: str, data_help: str) -> None:
+def training_args(p: argparse.ArgumentParser, stage: str, data_help: str, nargs=None) -> None:
     """The options every training command shares (``s1-train``, ``s2-train``)."""
     p.add_argument("--config", help=f"YAML training config (configs/{stage}/*.yaml); defaults otherwise")
-    p.add_argument("--data", required=True, help=data_help)
+    p.add_argument("--data", required=True, nargs=nargs, help=data_help)
     p.add_argument("--out", required=True, help="run folder: config.yaml, metrics.csv, checkpoints")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
@@ -230,7 +233,8 @@ def training_args(p: argparse.ArgumentParser, stage: str, data_help: str) -> Non
 
 
 def _s1_train_args(p: argparse.ArgumentParser) -> None:
-    training_args(p, "s1", "dataset folder from rnastruct generate")
+    training_args(p, "s1", "dataset folder(s) from rnastruct generate, used together "
+                  "(e.g. human segments and --random ones)", nargs="+")
 
 
 def _s1_train(args) -> int:

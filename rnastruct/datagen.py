@@ -48,6 +48,7 @@ class GenerateConfig:
     """Parameters of ``rnastruct generate``; every field is also a YAML key and a CLI flag."""
 
     fasta: str | None = None  # transcript FASTA: one record per transcript, 5'->3'
+    random: int = 0  # instead of a FASTA: this many random sequences (A C G U uniform), all "train"
     genome: str | None = None  # genome FASTA; needs gtf
     gtf: str | None = None  # exon annotation: genes of fasta records, or regions of the genome
     regions: str = "gene"  # with genome: "gene" bodies (introns included) or spliced "transcript"s
@@ -77,8 +78,17 @@ class GenerateConfig:
     num_shards: int = 1  # number of shards the candidates are dealt into
 
     def validate(self) -> None:
-        if bool(self.fasta) == bool(self.genome):
-            raise InputError("give exactly one of --fasta (transcripts) or --genome (with --gtf)")
+        if self.random < 0:
+            raise InputError(f"random must be >= 0, got {self.random}")
+        if self.random:
+            given = [k for k in ("fasta", "genome", "gtf") if getattr(self, k)]
+            given += [k for k in ("antisense", "chroms", "exclude_chroms", "only_splits") if getattr(self, k)]
+            given += ["tilings"] if self.tilings != 1 else []
+            if given:
+                raise InputError("--random makes its own sequences; these options do not apply: "
+                                 + ", ".join(given))
+        elif bool(self.fasta) == bool(self.genome):
+            raise InputError("give exactly one of --fasta (transcripts), --genome (with --gtf) or --random N")
         if self.genome and not self.gtf:
             raise InputError("--genome needs --gtf to know where the genes are")
         if self.regions not in ("gene", "transcript"):
@@ -163,6 +173,7 @@ class Source(NamedTuple):
     key: str
     genomic: bool
     antisense: bool = False
+    random: bool = False  # the random source: segment k is random_sequence(seed, k, length)
 
     def reverse_complement(self) -> "Source":
         flip = {"+": "-", "-": "+"}.get(self.strand, ".")
@@ -235,6 +246,21 @@ def load_sources(cfg: GenerateConfig, fa) -> tuple[list[Source], list[str]]:
         if not sources:
             raise InputError(f"no gene falls in the split(s) {cfg.only_splits}")
     return sources, warnings
+
+
+def random_source_and_candidates(cfg: GenerateConfig) -> tuple[list[Source], np.ndarray]:
+    """The random source and its ``[cfg.random, 3]`` candidate rows (0, k, length): candidate k
+    is ``random_sequence(cfg.seed, k, length)``, the same whatever the shard or worker count."""
+    lo, hi = cfg.length_range()
+    lengths = _rng(cfg.seed, "random lengths").integers(lo, hi + 1, size=cfg.random)
+    cand = np.stack([np.zeros(cfg.random, np.int64), np.arange(cfg.random), lengths], axis=1)
+    return [Source("random", "random", "", ".", hi, None, "", False, random=True)], cand
+
+
+def random_sequence(seed: int, k: int, length: int) -> str:
+    """Random sequence number ``k`` of a run with ``seed``: ``length`` bases, A C G U uniform.
+    The original's 2020 models trained on such sequences: folding rules are the same there."""
+    return "".join(np.array(list("ACGU"))[_rng(seed, "random", k).integers(0, 4, size=length)])
 
 
 def transcript_to_genome(src: Source, a: int, b: int) -> list[tuple[int, int]]:
@@ -315,8 +341,8 @@ def make_candidates(sources: list[Source], cfg: GenerateConfig) -> np.ndarray:
 def split_of(src: Source, cfg: GenerateConfig) -> str:
     """The split of every segment of ``src``: decided by its gene (hash) or chromosome alone,
     so that a gene can never be in two splits."""
-    if cfg.split_by == "none":
-        return "train"
+    if cfg.split_by == "none" or src.random:
+        return "train"  # random sequences are training data only: validate on held-out genes
     if cfg.split_by == "chrom":
         if src.chrom in cfg.test_chroms:
             return "test"
@@ -427,7 +453,8 @@ def _prefold_items(cfg, fa, sources, cand) -> Iterator[_Item]:
     for k in range(len(cand)):
         src = sources[cand[k, 0]]
         a, n = int(cand[k, 1]), int(cand[k, 2])
-        seq, n_amb, n_lower = check_segment(fetch_segment(fa, src, a, a + n))  # validated up front
+        raw = random_sequence(cfg.seed, a, n) if src.random else fetch_segment(fa, src, a, a + n)
+        seq, n_amb, n_lower = check_segment(raw)  # validated up front
         if n_amb > cfg.max_n:
             yield _Item(k, "too_many_n", None)
             continue
@@ -500,11 +527,15 @@ def generate(cfg: GenerateConfig, progress: bool = True):
     started = time.time()
     workers = cfg.effective_workers()
     with _make_pool(workers) as pool:
-        fasta_path = cfg.fasta or cfg.genome
-        fa = open_indexed_fasta(fasta_path)
-        sources, warnings = load_sources(cfg, fa)
-        validate_sources(fa, sources, fasta_path)
-        cand_all = make_candidates(sources, cfg)
+        if cfg.random:
+            fasta_path, fa, warnings = "random sequences", None, []
+            sources, cand_all = random_source_and_candidates(cfg)
+        else:
+            fasta_path = cfg.fasta or cfg.genome
+            fa = open_indexed_fasta(fasta_path)
+            sources, warnings = load_sources(cfg, fa)
+            validate_sources(fa, sources, fasta_path)
+            cand_all = make_candidates(sources, cfg)
         cand = cand_all[cfg.shard :: cfg.num_shards]
         if len(cand) == 0:
             raise InputError(f"no candidate segments of length {cfg.length} in {fasta_path}")
@@ -579,9 +610,9 @@ def _add_row(cols, sources, splits, cand_row, seq, structure, mfe, freq, div, pa
         g0, g1 = min(p[0] for p in pieces), max(p[1] for p in pieces)
     else:
         g0 = g1 = -1
-    cols["id"].append(f"{src.source_id}:{a}-{a + n}")
+    cols["id"].append(f"random_{a}" if src.random else f"{src.source_id}:{a}-{a + n}")
     cols["source_id"].append(src.source_id)
-    cols["gene_id"].append(src.gene_id)
+    cols["gene_id"].append(f"random_{a}" if src.random else src.gene_id)
     cols["chrom"].append(src.chrom)
     cols["strand"].append(src.strand)
     cols["start"].append(g0)

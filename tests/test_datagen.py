@@ -7,7 +7,8 @@ import pytest
 import RNA
 
 from rnastruct.boxes import boxes_from_records, boxes_to_dot_bracket, structure_to_boxes
-from rnastruct.datagen import REJECT_REASONS, GenerateConfig, generate, merge, transcript_to_genome
+from rnastruct.datagen import (REJECT_REASONS, GenerateConfig, generate, merge, random_sequence,
+                               transcript_to_genome)
 from rnastruct.seqio import InputError, read_dataset, read_gtf
 from rnastruct.structure import parse_dot_bracket
 
@@ -368,3 +369,70 @@ def test_output_parent_folders_are_created(human, tmp_path):
                 "--workers", "1", "--quiet", "--out", out)
     assert r.returncode == 0, r.stderr
     assert read_dataset(out)[0].shape[0] == 3
+
+
+def test_random_sequences_are_seeded_uniform_training_data(tmp_path):
+    kw = dict(random=300, length="30-50", min_mfe_freq=0.05, seed=3, ens_div=False)
+    df1, m1 = _gen(**kw, workers=1)
+    df2, m2 = _gen(**kw, workers=2)
+    assert df1.equals(df2) and m1["counts"] == m2["counts"]
+    _counts_add_up(m1, len(df1))
+    assert 0 < len(df1) < 300 and m1["counts"]["rejected"]["low_mfe_freq"] > 0
+    assert (df1["split"] == "train").all() and df1["len"].between(30, 50).all()
+    assert df1["id"].is_unique and (df1["gene_id"] == df1["id"]).all()
+    for row in df1.head(30).itertuples():
+        k = int(row.id.removeprefix("random_"))
+        assert row.seq == random_sequence(3, k, row.len)  # the row is candidate k, whatever the worker
+        fc = RNA.fold_compound(row.seq)
+        structure, mfe = fc.mfe()
+        assert row.structure == structure and row.mfe == pytest.approx(mfe, abs=1e-4)
+    bases = "".join(random_sequence(3, k, 100) for k in range(200))
+    assert set(bases) == set("ACGU")
+    assert all(abs(bases.count(b) / len(bases) - 0.25) < 0.02 for b in "ACGU")
+    df3, _ = _gen(**{**kw, "seed": 4}, workers=1)
+    assert not set(df1["seq"]) & set(df3["seq"])
+    # shards deal the same candidates: together they are the whole run
+    parts = [_gen(**kw, workers=1, shard=s, num_shards=2)[0] for s in (0, 1)]
+    assert sorted(parts[0]["id"].tolist() + parts[1]["id"].tolist()) == sorted(df1["id"])
+    with pytest.raises(InputError, match="do not apply: antisense, tilings"):
+        _gen(random=10, length="40", antisense=True, tilings=2)
+    with pytest.raises(InputError, match="do not apply: fasta"):
+        _gen(random=10, length="40", fasta="x.fa")
+    r = run_cli("generate", "--random", "40", "--length", "40", "--seed", "5", "--workers", "1",
+                "--out", tmp_path / "out", "--quiet")
+    assert r.returncode == 0, r.stderr
+    ds, manifest = read_dataset(tmp_path / "out")
+    assert manifest["params"]["random"] == 40 and manifest["counts"]["sampled"] == 40
+
+
+def test_split_leakage_drops_training_rows_sharing_a_kmer_with_held_out_ones(tmp_path):
+    """data_gen/split_leakage.py: a 25-nt piece of a validation segment's reverse complement
+    is a leak; the same segment with a mismatch every 15 nt is not (no shared 20-mer)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    table, manifest = generate(GenerateConfig(random=60, length="64", seed=12, ens_div=False, workers=1),
+                               progress=False)
+    seqs = table.column("seq").to_pylist()
+    split = ["valid" if k < 5 else "train" for k in range(len(seqs))]
+    rc0 = seqs[0].translate(str.maketrans("ACGU", "UGCA"))[::-1]
+    seqs[10] = rc0[:25] + seqs[10][25:]
+    swap = {"A": "C", "C": "G", "G": "U", "U": "A"}
+    seqs[11] = "".join(swap[b] if k % 15 == 7 else b for k, b in enumerate(seqs[0]))
+    table = table.set_column(table.column_names.index("seq"), "seq", pa.array(seqs))
+    table = table.set_column(table.column_names.index("split"), "split", pa.array(split))
+    from rnastruct.seqio import write_dataset
+
+    write_dataset(table, tmp_path / "ds", manifest)
+    script = Path(__file__).resolve().parents[1] / "data_gen" / "split_leakage.py"
+    r = subprocess.run([sys.executable, script, "--held-out", tmp_path / "ds", "--train", tmp_path / "ds", "--drop"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"1 of {len(seqs) - 5} training segments" in r.stdout
+    clean, m = read_dataset(tmp_path / "ds_clean")
+    ids = table.column("id").to_pylist()
+    assert clean["id"].tolist() == ids[:10] + ids[11:]
+    assert m["leakage_filter"]["dropped"] == 1

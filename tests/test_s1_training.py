@@ -16,7 +16,7 @@ import torch
 
 from rnastruct.datagen import GenerateConfig, generate
 from rnastruct.s1.criterion import S1Criterion, auprc, auroc, metric_names, selection_score
-from rnastruct.s1.data import S1Examples, length_batches
+from rnastruct.s1.data import S1Examples, length_batches, load_datasets, load_examples
 from rnastruct.s1.model import PAD, S1ModelConfig, build_model, receptive_field
 from rnastruct.s1.targets import OUTPUTS
 from rnastruct.s1.training import columns, model_from_checkpoint
@@ -235,6 +235,25 @@ def test_tiny_training_run_end_to_end(tiny_data, tmp_path):
     # a second run into the same folder is refused
     r2 = run_cli("s1-train", "--data", tiny_data, "--out", run_dir)
     assert r2.returncode == 2 and "not empty" in r2.stderr
+
+
+def test_training_on_two_datasets_uses_both(tiny_data, tmp_path):
+    """Human segments plus random ones (``--data A B``): every row of both, splits kept."""
+    rnd = tmp_path / "random"
+    table, manifest = generate(GenerateConfig(random=60, length="24-48", min_mfe_freq=0.05, seed=8,
+                                              workers=1, ens_div=False), progress=False)
+    write_dataset(table, rnd, manifest)
+    ex_h, split_h = load_examples(tiny_data)
+    ex_r, split_r = load_examples(rnd)
+    ex, split = load_datasets([tiny_data, rnd])
+    assert ex.seqs == ex_h.seqs + ex_r.seqs and ex.ids == ex_h.ids + ex_r.ids
+    assert all(np.array_equal(a, b) for a, b in zip(ex.pairs, ex_h.pairs + ex_r.pairs))
+    assert split.tolist() == split_h.tolist() + split_r.tolist() and set(split_r) == {"train"}
+    r = run_cli("s1-train", "--config", REPO / "configs/s1/debug.yaml", "--data", tiny_data, rnd,
+                "--out", tmp_path / "run", "--set", "epochs=1", "--set", "split=random", "--set", "valid_frac=0.2")
+    assert r.returncode == 0, r.stderr
+    n = len(ex_h) + len(ex_r)
+    assert f"{int(n * 0.8)} training / {n - int(n * 0.8)} validation examples" in r.stderr
 
 
 def test_original_config_builds_and_trains_a_step(tiny_data, tmp_path):

@@ -87,6 +87,20 @@ def load_examples(path, max_length: int | None = None) -> tuple[S1Examples, np.n
     return ex, split
 
 
+def load_datasets(paths: list, max_length: int | None = None) -> tuple[S1Examples, np.ndarray | None]:
+    """Several datasets -> their examples end to end, and their split columns (None if any
+    dataset lacks one). Training on human segments plus random ones, say."""
+    parts = [load_examples(p, max_length) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    seqs = [s for ex, _ in parts for s in ex.seqs]
+    pairs = [q for ex, _ in parts for q in ex.pairs]
+    ids = [i for ex, _ in parts for i in ex.ids]
+    splits = [sp for _, sp in parts]
+    split = None if any(sp is None for sp in splits) else np.concatenate(splits)
+    return S1Examples(seqs, pairs, ids), split
+
+
 def split_examples(ex: S1Examples, split: np.ndarray | None, how: str, valid_frac: float,
                    seed: int) -> tuple[S1Examples, S1Examples]:
     """-> (train, valid). ``how="column"``: the dataset's split column (train / valid; test is

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from ..train import (autocast, evaluate, finish_distributed, gather, load_checkp
                      save_checkpoint, setup_device, train_one_epoch, warmup_cosine,
                      write_metrics_csv)
 from .criterion import S1Criterion, average_metrics, example_metrics, metric_names, selection_score
-from .data import iterate, length_batches, load_examples, split_examples
+from .data import iterate, length_batches, load_datasets, split_examples
 from .model import S1ModelConfig, build_model
 from .targets import OUTPUTS
 
@@ -82,7 +83,7 @@ def columns() -> list[str]:
     return metric_names() + ["loss"] + [f"{name}.loss" for name in OUTPUTS] + ["lr", "seconds", "tv", "epoch"]
 
 
-def run(cfg: S1Config, data: str, out: str, resume: bool = False, device_name: str = "cpu",
+def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, device_name: str = "cpu",
         progress: bool = True) -> dict:
     """Train; returns the last epoch's metrics rows. Multi-process under ``torchrun``."""
     from tqdm import tqdm
@@ -111,7 +112,7 @@ def run(cfg: S1Config, data: str, out: str, resume: bool = False, device_name: s
             except OSError as e:
                 raise InputError(f"{run_dir}: cannot create the run folder ({e.strerror})") from None
 
-    ex, split = load_examples(data, cfg.max_length)
+    ex, split = load_datasets([data] if isinstance(data, (str, os.PathLike)) else data, cfg.max_length)
     train_ex, valid_ex = split_examples(ex, split, cfg.split, cfg.valid_frac, cfg.seed)
     if cfg.max_train_examples:
         train_ex = train_ex.subset(np.arange(min(cfg.max_train_examples, len(train_ex))))
