@@ -7,7 +7,7 @@ extra data:
     python data_gen/split_leakage.py --held-out data/s1_chr1_len64 --train data/s1_chr1_len64 data/s1_chr9_len64
 
 Prints, per training dataset, the training rows that share a k-mer with a held-out row, and
-with ``--drop-into`` writes each dataset without them (a new folder beside, ``*_clean``).
+with ``--drop`` writes each dataset without them (a new folder beside it, ``*_clean``).
 """
 
 from __future__ import annotations

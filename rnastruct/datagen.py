@@ -248,6 +248,9 @@ def load_sources(cfg: GenerateConfig, fa) -> tuple[list[Source], list[str]]:
     return sources, warnings
 
 
+_ACGU = np.frombuffer(b"ACGU", dtype=np.uint8)
+
+
 def random_source_and_candidates(cfg: GenerateConfig) -> tuple[list[Source], np.ndarray]:
     """The random source and its ``[cfg.random, 3]`` candidate rows (0, k, length): candidate k
     is ``random_sequence(cfg.seed, k, length)``, the same whatever the shard or worker count."""
@@ -260,7 +263,7 @@ def random_source_and_candidates(cfg: GenerateConfig) -> tuple[list[Source], np.
 def random_sequence(seed: int, k: int, length: int) -> str:
     """Random sequence number ``k`` of a run with ``seed``: ``length`` bases, A C G U uniform.
     The original's 2020 models trained on such sequences: folding rules are the same there."""
-    return "".join(np.array(list("ACGU"))[_rng(seed, "random", k).integers(0, 4, size=length)])
+    return _ACGU[_rng(seed, "random", k).integers(0, 4, size=length)].tobytes().decode("ascii")
 
 
 def transcript_to_genome(src: Source, a: int, b: int) -> list[tuple[int, int]]:

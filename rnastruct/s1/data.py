@@ -7,6 +7,7 @@ and every mask is False on padded pixels, so no loss or metric sees them.
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 import numpy as np
@@ -87,18 +88,14 @@ def load_examples(path, max_length: int | None = None) -> tuple[S1Examples, np.n
     return ex, split
 
 
-def load_datasets(paths: list, max_length: int | None = None) -> tuple[S1Examples, np.ndarray | None]:
-    """Several datasets -> their examples end to end, and their split columns (None if any
-    dataset lacks one). Training on human segments plus random ones, say."""
-    parts = [load_examples(p, max_length) for p in paths]
-    if len(parts) == 1:
-        return parts[0]
-    seqs = [s for ex, _ in parts for s in ex.seqs]
-    pairs = [q for ex, _ in parts for q in ex.pairs]
-    ids = [i for ex, _ in parts for i in ex.ids]
+def load_datasets(paths, max_length: int | None = None) -> tuple[S1Examples, np.ndarray | None]:
+    """One dataset folder, or several -> their examples end to end, and their split columns
+    (None if any dataset lacks one). Training on human segments plus random ones, say."""
+    parts = [load_examples(p, max_length) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    ex = S1Examples([s for e, _ in parts for s in e.seqs], [q for e, _ in parts for q in e.pairs],
+                    [i for e, _ in parts for i in e.ids])
     splits = [sp for _, sp in parts]
-    split = None if any(sp is None for sp in splits) else np.concatenate(splits)
-    return S1Examples(seqs, pairs, ids), split
+    return ex, None if any(sp is None for sp in splits) else np.concatenate(splits)
 
 
 def split_examples(ex: S1Examples, split: np.ndarray | None, how: str, valid_frac: float,

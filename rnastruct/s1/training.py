@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -112,7 +111,7 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
             except OSError as e:
                 raise InputError(f"{run_dir}: cannot create the run folder ({e.strerror})") from None
 
-    ex, split = load_datasets([data] if isinstance(data, (str, os.PathLike)) else data, cfg.max_length)
+    ex, split = load_datasets(data, cfg.max_length)
     train_ex, valid_ex = split_examples(ex, split, cfg.split, cfg.valid_frac, cfg.seed)
     if cfg.max_train_examples:
         train_ex = train_ex.subset(np.arange(min(cfg.max_train_examples, len(train_ex))))
