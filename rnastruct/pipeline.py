@@ -129,6 +129,8 @@ class Predictor:
             self.energy_weight = float(state.get("energy_weight", 0.0))
         self.proposal = proposal or ProposalConfig()
         self.proposal.validate()
+        if self.proposal.method == "vote":  # it would select nothing: no votes are computed here
+            raise ValueError("the predictor decodes S1 by argmax: proposal method 'vote' is for rnastruct s1-infer")
         self.pruning = pruning or PruneConfig()
         self.max_boxes = max_boxes
 

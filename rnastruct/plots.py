@@ -301,21 +301,29 @@ BOX_COLOURS = {"stem": "tab:blue", "iloop": "tab:orange", "hloop": "tab:green"}
 def s1_curves_figure(rows: list[dict]) -> Figure:
     """One panel per proposal method: exact box sensitivity per type and the share of sequences
     with every true box found (left axis) against the method's threshold, and proposals per
-    true box (right axis, dashed). ``rows``: ``rnastruct.s1.recall.curves`` output."""
+    true box (right axis, dashed); and one for the budget (``prune --max-per-nt``) when the
+    rows have one. ``rows``: ``rnastruct.s1.recall.curves`` output."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from matplotlib.ticker import NullFormatter
 
-    methods = [m for m in ("n_proposal", "p_on", "union") if any(r["method"] == m for r in rows)]
-    if not methods:
+    def budget(r):  # a row of the budget curve (``per_nt`` set), not of a threshold's
+        v = r.get("per_nt")  # absent in curves from before budgets; NaN (or "nan" read back) if not one
+        return v not in (None, "") and float(v) == float(v)
+
+    panels = [m for m in ("n_proposal", "p_on", "union", "vote")
+              if any(r["method"] == m and not budget(r) for r in rows)]
+    panels += ["budget"] if any(budget(r) for r in rows) else []
+    if not panels:
         raise ValueError("s1_curves_figure: no rows")
-    fig = Figure(figsize=(4.2 * len(methods), 3.4), layout="constrained")
+    fig = Figure(figsize=(4.2 * len(panels), 3.4), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(methods), squeeze=False)[0]
-    for ax, m in zip(axes, methods):
-        rs = [r for r in rows if r["method"] == m]
-        x = [r["p_on"] if m == "p_on" else r["threshold"] for r in rs]
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, m in zip(axes, panels):
+        rs = [r for r in rows if budget(r)] if m == "budget" else \
+            [r for r in rows if r["method"] == m and not budget(r)]
+        x = [r["per_nt"] if m == "budget" else r["p_on"] if m == "p_on" else r["threshold"] for r in rs]
         for t, colour in BOX_COLOURS.items():
             ax.plot(x, [r[f"sens_{t}"] for r in rs], "o-", color=colour, label=f"{t} sensitivity")
         ax.plot(x, [r["all_found"] for r in rs], "s-", color="black", label="sequences, all found")
@@ -323,8 +331,9 @@ def s1_curves_figure(rows: list[dict]) -> Figure:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel({"n_proposal": "n_proposal_norm threshold", "p_on": "p_on threshold",
-                       "union": "n_proposal_norm threshold (p_on walks with it)"}[m])
-        ax.set_title(m)
+                       "union": "n_proposal_norm threshold (p_on walks with it)",
+                       "vote": "vote_norm threshold", "budget": "proposals kept per nucleotide"}[m])
+        ax.set_title(f"budget ({rs[0]['method']}, best by score)" if m == "budget" else m)
         ax.grid(alpha=0.3)
         twin = ax.twinx()
         twin.plot(x, [r["proposals_per_true_box"] for r in rs], "--", color="grey", label="proposals / true box")

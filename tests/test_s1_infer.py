@@ -20,9 +20,10 @@ from rnastruct.s1.infer import (
     select,
 )
 from rnastruct.s1.model import S1ModelConfig, build_model
-from rnastruct.s1.prune import PruneConfig, canonical_map, prune, prune_reasons
+from rnastruct.s1.prune import PruneConfig, box_score, canonical_map, prune, prune_reasons
 from rnastruct.s1.recall import join_scores, score_sequence, summarize
-from rnastruct.s1.targets import PROPOSAL_COLUMNS, decode, encode, perfect_predictions
+from rnastruct.s1.targets import (PROPOSAL_COLUMNS, decode, encode, perfect_predictions, pixel_votes,
+                                  topk_classes)
 from rnastruct.seqio import InputError
 from rnastruct.structure import parse_dot_bracket
 
@@ -74,6 +75,18 @@ def test_tiled_equals_whole_map(cfg):
         (_, tiled), = S1Predictor(model, tile=tile).propose([seq])
         same_proposals(whole, tiled)
     assert len(whole["type"]) > 1000
+
+
+def test_tiled_votes_equal_whole_map_votes():
+    """The soft votes too: a box's voters lie within MAX_OFFSET of its corner whatever class
+    they vote with, so tiles widened by that margin give the whole-map votes."""
+    model = seeded(HELIX_TINY)
+    (seq,) = random_seqs(1, 97, 97, seed=3)
+    (_, whole), = S1Predictor(model, tile=512).propose([seq], votes=(2, 0.0))
+    assert (whole["method"] == "vote").sum() > 1000
+    for tile in (16, 40):
+        (_, tiled), = S1Predictor(model, tile=tile).propose([seq], votes=(2, 0.0))
+        same_proposals(whole, tiled)
 
 
 def test_region_is_the_whole_map_crop():
@@ -235,7 +248,7 @@ def table(rows):
     """Hand-made decode rows -> columns."""
     cols = {c: [] for c in PROPOSAL_COLUMNS}
     for r in rows:
-        full = {**dict(n_proposal=1, n_proposal_norm=0.0, prob_median=0.0, prob_max=0.0,
+        full = {**dict(n_proposal=1, n_proposal_norm=0.0, prob_median=0.0, prob_max=0.0, prob_sum=0.0,
                        p_on_median=0.0, p_on_max=0.0), **r}
         for c in PROPOSAL_COLUMNS:
             cols[c].append(full[c])
@@ -293,12 +306,79 @@ def test_perfect_predictions_propose_and_survive_pruning_exactly():
         assert got == true
 
 
+def test_votes_by_hand():
+    """One stem pixel's top-2 classes vote for every combination, weighted by the product of
+    probabilities; a catch-all location casts no vote, a catch-all size takes the scalar size;
+    pixels below min_p_on do not vote."""
+    def one(k, p):
+        return np.array([k]), np.array([p])
+
+    values = {}
+    for t in ("stem", "iloop", "hloop"):
+        values[f"{t}_on"] = np.array([0.5 if t == "stem" else 0.005])
+        for name in ("location_x", "location_y", "sm_size", "sm_size_x", "sm_size_y"):
+            values[f"{t}_{name}"] = one([0, 1], [0.6, 0.3])
+        for name in ("sl_size", "sl_size_x", "sl_size_y"):
+            values[f"{t}_{name}"] = np.array([12.4])
+    values["stem_location_y"] = one([0, 11], [0.8, 0.1])  # second choice: "more than 10"
+    values["stem_sm_size"] = one([2, 10], [0.7, 0.2])  # size 3, then ">= 11": the scalar, 12
+    parts = pixel_votes(values, np.array([2]), np.array([9]), min_p_on=0.01)
+    assert [(p.type, p.method) for p in parts] == [("stem", "vote"), ("iloop", "vote"), ("hloop", "vote")]
+    assert len(parts[1].bb_x) == len(parts[2].bb_x) == 0  # p_on 0.005 < 0.01
+    stem = parts[0]
+    got = {(int(x), int(y), int(a), int(b)): w for x, y, a, b, w in
+           zip(stem.bb_x, stem.bb_y, stem.siz_x, stem.siz_y, stem.prob)}
+    want = {(2, 9, 3, 3): 0.5 * 0.6 * 0.8 * 0.7, (2, 9, 12, 12): 0.5 * 0.6 * 0.8 * 0.2,
+            (1, 9, 3, 3): 0.5 * 0.3 * 0.8 * 0.7, (1, 9, 12, 12): 0.5 * 0.3 * 0.8 * 0.2}
+    assert got.keys() == want.keys()
+    for box, w in want.items():
+        assert got[box] == pytest.approx(w)
+    assert (stem.p_on == 0.5).all()
+
+
+def test_perfect_votes_propose_and_survive_pruning_exactly():
+    """Independent truth, as for argmax decoding: perfect pixels vote (top 2) for the true boxes
+    with weight 1 (including sizes over 10, from the scalar) and for nothing else with any
+    weight, so select "vote" then prune keeps exactly the true boxes; a true box's vote_norm
+    is the share of its pixels that propose it."""
+    for seq, pairs in vienna_folds(40, seed=5):
+        true = {tuple(b)[:5] for b in structure_to_boxes(pairs, len(seq)) if not b.pseudoknot}
+        proposals = decode(topk_classes(perfect_predictions(*encode(pairs, len(seq))), 2), votes=0.5)
+        merged = merge_methods(proposals)
+        boxes = prune(select(proposals, ProposalConfig(method="vote", vote_threshold=0.0)), seq, PruneConfig())
+        got = set(zip(*(boxes[c].tolist() for c in ("type", "bb_x", "bb_y", "siz_x", "siz_y"))))
+        assert got == true
+        # weight-1 votes: vote_norm = the share of the box's pixels voting = n_proposal_norm of
+        # the argmax "sm" proposals wherever "sm" could propose it (sizes up to 10)
+        small = (merged["vote_norm"] > 0) & (merged["siz_x"] <= 10) & (merged["siz_y"] <= 10)
+        np.testing.assert_allclose(merged["vote_norm"][small], merged["n_proposal_norm_sm"][small])
+
+
+def test_budget_keeps_the_best_per_nucleotide_after_the_other_rules():
+    seq = "GGGGAAAACCCC" + "A" * 8  # 20 nt: a budget of 0.1 per nt is 2 boxes
+    boxes = box_table([("stem", 0, 11, 4, 4), ("stem", 1, 10, 2, 2), ("hloop", 3, 8, 6, 6),
+                       ("stem", 4, 15, 2, 2), ("iloop", 0, 25, 3, 3)])
+    boxes["n_proposal_norm_sm"] = np.array([0.3, 0.9, 0.3, 0.95, 0.4])
+    boxes["n_proposal_norm_sl"] = np.zeros(5)
+    # the hairpin's 0.3 counts 0.6 at hloop_factor 0.5; the AA-AA stem is non-canonical and
+    # dropped first, so it cannot take the budget; the iloop reaches past the end
+    assert box_score(boxes, 0.5).tolist() == pytest.approx([0.3, 0.9, 0.6, 0.95, 0.4])
+    reasons = prune_reasons(boxes, seq, PruneConfig(max_per_nt=0.1, hloop_factor=0.5))
+    assert reasons.tolist() == ["over_budget", "", "", "non_canonical_stem", "geometry"]
+    # votes, when computed, rank instead of n_proposal_norm
+    boxes["vote_norm"] = np.array([0.5, 0.01, 0.02, 0.0, 0.0])
+    reasons = prune_reasons(boxes, seq, PruneConfig(max_per_nt=0.1, hloop_factor=0.5))
+    assert reasons.tolist() == ["", "over_budget", "", "non_canonical_stem", "geometry"]
+    assert (prune_reasons(boxes, seq, PruneConfig(max_per_nt=10)) != "over_budget").all()
+
+
 def box_table(boxes, **extra):
     cols = {c: [] for c in BOX_COLUMNS}
     for b in boxes:
         row = dict(zip(("type", "bb_x", "bb_y", "siz_x", "siz_y"), b))
         for c in BOX_COLUMNS:
-            cols[c].append(row.get(c, extra.get(c, 1.0)))
+            # votes are computed only for --method vote: NaN, as select leaves them otherwise
+            cols[c].append(row.get(c, extra.get(c, np.nan if c.startswith("vote") else 1.0)))
     return {c: np.array(v) for c, v in cols.items()}
 
 
@@ -398,6 +478,19 @@ def test_recall_exact_overlap_and_counts():
     assert row["proposals_per_true_box"] == pytest.approx(5 / 4)
     row = summarize(scores, "union", 0.2, 0.1)
     assert row["sens_hloop"] == 1.0 and row["sens_stem"] == pytest.approx(2 / 3)
+    # a budget of 0.5 per nt on a 4-nt sequence: its 2 best by n_score, 0.9 and 0.9 (rows 1
+    # and 4); the exact match (0.5) is third, the 3x3 overlap (row 1) first
+    s = score_sequence(true, props, hloop_factor=0.5, length=4)
+    assert s["prop_rank"].tolist() == [2, 0, 4, 3, 1]
+    assert s["exact_rank"].tolist() == [2, 4, 5] and s["overlap_rank"].tolist() == [0, 4, 5]
+    row = summarize(join_scores([s]), "n_proposal", 0.0, 1.0, per_nt=0.5)
+    assert row["sens_stem"] == 0.0 and row["sens_stem_overlap"] == 0.5 and row["proposals_per_seq"] == 2
+    unlimited = summarize(join_scores([s]), "n_proposal", 0.0, 1.0)
+    roomy = summarize(join_scores([s]), "n_proposal", 0.0, 1.0, per_nt=100)
+    assert roomy.keys() == unlimited.keys()
+    for k in unlimited:  # no iloop is true: its sensitivities are NaN in both
+        if k != "per_nt":
+            assert roomy[k] == unlimited[k] or (np.isnan(roomy[k]) and np.isnan(unlimited[k])), k
 
 
 def test_check_sequences_errors_name_the_record():
@@ -454,14 +547,64 @@ def test_cli_infer_prune_eval(folded_fasta, tmp_path):
     assert min(float(r["threshold"]) for r in curves if r["method"] == "n_proposal") >= 0.1
     r = run_cli("s1-eval", "--in", p2, "--out", ev)
     assert r.returncode == 2 and "--overwrite" in r.stderr
-    # proposals filtered above the whole curve grid: a summary, no curves, and a reason
+    # proposals filtered above the whole threshold grid: a summary, the budget curve only, and a reason
     high, ev_high = tmp_path / "high", tmp_path / "ev_high"
     r = run_cli("s1-infer", "--fasta", folded_fasta, "--out", high, "--quiet", "--threshold", "1.5",
                 "--p-on", "0.95", "--method", "union")
     assert r.returncode == 0, r.stderr
     r = run_cli("s1-eval", "--in", high, "--out", ev_high)
-    assert r.returncode == 0 and "Traceback" not in r.stderr and "no curves" in r.stderr
-    assert {p.name for p in ev_high.iterdir()} == {"summary.csv", "curves.csv", "summary.md"}
+    assert r.returncode == 0 and "Traceback" not in r.stderr and "no threshold curves" in r.stderr
+    assert {p.name for p in ev_high.iterdir()} == {"summary.csv", "curves.csv", "curves.png", "summary.md"}
+    assert {r["method"] for r in csv.DictReader(open(ev_high / "curves.csv"))} == {"union"}
+
+
+def test_cli_vote_budget_eval(folded_fasta, tmp_path):
+    import csv
+    import math
+
+    from rnastruct.s1.stage import read_proposals
+
+    votes, pruned, ev = tmp_path / "votes", tmp_path / "pruned", tmp_path / "ev"
+    r = run_cli("s1-infer", "--fasta", folded_fasta, "--out", votes, "--quiet", "--method", "vote")
+    assert r.returncode == 0, r.stderr
+    _, seqs, tables, _, manifest = read_proposals(votes)
+    assert manifest["params"]["method"] == "vote" and manifest["params"]["vote_top_k"] == 2
+    for t in tables:
+        thr = np.where(t["type"] == "hloop", 0.001 * 0.5, 0.001)
+        assert len(t["type"]) and (t["vote_norm"] > thr).all()
+    r = run_cli("prune", "--in", votes, "--out", pruned, "--max-per-nt", "0.5")
+    assert r.returncode == 0, r.stderr
+    _, _, kept, _, m2 = read_proposals(pruned)
+    assert m2["counts"]["dropped"]["over_budget"] > 0
+    for seq, t in zip(seqs, kept):
+        assert len(t["type"]) <= math.ceil(0.5 * len(seq))
+    r = run_cli("s1-eval", "--in", pruned, "--out", ev)
+    assert r.returncode == 0, r.stderr
+    assert [row["method"] for row in csv.DictReader(open(ev / "summary.csv"))] == ["vote"]
+    curves = list(csv.DictReader(open(ev / "curves.csv")))
+    thresholds = [float(c["threshold"]) for c in curves if c["per_nt"] == "nan"]
+    assert thresholds and min(thresholds) >= 0.001  # none below what the proposals passed
+    budgets = [c for c in curves if c["per_nt"] != "nan"]
+    assert [float(c["per_nt"]) for c in budgets] == sorted(float(c["per_nt"]) for c in budgets)
+    found = [float(c["sens_stem"]) for c in budgets]
+    assert found == sorted(found)  # a larger budget never finds fewer
+    r = run_cli("prune", "--in", votes, "--out", tmp_path / "bad", "--max-per-nt", "-1")
+    assert r.returncode == 2 and "max_per_nt" in r.stderr and not (tmp_path / "bad").exists()
+
+
+def test_proposals_from_before_votes_still_read(folded_fasta, tmp_path):
+    import pyarrow.parquet as pq
+
+    from rnastruct.s1.stage import read_proposals
+
+    out = tmp_path / "p"
+    assert run_cli("s1-infer", "--fasta", folded_fasta, "--out", out, "--quiet").returncode == 0
+    path = out / "segments.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.drop_columns(["prop_vote", "prop_vote_norm"]), path)
+    _, _, tables, _, _ = read_proposals(out)
+    assert all(np.isnan(t["vote_norm"]).all() and len(t["vote"]) == len(t["type"]) for t in tables)
+    assert run_cli("s1-eval", "--in", out, "--out", tmp_path / "ev").returncode == 0
 
 
 def test_cli_infer_errors_leave_nothing(tmp_path):

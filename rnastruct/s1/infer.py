@@ -20,7 +20,10 @@ Two steps, as the original:
    box is kept by ``n_proposal_norm`` thresholding (hairpins at a fraction of the threshold,
    since only the upper half of their box can propose), by ``p_on`` thresholding (some pixel
    proposing it is at least that confident), or by either ("union", the default: it found the
-   most true boxes in the original).
+   most true boxes in the original). Or, ours, by "vote": pixels also vote with the top-k
+   classes of every output (``targets.pixel_votes``), and a box is kept when its soft vote
+   over its area exceeds the threshold; the true boxes that argmax decoding misses are mostly
+   a corner or size the network put second (``prune --max-per-nt`` then ranks by that vote).
 """
 
 from __future__ import annotations
@@ -38,15 +41,17 @@ from ..structure import normalize_sequence
 from .data import tokenize
 from .model import PAD
 from .targets import (MAX_OFFSET, OUTPUTS, PixelProposals, concat_proposals, group_proposals,
-                      pixel_proposals, region_proposals, type_codes, unique_rows)
+                      pixel_proposals, proposals_and_votes, region_proposals, type_codes, unique_rows)
 
 #: Longest sequence accepted (tiling keeps memory bounded, but time grows as L^2).
 MAX_LENGTH = 20_000
 PAD_TO = 16  # batches are padded to a multiple of this length
-SELECT_METHODS = ("n_proposal", "p_on", "union")
+SELECT_METHODS = ("n_proposal", "p_on", "union", "vote")
 #: Columns of ``select``'s per-box table, in order: the box, then per method ("sm", "sl") the
 #: proposing pixels, their share of the box area and their median probability (0 when that
-#: method did not propose the box), then statistics over both methods.
+#: method did not propose the box), then statistics over both methods, then the soft votes of
+#: ``targets.pixel_votes`` (the expected number of pixels pointing at the box, and that over its
+#: area; NaN when votes were not computed, i.e. for every method but "vote").
 BOX_COLUMNS = (
     "type",
     "bb_x",
@@ -62,6 +67,8 @@ BOX_COLUMNS = (
     "prob_max",
     "p_on_median",
     "p_on_max",
+    "vote",
+    "vote_norm",
 )
 
 
@@ -72,30 +79,56 @@ class ProposalConfig:
     threshold: float = 0.2  # keep a box when n_proposal_norm (sm or sl) > threshold
     hloop_factor: float = 0.5  # hairpins at threshold * hloop_factor: half their box proposes
     p_on: float = 0.1  # keep a box some proposing pixel of which has p_on >= this
-    method: str = "union"  # "n_proposal", "p_on" or "union"
+    method: str = "union"  # "n_proposal", "p_on", "union" or "vote"
+    # "vote": keep a box when its soft vote over its area (vote_norm) > vote_threshold (hairpins
+    # at vote_threshold * hloop_factor); pixels with t_on >= vote_min_p_on vote with their top
+    # vote_top_k classes of every output (targets.pixel_votes). A vote_norm is an expected share
+    # of the box's pixels, so its scale is n_proposal_norm's, but boxes from second choices
+    # have small ones: on held-out segments 0.001 found as many true boxes as union 0.1 / 0.05,
+    # and every box of more sequences, with a third of the proposals (bench/results/s1_heldout_vote).
+    vote_top_k: int = 2
+    vote_min_p_on: float = 0.01
+    vote_threshold: float = 0.001
 
     def validate(self) -> None:
         if self.method not in SELECT_METHODS:
             raise InputError(f"proposal method must be one of {SELECT_METHODS}, got {self.method!r}")
         if self.threshold < 0 or self.hloop_factor < 0 or not 0 <= self.p_on <= 1:
             raise InputError("threshold and hloop_factor must be >= 0 and p_on in [0, 1]")
+        if not 1 <= self.vote_top_k <= 4 or not 0 <= self.vote_min_p_on <= 1 or self.vote_threshold < 0:
+            raise InputError("vote_top_k must be in 1..4 (votes per pixel grow as k^4), "
+                             "vote_min_p_on in [0, 1] and vote_threshold >= 0")
+
+    @property
+    def votes(self) -> tuple[int, float] | None:
+        """``(top_k, min_p_on)`` when this selection needs soft votes, else None."""
+        return (self.vote_top_k, self.vote_min_p_on) if self.method == "vote" else None
 
     def passes(self, types, norm: np.ndarray, p_on_max: np.ndarray) -> np.ndarray:
         """Bool per box: kept, given its type (one for all boxes, or one each), its
-        ``n_proposal_norm`` and its ``p_on_max`` (the rule ``select`` states)."""
-        thr = np.where(np.asarray(types) == "hloop", self.threshold * self.hloop_factor, self.threshold)
+        ``n_proposal_norm`` (``vote_norm`` for "vote") and its ``p_on_max`` (the rule ``select``
+        states)."""
+        threshold = self.vote_threshold if self.method == "vote" else self.threshold
+        thr = np.where(np.asarray(types) == "hloop", threshold * self.hloop_factor, threshold)
         by_n, by_p = norm > thr, p_on_max >= self.p_on
-        return {"n_proposal": by_n, "p_on": by_p, "union": by_n | by_p}[self.method]
+        return {"n_proposal": by_n, "p_on": by_p, "union": by_n | by_p, "vote": by_n}[self.method]
 
 
-def activate(logits: Mapping[str, torch.Tensor], argmax: bool = False, light: bool = False) -> dict:
+def activate(logits: Mapping[str, torch.Tensor], argmax: bool = False, light: bool = False,
+             top_k: int = 0) -> dict:
     """Network logits -> probabilities: sigmoid for ``*_on``, softmax over the last axis for
     class outputs ``[..., C]``, scalars unchanged. ``argmax=True``: class outputs become the
     pair ``(argmax class, its probability)`` (``[...]`` each), all that decoding needs, without
     materialising the softmax (most of the post-processing time otherwise); with ``light`` too,
-    the pair ``(argmax class, None)``: all that ``decode(..., light=True)`` reads."""
+    the pair ``(argmax class, None)``: all that ``decode(..., light=True)`` reads. ``top_k``:
+    class outputs become ``(top-k classes, their probabilities)`` (``[..., k]`` each, best
+    first), what ``decode(..., votes=...)`` reads."""
     out: dict = {}
     for name, (kind, _) in OUTPUTS.items():
+        if kind == "class" and top_k:
+            p, k = torch.softmax(logits[name].float(), -1).topk(top_k, dim=-1)  # [..., k] each
+            out[name] = (k, p)
+            continue
         if kind == "class" and argmax:
             # in the logits' own dtype: a float32 copy of every class output was a third of
             # bf16 inference; the sum accumulates in float32
@@ -189,22 +222,25 @@ class S1Predictor:
         lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)
         return torch.from_numpy(tokens).to(self.device), lengths.to(self.device)
 
-    def propose(self, seqs: list[str], progress: bool = False,
-                light: bool = False) -> Iterator[tuple[int, dict]]:
+    def propose(self, seqs: list[str], progress: bool = False, light: bool = False,
+                votes: tuple[int, float] | None = None) -> Iterator[tuple[int, dict]]:
         """Yield ``(index, proposals)`` for every sequence (normalised ACGUN strings), in an
         order of the batching's choosing; ``proposals`` as ``targets.decode`` returns them
         (one row per box and method, columns ``PROPOSAL_COLUMNS``, map coordinates; with
-        ``light``, only the columns that selection and pruning read)."""
-        for k, tiles in self.pixel_tiles(seqs, progress, light):
+        ``light``, only the columns that selection and pruning read; with ``votes = (top_k,
+        min_p_on)`` also the "vote" rows of ``targets.pixel_votes``)."""
+        for k, tiles in self.pixel_tiles(seqs, progress, light, votes):
             yield k, proposal_table(tiles)
 
     @torch.inference_mode()
-    def pixel_tiles(self, seqs: list[str], progress: bool = False,
-                    light: bool = False) -> Iterator[tuple[int, Iterator[list[PixelProposals]]]]:
+    def pixel_tiles(self, seqs: list[str], progress: bool = False, light: bool = False,
+                    votes: tuple[int, float] | None = None) -> Iterator[tuple[int, Iterator[list[PixelProposals]]]]:
         """Yield ``(index, tiles)`` for every sequence, in an order of the batching's choosing:
         its pixels' box proposals (``targets.pixel_proposals`` parts), as one list of parts
         per tile, each holding every proposing pixel of the boxes it holds (one tile when the
-        sequence is not tiled). ``tiles`` is consumed once, before the next sequence."""
+        sequence is not tiled). ``tiles`` is consumed once, before the next sequence.
+        ``votes = (top_k, min_p_on)``: each list also holds the "vote" parts of
+        ``targets.pixel_votes``."""
         from tqdm import tqdm
 
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
@@ -215,7 +251,7 @@ class S1Predictor:
             while k < len(order):
                 L = int(lengths[order[k]])
                 if L > self.tile:
-                    yield int(order[k]), self._tiles(seqs[order[k]], light)
+                    yield int(order[k]), self._tiles(seqs[order[k]], light, votes)
                     k += 1
                     bar.update(1)
                     continue
@@ -230,17 +266,22 @@ class S1Predictor:
                 with self._autocast():
                     feats = self.model.features(tokens, lens)
                     logits = self.model.region(feats, 0, tokens.shape[1], 0, tokens.shape[1], pixels=(rows, cols))
-                    probs = activate(logits, argmax=True, light=light)  # name -> [B, N]
+                    probs = activate(logits, argmax=True, light=light,
+                                     top_k=votes[0] if votes else 0)  # name -> [B, N(, k)]
                 rows_np, cols_np = rows.cpu().numpy(), cols.cpu().numpy()
                 for b, i in enumerate(index):
                     n = int(lengths[i]) * (int(lengths[i]) - 1) // 2  # its pixels come first
                     values = _numpy(probs, (b, slice(n)))
-                    yield int(i), [pixel_proposals(values, rows_np[:n], cols_np[:n], light)]
+                    if votes is None:
+                        yield int(i), [pixel_proposals(values, rows_np[:n], cols_np[:n], light)]
+                    else:
+                        yield int(i), [proposals_and_votes(values, rows_np[:n], cols_np[:n], light, votes[1])]
                 bar.update(len(index))
                 k = end
 
     @torch.inference_mode()  # a generator of its own, run after pixel_tiles yields it
-    def _tiles(self, seq: str, light: bool = False) -> Iterator[list[PixelProposals]]:
+    def _tiles(self, seq: str, light: bool = False,
+               votes: tuple[int, float] | None = None) -> Iterator[list[PixelProposals]]:
         """One long sequence, tile by tile. A box belongs to the tile holding its top-right
         corner (clipped to the map); its proposing pixels lie at most ``MAX_OFFSET`` rows below
         and columns left of that corner, so each tile's proposals come from a region widened
@@ -256,8 +297,10 @@ class S1Predictor:
                 c1 = min(L, c0 + T)
                 a1, b0 = min(L, r1 + m), max(0, c0 - m)
                 with self._autocast():
-                    probs = activate(self.model.region(feats, r0, a1, b0, c1), argmax=True, light=light)
-                parts = region_proposals(_numpy(probs, 0), length=L, origin=(r0, b0), light=light)
+                    probs = activate(self.model.region(feats, r0, a1, b0, c1), argmax=True, light=light,
+                                     top_k=votes[0] if votes else 0)
+                parts = region_proposals(_numpy(probs, 0), length=L, origin=(r0, b0), light=light,
+                                         votes=votes[1] if votes else None)
                 own = []
                 for part in parts:
                     corner_r, corner_c = np.clip(part.bb_x, 0, L - 1), np.clip(part.bb_y, 0, L - 1)
@@ -280,8 +323,10 @@ def select(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> dict[str
     Box convention: top-right corner ``(bb_x, bb_y)``, sizes include the closing bases.
     A box is kept by "n_proposal" when ``n_proposal_norm`` of either method exceeds
     ``cfg.threshold`` (``cfg.threshold * cfg.hloop_factor`` for hairpins), by "p_on" when
-    ``p_on_max >= cfg.p_on``, by "union" when either holds. ``p_on_median`` is the larger of the
-    two methods' medians.
+    ``p_on_max >= cfg.p_on``, by "union" when either holds, by "vote" when its ``vote_norm``
+    exceeds ``cfg.vote_threshold`` (times ``cfg.hloop_factor`` for hairpins; ``proposals`` must
+    then hold "vote" rows: ``decode(..., votes=...)``). ``p_on_median`` is the larger of the
+    two argmax methods' medians.
     """
     cfg.validate()
     merged = merge_methods(proposals)
@@ -291,6 +336,9 @@ def select(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> dict[str
 
 def keep_mask(boxes: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarray:
     """Which rows of a per-box table (``BOX_COLUMNS``) ``cfg`` keeps (see ``select``)."""
+    if cfg.method == "vote":
+        norm = np.nan_to_num(np.asarray(boxes["vote_norm"], dtype=np.float64), nan=-1.0)
+        return cfg.passes(boxes["type"], norm, np.asarray(boxes["p_on_max"]))
     norm = np.maximum(np.asarray(boxes["n_proposal_norm_sm"]), np.asarray(boxes["n_proposal_norm_sl"]))
     return cfg.passes(boxes["type"], norm, np.asarray(boxes["p_on_max"]))
 
@@ -315,6 +363,10 @@ def merge_methods(proposals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             v = np.zeros(n, dtype=dtype)
             v[inverse[r]] = np.asarray(proposals[col])[r]
             out[f"{col}_{m}"] = v
+    voted = methods == "vote"
+    out["vote"] = np.full(n, np.nan if not voted.any() else 0.0)
+    out["vote"][inverse[voted]] = np.asarray(proposals["prob_sum"])[voted]
+    out["vote_norm"] = out["vote"] / (out["siz_x"] * out["siz_y"])
     for col in ("prob_max", "p_on_median", "p_on_max"):
         # so the larger of (at most) two values is two fancy-index assignments, not ufunc.at
         x = np.asarray(proposals[col], dtype=np.float64)

@@ -19,7 +19,7 @@ import numpy as np
 from ..structure import canonical_map
 
 
-PRUNE_REASONS = ("geometry", "non_canonical_stem", "small_hairpin", "few_pixels", "low_prob")
+PRUNE_REASONS = ("geometry", "non_canonical_stem", "small_hairpin", "few_pixels", "low_prob", "over_budget")
 
 
 @dataclass
@@ -31,19 +31,50 @@ class PruneConfig:
     min_hloop_size: int = 3  # box units: 3 = closing pair + at least one unpaired base
     min_pixel_pred: int = 0  # drop boxes proposed by fewer pixels (either method); 0 = off
     min_prob: float = 0.0  # drop boxes whose median probability (best method) is lower; 0 = off
+    # ours: keep at most ceil(max_per_nt * L) boxes per sequence, the best by box_score (after
+    # the other rules, so the budget is not spent on boxes they drop); 0 = off
+    max_per_nt: float = 0.0
+    hloop_factor: float = 0.5  # box_score's hairpin scaling (the proposals' own, ProposalConfig)
 
     @property
     def geometry_only(self) -> bool:
-        """Every rule reads the box alone (no pixel counts or probabilities)."""
-        return self.min_pixel_pred == 0 and self.min_prob == 0
+        """Every rule reads the box alone (no pixel counts, probabilities or scores)."""
+        return self.min_pixel_pred == 0 and self.min_prob == 0 and self.max_per_nt == 0
+
+    def validate(self) -> None:
+        if self.max_per_nt < 0 or self.hloop_factor <= 0 or self.min_pixel_pred < 0 or self.min_prob < 0:
+            raise ValueError("max_per_nt, min_pixel_pred and min_prob must be >= 0 and hloop_factor > 0")
+
+
+def box_score(boxes: Mapping[str, np.ndarray], hloop_factor: float = 0.5) -> np.ndarray:
+    """How strongly S1 proposes each box of a per-box table (``infer.BOX_COLUMNS``): its soft
+    vote over its area (``vote_norm``) when votes were computed, else the larger
+    ``n_proposal_norm`` of its two methods; hairpins divided by ``hloop_factor``, since only the
+    upper half of their box can propose. What thresholds compare and budgets rank."""
+    t = np.asarray(boxes["type"])
+    vote = np.asarray(boxes["vote_norm"], dtype=np.float64) if "vote_norm" in boxes else np.full(len(t), np.nan)
+    norm = np.maximum(np.asarray(boxes["n_proposal_norm_sm"], dtype=np.float64),
+                      np.asarray(boxes["n_proposal_norm_sl"], dtype=np.float64))
+    score = np.where(np.isnan(vote), norm, vote)
+    return np.where(t == "hloop", score / hloop_factor, score)
+
+
+def top_per_nt(score: np.ndarray, keep: np.ndarray, length: int, per_nt: float) -> np.ndarray:
+    """``keep`` narrowed to the ``ceil(per_nt * length)`` kept rows of highest ``score`` (ties:
+    the earlier row)."""
+    budget = int(np.ceil(per_nt * length))
+    idx = np.flatnonzero(keep)
+    out = np.zeros_like(keep)
+    out[idx[np.argsort(-score[idx], kind="stable")[:budget]]] = True
+    return out
 
 
 def prune_reasons(boxes: Mapping[str, np.ndarray], seq: str, cfg: PruneConfig) -> np.ndarray:
     """Per box, the first rule of ``PRUNE_REASONS`` that drops it, or "" when it is kept.
 
     ``boxes``: a per-box table (``type``, ``bb_x``, ``bb_y``, ``siz_x``, ``siz_y``, and for the
-    optional filters ``n_proposal_sm/_sl`` and ``prob_median_sm/_sl``); box convention as in the
-    module docstring. Geometry ("out of range") drops boxes outside the sequence or the upper
+    optional filters ``n_proposal_sm/_sl``, ``prob_median_sm/_sl``, and for the budget
+    ``n_proposal_norm_sm/_sl`` and ``vote_norm``); box convention as in the module docstring. Geometry ("out of range") drops boxes outside the sequence or the upper
     triangle, non-square stems and hairpins, hairpins off the diagonal, and internal loops
     without two distinct closing pairs or without an unpaired base.
     """
@@ -67,6 +98,9 @@ def prune_reasons(boxes: Mapping[str, np.ndarray], seq: str, cfg: PruneConfig) -
     if cfg.min_prob > 0:
         prob = np.maximum(np.asarray(boxes["prob_median_sm"]), np.asarray(boxes["prob_median_sl"]))
         reason[(reason == "") & (prob < cfg.min_prob)] = "low_prob"
+    if cfg.max_per_nt > 0:
+        kept = reason == ""
+        reason[kept & ~top_per_nt(box_score(boxes, cfg.hloop_factor), kept, L, cfg.max_per_nt)] = "over_budget"
     return reason
 
 

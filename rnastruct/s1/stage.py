@@ -25,6 +25,7 @@ from .prune import PRUNE_REASONS, PruneConfig, prune_reasons
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "s1_default" / "s1.pt"
 _CARRIED = ("pairs", "mfe_freq", "split")  # input columns kept beside the proposals
+_OPTIONAL = ("vote", "vote_norm")  # BOX_COLUMNS that older proposals datasets lack
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,13 +72,19 @@ def _box_columns(tables: list[dict[str, np.ndarray]]) -> dict:
 def read_proposals(path) -> tuple[list[str], list[str], list[dict[str, np.ndarray]], object, dict]:
     """A proposals dataset -> (ids, sequences, per-sequence box tables, pyarrow table, manifest)."""
     table, manifest = read_table(path)
-    missing = [f"prop_{c}" for c in BOX_COLUMNS if f"prop_{c}" not in table.column_names]
+    # datasets written before votes existed lack their columns: votes not computed (NaN)
+    missing = [f"prop_{c}" for c in BOX_COLUMNS if f"prop_{c}" not in table.column_names
+               and c not in _OPTIONAL]
     missing += [c for c in ("id", "seq") if c not in table.column_names]
     if missing:
         raise InputError(f"{path}: not a proposals dataset from rnastruct s1-infer "
                          f"(missing {', '.join(missing[:4])})")
     cols = {}
     for c in BOX_COLUMNS:
+        if f"prop_{c}" not in table.column_names:  # an optional column
+            offsets = table.column("prop_type").combine_chunks().offsets.to_numpy()
+            cols[c] = (offsets, np.full(offsets[-1] - offsets[0], np.nan))
+            continue
         arr = table.column(f"prop_{c}").combine_chunks()
         offsets = arr.offsets.to_numpy()
         values = arr.values.to_numpy(zero_copy_only=False)
@@ -119,8 +126,17 @@ def add_infer_args(p: argparse.ArgumentParser) -> None:
                    help=f"hairpins use threshold x this (default {d.hloop_factor})")
     p.add_argument("--p-on", type=float, default=d.p_on,
                    help=f"keep boxes proposed by a pixel with p_on >= this (default {d.p_on})")
-    p.add_argument("--method", choices=["n_proposal", "p_on", "union"], default=d.method,
-                   help=f"which rule keeps a box (default {d.method})")
+    p.add_argument("--method", choices=["n_proposal", "p_on", "union", "vote"], default=d.method,
+                   help=f"which rule keeps a box (default {d.method}, the original's; 'vote': pixels "
+                        "vote with their top-k corners and sizes, and a box is kept when its vote "
+                        "over its area > --vote-threshold: more true boxes, fewer proposals)")
+    p.add_argument("--vote-threshold", type=float, default=d.vote_threshold,
+                   help=f"--method vote: keep boxes with vote_norm > this (hairpins: x --hloop-factor; "
+                        f"default {d.vote_threshold})")
+    p.add_argument("--vote-top-k", type=int, default=d.vote_top_k,
+                   help=f"--method vote: classes per output each pixel votes with (default {d.vote_top_k})")
+    p.add_argument("--vote-min-p-on", type=float, default=d.vote_min_p_on,
+                   help=f"--method vote: pixels with a lower on-probability do not vote (default {d.vote_min_p_on})")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on CPUs with AMX and on GPUs)")
     p.add_argument("--tile", type=int, default=512, help="tile sequences longer than this (default 512)")
@@ -143,7 +159,8 @@ def shard_rows(n: int, shard: int, num_shards: int) -> slice:
 def run_infer(args) -> int:
     import torch
 
-    cfg = ProposalConfig(args.threshold, args.hloop_factor, args.p_on, args.method)
+    cfg = ProposalConfig(args.threshold, args.hloop_factor, args.p_on, args.method,
+                         args.vote_top_k, args.vote_min_p_on, args.vote_threshold)
     cfg.validate()
     check_out_dir(args.out, args.overwrite)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -156,7 +173,7 @@ def run_infer(args) -> int:
     predictor = S1Predictor.from_checkpoint(args.model, device=args.device, tile=args.tile,
                                             batch_pixels=args.batch_pixels, bf16=args.bf16)
     tables: list = [None] * len(seqs)
-    for k, proposals in predictor.propose(seqs, progress=not args.quiet):
+    for k, proposals in predictor.propose(seqs, progress=not args.quiet, votes=cfg.votes):
         tables[k] = select(proposals, cfg)
     counts = {"sequences": len(seqs), "boxes": int(sum(len(t["type"]) for t in tables))}
     params = {**dataclasses.asdict(cfg), "model": str(args.model), "tile": args.tile,
@@ -203,14 +220,23 @@ def add_prune_args(p: argparse.ArgumentParser) -> None:
                    help="drop boxes proposed by fewer pixels (0 = off, the default)")
     p.add_argument("--min-prob", type=float, default=d.min_prob,
                    help="drop boxes with a lower median probability (0 = off, the default)")
+    p.add_argument("--max-per-nt", type=float, default=d.max_per_nt,
+                   help="then keep at most this many boxes per nucleotide, the best by their vote "
+                        "(or n_proposal_norm) over the area (0 = off, the default)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
 def run_prune(args) -> int:
-    cfg = PruneConfig(args.discard_ns_stem, args.min_hloop_size, args.min_pixel_pred, args.min_prob)
     check_out_dir(args.out, args.overwrite)
     started = time.time()
     ids, seqs, tables, table, source = read_proposals(args.inp)
+    # the budget ranks hairpins as the proposals' own thresholds did
+    cfg = PruneConfig(args.discard_ns_stem, args.min_hloop_size, args.min_pixel_pred, args.min_prob,
+                      args.max_per_nt, _infer_params(source)["hloop_factor"])
+    try:
+        cfg.validate()
+    except ValueError as e:
+        raise InputError(f"prune: {e}") from None
     dropped = dict.fromkeys(PRUNE_REASONS, 0)
     kept_tables = []
     for seq, t in zip(seqs, tables):
@@ -254,29 +280,28 @@ def run_eval(args) -> int:
         raise InputError(f"{out}: already holds results (pass --overwrite to replace them)")
     params = _infer_params(manifest)
     scores = join_scores([
-        score_sequence(structure_to_boxes(pairs, len(seq)), t, params["hloop_factor"])
+        score_sequence(structure_to_boxes(pairs, len(seq)), t, params["hloop_factor"], len(seq))
         for seq, pairs, t in zip(seqs, pairs_of_table(table), tables)])
     method = params["method"]
     # what the stored proposals can still answer: thresholds at or above those they passed
     min_thr = params["threshold"] if method != "p_on" else float("inf")
-    min_p = params["p_on"] if method != "n_proposal" else float("inf")
+    min_p = params["p_on"] if method not in ("n_proposal", "vote") else float("inf")
     summary = [summarize(scores, m, params["threshold"], params["p_on"])
-               for m in ("n_proposal", "p_on", "union")
-               if (m == "n_proposal" and min_thr < float("inf")) or (m == "p_on" and min_p < float("inf"))
-               or (m == "union" and method == "union")]
-    curve_rows = curves(scores, min_thr, min_p, params["threshold"], params["p_on"])
+               for m in ("n_proposal", "p_on", "union", "vote")
+               if (m == "n_proposal" and method != "vote" and min_thr < float("inf"))
+               or (m == "p_on" and min_p < float("inf")) or m == method == "union" or m == method == "vote"]
+    curve_rows = curves(scores, min_thr, min_p, params["threshold"], params["p_on"], method)
     out.mkdir(parents=True, exist_ok=True)
     write_metrics_csv(out / "summary.csv", summary, list(summary[0]))
     write_metrics_csv(out / "curves.csv", curve_rows, list(summary[0]))  # the same columns
     from ..plots import plot_s1_curves
 
-    if curve_rows:
-        plot_s1_curves(curve_rows, out / "curves.png")
-    else:  # the proposals passed thresholds above the whole grid: there is no curve to draw
-        print(f"s1-eval: no curves: {args.inp} was filtered above every threshold of the grid "
-              f"(threshold {params['threshold']:g}, p_on {params['p_on']:g}); run s1-infer lower",
-              file=sys.stderr)
-    text = _markdown(summary, args.inp)
+    plot_s1_curves(curve_rows, out / "curves.png")  # the budget curve is always there
+    if all(r["per_nt"] == r["per_nt"] for r in curve_rows):  # only budget rows (not NaN)
+        print(f"s1-eval: no threshold curves: {args.inp} was filtered above every threshold of the "
+              f"grid (threshold {params['threshold']:g}, p_on {params['p_on']:g}); run s1-infer "
+              "lower for them", file=sys.stderr)
+    text = _markdown(summary + [r for r in curve_rows if r["per_nt"] == r["per_nt"]], args.inp)
     write_text_atomic(out / "summary.md", text)
     sys.stdout.write(text)
     return 0
@@ -288,9 +313,14 @@ def _infer_params(manifest: dict) -> dict:
     m = manifest
     while m and m.get("kind") != "rnastruct.s1-infer":
         m = m.get("input") if isinstance(m.get("input"), dict) else None
+    params = dataclasses.asdict(ProposalConfig())
     if not m:
-        return dataclasses.asdict(ProposalConfig())
-    return {k: m["params"][k] for k in ("threshold", "hloop_factor", "p_on", "method")}
+        return params
+    # a vote's threshold is vote_threshold; manifests from before votes lack the vote keys
+    params.update({k: v for k, v in m["params"].items() if k in params})
+    if params["method"] == "vote":
+        params["threshold"] = params["vote_threshold"]
+    return params
 
 
 def _markdown(rows: list[dict], source: str) -> str:
@@ -299,7 +329,9 @@ def _markdown(rows: list[dict], source: str) -> str:
     lines = [f"S1 proposals of {source}: {rows[0]['sequences'] if rows else 0} sequences, box "
              "sensitivity (exact match unless noted)", "", head, "|" + "---|" * 12]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['threshold']:g} | {r['p_on']:g} | " + " | ".join(
+        budget = f" (best {r['per_nt']:g} per nt)" if r.get("per_nt") == r.get("per_nt") else ""  # NaN: none
+        p_on = "-" if r["method"] in ("n_proposal", "vote") else f"{r['p_on']:g}"  # not a rule of theirs
+        lines.append(f"| {r['method']}{budget} | {r['threshold']:g} | {p_on} | " + " | ".join(
             f"{r[k]:.3f}" for k in ("sens_stem", "sens_iloop", "sens_hloop", "sens_stem_overlap",
                                     "sens_iloop_overlap", "sens_hloop_overlap", "all_found"))
             + f" | {r['proposals_per_seq']:.1f} | {r['proposals_per_true_box']:.1f} |")

@@ -50,6 +50,10 @@ __all__ = [
     "group_proposals",
     "perfect_predictions",
     "pixel_proposals",
+    "pixel_votes",
+    "proposals_and_votes",
+    "top1",
+    "topk_classes",
     "region_proposals",
     "stack_targets",
     "type_codes",
@@ -94,8 +98,9 @@ OUTPUTS: dict[str, tuple[str, int]] = _outputs()
 MASK_OF: dict[str, str] = {
     name: "on" if kind == "on" else name.split("_", 1)[0] for name, (kind, _) in OUTPUTS.items()
 }
-#: Proposal methods of ``decode``: "sm" uses the small-size softmax, "sl" the scalar size.
-METHODS = ("sm", "sl")
+#: Proposal methods of ``decode``: "sm" uses the small-size softmax, "sl" the scalar size;
+#: "vote" (only when asked: ``pixel_votes``) the top-k classes of every output, as soft votes.
+METHODS = ("sm", "sl", "vote")
 #: Columns of ``decode``'s result, in order.
 PROPOSAL_COLUMNS = (
     "type",
@@ -108,6 +113,7 @@ PROPOSAL_COLUMNS = (
     "n_proposal_norm",
     "prob_median",
     "prob_max",
+    "prob_sum",
     "p_on_median",
     "p_on_max",
 )
@@ -286,7 +292,7 @@ def perfect_predictions(
 
 def decode(
     pred: Mapping[str, np.ndarray], length: int | None = None, origin: tuple[int, int] = (0, 0),
-    light: bool = False,
+    light: bool = False, votes: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-pixel predictions of ONE sequence -> box proposals grouped by box (SPEC section 5).
 
@@ -317,23 +323,27 @@ def decode(
     siz_x, siz_y), columns ``PROPOSAL_COLUMNS``: ``type`` and ``method`` (str), the box (int64),
     ``n_proposal`` (int64, pixels proposing it), ``n_proposal_norm`` = n_proposal / (siz_x *
     siz_y) (float64; can exceed 1, since pixels outside a box can point at it, and is at most
-    about 1/2 for a hairpin, whose lower half cannot propose), ``prob_median`` and ``prob_max``
-    (of the proposals' probabilities), ``p_on_median`` and ``p_on_max``. Sorted by type (``BOX_TYPES`` order),
+    about 1/2 for a hairpin, whose lower half cannot propose), ``prob_median``, ``prob_max`` and
+    ``prob_sum`` (of the proposals' probabilities), ``p_on_median`` and ``p_on_max``. Sorted by type (``BOX_TYPES`` order),
     method (``METHODS`` order), bb_x, bb_y, siz_x, siz_y.
 
+    ``votes``: also the soft votes of ``pixel_votes`` (method "vote" rows), from the pixels with
+    ``t_on >= votes``; class outputs must then be given as ``(top-k classes [H, W, k], their
+    probabilities [H, W, k])``, best first, and "sm"/"sl" use the first.
+
     ``light=True`` computes only what selecting and pruning boxes read (``n_proposal``,
-    ``n_proposal_norm``, ``p_on_max``) and leaves ``prob_median``, ``prob_max`` and
+    ``n_proposal_norm``, ``p_on_max``) and leaves ``prob_median``, ``prob_max``, ``prob_sum`` and
     ``p_on_median`` NaN: the medians take a sort per column (half the decoding time) and the
     class probabilities a pass over every class output, yet only S2's features and the
     ``min_prob`` pruning rule read them. Class outputs may then be given as the pair
     ``(argmax, None)``.
     """
-    return group_proposals(region_proposals(pred, length, origin, light))
+    return group_proposals(region_proposals(pred, length, origin, light, votes))
 
 
 def region_proposals(
     pred: Mapping[str, np.ndarray], length: int | None = None, origin: tuple[int, int] = (0, 0),
-    light: bool = False,
+    light: bool = False, votes: float | None = None,
 ) -> list[PixelProposals]:
     """``decode``'s first half: the box each proposing pixel of the maps ``pred`` proposes,
     per type and method, before grouping (arguments as ``decode``)."""
@@ -346,8 +356,13 @@ def region_proposals(
     gi, gj = r0 + np.arange(height), c0 + np.arange(width)  # map coordinates of the region
     proposing = (gi[:, None] < gj[None, :]) & (gj[None, :] < length)  # [H, W]
     rows, cols = np.nonzero(proposing)  # [N] each: the region's proposing pixels, row-major
+    if votes is not None and not all(isinstance(pred[n], tuple) and np.ndim(pred[n][0]) == 3
+                                     for n, (kind, _) in OUTPUTS.items() if kind == "class"):
+        raise ValueError("decode: votes need every class output as (top-k classes, probabilities) [H, W, k]")
     values = {name: _at(pred[name], rows, cols, kind, light) for name, (kind, _) in OUTPUTS.items()}
-    return pixel_proposals(values, r0 + rows, c0 + cols, light)
+    if votes is None:
+        return pixel_proposals(values, r0 + rows, c0 + cols, light)
+    return proposals_and_votes(values, r0 + rows, c0 + cols, light, votes)
 
 
 @dataclass
@@ -407,6 +422,80 @@ def pixel_proposals(values: Mapping, rows: np.ndarray, cols: np.ndarray,
     return parts
 
 
+def topk_classes(pred: Mapping[str, np.ndarray], k: int) -> dict:
+    """Predictions with class outputs as probabilities ``[..., C]`` -> the same with each class
+    output as ``(top-k classes [..., k], their probabilities [..., k])``, best first (ties: the
+    lower class), as ``decode(..., votes=...)`` reads them."""
+    out = dict(pred)
+    for name, (kind, _) in OUTPUTS.items():
+        if kind == "class":
+            p = np.asarray(pred[name])
+            top = np.argsort(-p, axis=-1, kind="stable")[..., :k]
+            out[name] = (top, np.take_along_axis(p, top, axis=-1))
+    return out
+
+
+def proposals_and_votes(values: Mapping, rows: np.ndarray, cols: np.ndarray, light: bool,
+                        min_p_on: float) -> list[PixelProposals]:
+    """``pixel_proposals`` from the argmax and ``pixel_votes`` from the top-k classes of the
+    same values, in (type, method) order, as ``group_proposals`` needs them to come out sorted."""
+    argmax = pixel_proposals(top1(values), rows, cols, light)  # per type: sm, sl
+    votes = pixel_votes(values, rows, cols, min_p_on)  # per type: vote
+    return [p for k, v in enumerate(votes) for p in (argmax[2 * k], argmax[2 * k + 1], v)]
+
+
+def top1(values: Mapping) -> dict:
+    """Per-pixel values with class outputs as top-k pairs ``([N, k], [N, k])`` -> the same with
+    the argmax pairs ``([N], [N])`` that ``pixel_proposals`` reads."""
+    return {name: (v[0][..., 0], None if v[1] is None else v[1][..., 0]) if isinstance(v, tuple) else v
+            for name, v in values.items()}
+
+
+def pixel_votes(values: Mapping, rows: np.ndarray, cols: np.ndarray, min_p_on: float) -> list[PixelProposals]:
+    """Per-pixel predictions -> soft votes (method "vote"), one part per type (``BOX_TYPES``).
+
+    Why: an argmax proposes one box per pixel, so a box whose every pixel puts its corner or
+    size second (an off-by-one) is never proposed; on held-out segments half the sequences
+    that miss a true box miss it that way. Here every pixel with ``t_on >= min_p_on`` votes for
+    the box of every combination of its top-k classes (k = the width of the given classes), with
+    weight ``p_on * p(loc_x) * p(loc_y) * p(size)`` (iloop: both sizes): a Hough transform with
+    the network's probabilities as votes. Grouped, a box's ``prob_sum`` is the expected number
+    of pixels pointing at it and ``prob_sum / area`` a soft ``n_proposal_norm`` (``select``'s
+    "vote" method). With k = 1 the votes are the "sm" proposals of those pixels.
+
+    Box convention: top-right corner ``(bb_x, bb_y)`` = ``(i - loc_x, j + loc_y)``, sizes include
+    the closing bases. A catch-all location (11) casts no vote; a catch-all size (">= 11") takes
+    the scalar size rounded half up, as "sl" does, since that is the output that says which.
+
+    ``values``: per name of ``OUTPUTS`` at the pixels ``(rows, cols)`` (map coordinates, ``[N]``
+    each): ``t_on`` and scalars ``[N]``, class outputs as ``(top-k classes [N, k], their
+    probabilities [N, k])``."""
+    parts = []
+    for t in BOX_TYPES:
+        p_on = np.asarray(values[f"{t}_on"], dtype=np.float64)  # [N]
+        voting = p_on >= min_p_on
+        sm_names, sl_names = _SIZE_OUTPUTS[t]
+        names = [f"{t}_location_x", f"{t}_location_y", *sm_names]
+        classes = [np.asarray(values[n][0])[voting].astype(np.int64) for n in names]  # each [M, k]
+        probs = [np.asarray(values[n][1], dtype=np.float64)[voting] for n in names]  # each [M, k]
+        scalar = [np.maximum(np.floor(np.asarray(values[n], dtype=np.float64)[voting] + 0.5), 1).astype(np.int64)
+                  for n in sl_names]  # each [M]
+        k = classes[0].shape[1]
+        # every combination of one class per output: the grid of top-k indices, [K^n, n]
+        grid = np.stack(np.meshgrid(*[np.arange(k)] * len(names), indexing="ij"), -1).reshape(-1, len(names))
+        pick = [np.take(c, grid[:, o], axis=1) for o, c in enumerate(classes)]  # each [M, K^n]
+        weight = p_on[voting][:, None] * np.prod(
+            [np.take(p, grid[:, o], axis=1) for o, p in enumerate(probs)], axis=0)  # [M, K^n]
+        loc_x, loc_y, sm = pick[0], pick[1], pick[2:]
+        sizes = [np.where(c == _SIZE_CATCH_ALL, s[:, None], c + 1) for c, s in zip(sm, scalar)]
+        keep = (loc_x != _LOC_CATCH_ALL) & (loc_y != _LOC_CATCH_ALL)  # [M, K^n]
+        bb_x, bb_y = rows[voting][:, None] - loc_x, cols[voting][:, None] + loc_y
+        on = np.broadcast_to(p_on[voting][:, None], keep.shape)
+        parts.append(PixelProposals(t, "vote", bb_x[keep], bb_y[keep], sizes[0][keep], sizes[-1][keep],
+                                    on[keep], weight[keep]))
+    return parts
+
+
 def _proposals(box_type, method, keep, bb_x, bb_y, sizes, prob, p_on) -> PixelProposals:
     # square types have one size, which is both siz_x and siz_y
     return PixelProposals(box_type, method, bb_x[keep], bb_y[keep], sizes[0][keep], sizes[-1][keep],
@@ -445,11 +534,12 @@ def _check_pred(pred: Mapping[str, np.ndarray], light: bool = False) -> tuple[in
         raise ValueError(f"decode: predictions lack the outputs {missing}")
     hw = tuple(np.shape(pred["stem_on"])) if np.ndim(pred["stem_on"]) == 2 else (-1, -1)
     for name, (kind, n_classes) in OUTPUTS.items():
-        if kind == "class" and isinstance(pred[name], tuple):  # (argmax, its probability)
+        if kind == "class" and isinstance(pred[name], tuple):  # (argmax or top-k, probability)
             if pred[name][1] is None and not light:
                 raise ValueError(f"decode: {name} lacks the probability of its argmax (only light=True can do without)")
             shape = tuple(np.shape(a) for a in pred[name] if a is not None)
-            if shape not in ((hw, hw), (hw,)):
+            topk = np.shape(pred[name][0])[2:]  # (k,) for top-k pairs
+            if len(topk) > 1 or shape not in (((*hw, *topk), (*hw, *topk)), ((*hw, *topk),)):
                 raise ValueError(f"decode: {name} argmax/probability have shapes {shape}, expected {hw}")
             continue
         shape = np.shape(pred[name])
@@ -488,15 +578,17 @@ def _group(part: PixelProposals) -> dict[str, np.ndarray]:
     area = (boxes[:, 2] * boxes[:, 3]).astype(np.float64)
     if part.prob is None:
         prob_median, prob_max, p_on_median = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        prob_sum = np.full(n, np.nan)
         p_on_max = np.zeros(n)  # probabilities are >= 0
         np.maximum.at(p_on_max, inverse, part.p_on)
     else:
         starts = np.cumsum(counts) - counts
         prob_median, prob_max = _group_median_max(part.prob, inverse, starts, counts)
+        prob_sum = np.bincount(inverse, part.prob, n)
         p_on_median, p_on_max = _group_median_max(part.p_on, inverse, starts, counts)
     return {
         "type": np.full(n, part.type, dtype="<U5"),
-        "method": np.full(n, part.method, dtype="<U2"),
+        "method": np.full(n, part.method, dtype="<U4"),
         "bb_x": boxes[:, 0].astype(np.int64),
         "bb_y": boxes[:, 1].astype(np.int64),
         "siz_x": boxes[:, 2].astype(np.int64),
@@ -505,6 +597,7 @@ def _group(part: PixelProposals) -> dict[str, np.ndarray]:
         "n_proposal_norm": counts / area,
         "prob_median": prob_median,
         "prob_max": prob_max,
+        "prob_sum": prob_sum,
         "p_on_median": p_on_median,
         "p_on_max": p_on_max,
     }
