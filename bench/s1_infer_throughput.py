@@ -1,10 +1,10 @@
 """S1 inference throughput against ViennaRNA's MFE fold, on the same sequences, in one run.
 
-    python bench/s1_infer_throughput.py [--lengths 100 200 500 1000] [--threads 2] [--json out.json]
+    python bench/s1_infer_throughput.py [--lengths 100 200 500 1000] [--threads 2] [--method vote] [--json out.json]
 
 For each length: real human sequence windows (../shared/data/human/mrna_20_records.fa; random
 sequences if it is absent), timed through rnastruct's whole S1 inference (network, decoding,
-union selection, as ``rnastruct s1-infer`` runs it) batched and one sequence at a time, and
+selection by ``--method``, union by default, as ``rnastruct s1-infer`` runs it) batched and one sequence at a time, and
 through ViennaRNA's MFE fold (``fold_compound(seq).mfe()``) on as many processes as rnastruct
 has threads, so both use the same cores. Prints sequences/s and the ratios rnastruct / RNAfold
 (> 1: rnastruct is faster).
@@ -60,16 +60,16 @@ def time_rnafold(seqs: list[str], processes: int) -> float:
     return len(seqs) / (time.perf_counter() - t0)
 
 
-def time_rnastruct(predictor, seqs: list[str], batched: bool) -> float:
+def time_rnastruct(predictor, seqs: list[str], batched: bool, method: str = "union") -> float:
     from rnastruct.s1.infer import ProposalConfig, select
 
-    cfg = ProposalConfig()
+    cfg = ProposalConfig(method=method)
     t0 = time.perf_counter()
     if batched:
-        [select(p, cfg) for _, p in predictor.propose(seqs)]
+        [select(p, cfg) for _, p in predictor.propose(seqs, votes=cfg.votes)]
     else:
         for s in seqs:
-            [select(p, cfg) for _, p in predictor.propose([s])]
+            [select(p, cfg) for _, p in predictor.propose([s], votes=cfg.votes)]
     return len(seqs) / (time.perf_counter() - t0)
 
 
@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads = RNAfold processes")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 inference for rnastruct (what predict uses on CPUs with AMX)")
     ap.add_argument("--model", default=str(REPO / "rnastruct" / "models" / "s1_default" / "s1.pt"))
+    ap.add_argument("--method", default="union", choices=["union", "vote"],
+                    help="proposal selection, as s1-infer --method (vote: top-2 soft votes too)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -95,8 +97,8 @@ def main() -> None:
     for L in args.lengths:
         seqs = windows(L, COUNTS.get(L, 4), seed=L)
         fold = time_rnafold(seqs, args.threads)
-        batched = time_rnastruct(predictor, seqs, batched=True)
-        single = time_rnastruct(predictor, seqs, batched=False)
+        batched = time_rnastruct(predictor, seqs, batched=True, method=args.method)
+        single = time_rnastruct(predictor, seqs, batched=False, method=args.method)
         rows.append({"length": L, "sequences": len(seqs), "rnafold_seq_per_s": fold,
                      "rnastruct_batched_seq_per_s": batched, "rnastruct_single_seq_per_s": single,
                      "ratio_batched": batched / fold, "ratio_single": single / fold})
@@ -104,7 +106,7 @@ def main() -> None:
               f"{batched / fold:>16.3f} {single / fold:>15.3f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"threads": args.threads, "bf16": args.bf16, "model": args.model,
-                                         "rows": rows}, indent=2) + "\n")
+                                         "method": args.method, "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -126,8 +126,10 @@ def activate(logits: Mapping[str, torch.Tensor], argmax: bool = False, light: bo
     out: dict = {}
     for name, (kind, _) in OUTPUTS.items():
         if kind == "class" and top_k:
-            p, k = torch.softmax(logits[name].float(), -1).topk(top_k, dim=-1)  # [..., k] each
-            out[name] = (k, p)
+            # the top logits and log-sum-exp, not the whole softmax (a third of vote decoding)
+            x = logits[name].float()
+            best, k = x.topk(top_k, dim=-1)  # [..., k] each
+            out[name] = (k, torch.exp(best - torch.logsumexp(x, -1, keepdim=True)))
             continue
         if kind == "class" and argmax:
             # in the logits' own dtype: a float32 copy of every class output was a third of

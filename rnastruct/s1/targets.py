@@ -324,12 +324,14 @@ def decode(
     ``n_proposal`` (int64, pixels proposing it), ``n_proposal_norm`` = n_proposal / (siz_x *
     siz_y) (float64; can exceed 1, since pixels outside a box can point at it, and is at most
     about 1/2 for a hairpin, whose lower half cannot propose), ``prob_median``, ``prob_max`` and
-    ``prob_sum`` (of the proposals' probabilities), ``p_on_median`` and ``p_on_max``. Sorted by type (``BOX_TYPES`` order),
-    method (``METHODS`` order), bb_x, bb_y, siz_x, siz_y.
+    ``prob_sum`` (of the proposals' probabilities), ``p_on_median`` and ``p_on_max``. Sorted by
+    type (``BOX_TYPES`` order), method (``METHODS`` order), bb_x, bb_y, siz_x, siz_y.
 
-    ``votes``: also the soft votes of ``pixel_votes`` (method "vote" rows), from the pixels with
-    ``t_on >= votes``; class outputs must then be given as ``(top-k classes [H, W, k], their
-    probabilities [H, W, k])``, best first, and "sm"/"sl" use the first.
+    ``votes``: also the soft votes of ``pixel_votes`` (method "vote" rows: ``n_proposal`` counts
+    votes and ``prob_sum`` sums them; their medians and maxima are left NaN, since only the
+    sum is read), from the pixels with ``t_on >= votes``;
+    class outputs must then be given as ``(top-k classes [H, W, k], their probabilities [H, W,
+    k])``, best first, and "sm"/"sl" use the first.
 
     ``light=True`` computes only what selecting and pruning boxes read (``n_proposal``,
     ``n_proposal_norm``, ``p_on_max``) and leaves ``prob_median``, ``prob_max``, ``prob_sum`` and
@@ -576,7 +578,10 @@ def _group(part: PixelProposals) -> dict[str, np.ndarray]:
     boxes, inverse, counts = unique_rows(np.stack([part.bb_x, part.bb_y, part.siz_x, part.siz_y], axis=1))
     n = len(boxes)
     area = (boxes[:, 2] * boxes[:, 3]).astype(np.float64)
-    if part.prob is None:
+    if part.method == "vote":  # only the sum is read (merge_methods): no sorts for medians
+        prob_median, prob_max, p_on_median, p_on_max = (np.full(n, np.nan) for _ in range(4))
+        prob_sum = np.bincount(inverse, part.prob, n)
+    elif part.prob is None:
         prob_median, prob_max, p_on_median = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
         prob_sum = np.full(n, np.nan)
         p_on_max = np.zeros(n)  # probabilities are >= 0
