@@ -321,19 +321,34 @@ def test_votes_by_hand():
         for name in ("sl_size", "sl_size_x", "sl_size_y"):
             values[f"{t}_{name}"] = np.array([12.4])
     values["stem_location_y"] = one([0, 11], [0.8, 0.1])  # second choice: "more than 10"
-    values["stem_sm_size"] = one([2, 10], [0.7, 0.2])  # size 3, then ">= 11": the scalar, 12
+    values["stem_sm_size"] = one([2, 10], [0.7, 0.2])  # size 3, then ">= 11": the scalar 12.4
     parts = pixel_votes(values, np.array([2]), np.array([9]), min_p_on=0.01)
     assert [(p.type, p.method) for p in parts] == [("stem", "vote"), ("iloop", "vote"), ("hloop", "vote")]
     assert len(parts[1].bb_x) == len(parts[2].bb_x) == 0  # p_on 0.005 < 0.01
     stem = parts[0]
     got = {(int(x), int(y), int(a), int(b)): w for x, y, a, b, w in
            zip(stem.bb_x, stem.bb_y, stem.siz_x, stem.siz_y, stem.prob)}
-    want = {(2, 9, 3, 3): 0.5 * 0.6 * 0.8 * 0.7, (2, 9, 12, 12): 0.5 * 0.6 * 0.8 * 0.2,
-            (1, 9, 3, 3): 0.5 * 0.3 * 0.8 * 0.7, (1, 9, 12, 12): 0.5 * 0.3 * 0.8 * 0.2}
+    # 12.4 splits its vote: 0.6 for size 12, 0.4 for 13
+    want = {(2, 9, 3, 3): 0.5 * 0.6 * 0.8 * 0.7, (2, 9, 12, 12): 0.5 * 0.6 * 0.8 * 0.2 * 0.6,
+            (2, 9, 13, 13): 0.5 * 0.6 * 0.8 * 0.2 * 0.4,
+            (1, 9, 3, 3): 0.5 * 0.3 * 0.8 * 0.7, (1, 9, 12, 12): 0.5 * 0.3 * 0.8 * 0.2 * 0.6,
+            (1, 9, 13, 13): 0.5 * 0.3 * 0.8 * 0.2 * 0.4}
     assert got.keys() == want.keys()
     for box, w in want.items():
         assert got[box] == pytest.approx(w)
     assert (stem.p_on == 0.5).all()
+    # an internal loop splits each catch-all side: 11.25 -> 11 (0.75) and 12 (0.25); 12.0 -> 12
+    values["stem_on"], values["iloop_on"] = np.array([0.0]), np.array([0.8])
+    for name in ("location_x", "location_y"):
+        values[f"iloop_{name}"] = one([1], [0.5])
+    values["iloop_sm_size_x"], values["iloop_sm_size_y"] = one([10], [0.9]), one([10], [0.5])
+    values["iloop_sl_size_x"], values["iloop_sl_size_y"] = np.array([11.25]), np.array([12.0])
+    iloop = pixel_votes(values, np.array([20]), np.array([40]), min_p_on=0.01)[1]
+    got = {(int(x), int(y), int(a), int(b)): w for x, y, a, b, w in
+           zip(iloop.bb_x, iloop.bb_y, iloop.siz_x, iloop.siz_y, iloop.prob)}
+    w = 0.8 * 0.5 * 0.5 * 0.9 * 0.5
+    assert got.keys() == {(19, 41, 11, 12), (19, 41, 12, 12)}
+    assert got[(19, 41, 11, 12)] == pytest.approx(0.75 * w) and got[(19, 41, 12, 12)] == pytest.approx(0.25 * w)
 
 
 def test_perfect_votes_propose_and_survive_pruning_exactly():

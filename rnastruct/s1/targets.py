@@ -467,7 +467,8 @@ def pixel_votes(values: Mapping, rows: np.ndarray, cols: np.ndarray, min_p_on: f
 
     Box convention: top-right corner ``(bb_x, bb_y)`` = ``(i - loc_x, j + loc_y)``, sizes include
     the closing bases. A catch-all location (11) casts no vote; a catch-all size (">= 11") takes
-    the scalar size rounded half up, as "sl" does, since that is the output that says which.
+    the scalar size (at least 1), since that is the output that says which: the vote is split
+    between its two neighbouring integers, linearly (12.4: 0.6 of it for 12, 0.4 for 13).
 
     ``values``: per name of ``OUTPUTS`` at the pixels ``(rows, cols)`` (map coordinates, ``[N]``
     each): ``t_on`` and scalars ``[N]``, class outputs as ``(top-k classes [N, k], their
@@ -480,8 +481,7 @@ def pixel_votes(values: Mapping, rows: np.ndarray, cols: np.ndarray, min_p_on: f
         names = [f"{t}_location_x", f"{t}_location_y", *sm_names]
         classes = [np.asarray(values[n][0])[voting].astype(np.int64) for n in names]  # each [M, k]
         probs = [np.asarray(values[n][1], dtype=np.float64)[voting] for n in names]  # each [M, k]
-        scalar = [np.maximum(np.floor(np.asarray(values[n], dtype=np.float64)[voting] + 0.5), 1).astype(np.int64)
-                  for n in sl_names]  # each [M]
+        scalar = [np.maximum(np.asarray(values[n], dtype=np.float64)[voting], 1.0) for n in sl_names]  # each [M]
         k = classes[0].shape[1]
         # every combination of one class per output: the grid of top-k indices, [K^n, n]
         grid = np.stack(np.meshgrid(*[np.arange(k)] * len(names), indexing="ij"), -1).reshape(-1, len(names))
@@ -489,12 +489,26 @@ def pixel_votes(values: Mapping, rows: np.ndarray, cols: np.ndarray, min_p_on: f
         weight = p_on[voting][:, None] * np.prod(
             [np.take(p, grid[:, o], axis=1) for o, p in enumerate(probs)], axis=0)  # [M, K^n]
         loc_x, loc_y, sm = pick[0], pick[1], pick[2:]
-        sizes = [np.where(c == _SIZE_CATCH_ALL, s[:, None], c + 1) for c, s in zip(sm, scalar)]
         keep = (loc_x != _LOC_CATCH_ALL) & (loc_y != _LOC_CATCH_ALL)  # [M, K^n]
-        bb_x, bb_y = rows[voting][:, None] - loc_x, cols[voting][:, None] + loc_y
-        on = np.broadcast_to(p_on[voting][:, None], keep.shape)
-        parts.append(PixelProposals(t, "vote", bb_x[keep], bb_y[keep], sizes[0][keep], sizes[-1][keep],
-                                    on[keep], weight[keep]))
+        bb_x = (rows[voting][:, None] - loc_x)[keep]  # [V]
+        bb_y = (cols[voting][:, None] + loc_y)[keep]
+        on, weight = np.broadcast_to(p_on[voting][:, None], keep.shape)[keep], weight[keep]
+        catch_all = [(c == _SIZE_CATCH_ALL)[keep] for c in sm]  # each [V]
+        sizes = [(c + 1)[keep] for c in sm]
+        scalar = [np.broadcast_to(s[:, None], keep.shape)[keep] for s in scalar]
+        for d in range(len(sizes)):
+            # a catch-all size votes for the scalar's two neighbouring integers, its weight split
+            # linearly between them: half the large internal loops that rounding missed were
+            # one off in size
+            floor, frac = np.floor(scalar[d]), scalar[d] - np.floor(scalar[d])
+            sizes[d] = np.where(catch_all[d], floor, sizes[d]).astype(np.int64)
+            up = np.flatnonzero(catch_all[d] & (frac > 0))
+            weight = np.concatenate([np.where(catch_all[d], weight * (1 - frac), weight), weight[up] * frac[up]])
+            sizes = [np.concatenate([v, v[up] + (e == d)]) for e, v in enumerate(sizes)]
+            bb_x, bb_y, on = (np.concatenate([v, v[up]]) for v in (bb_x, bb_y, on))
+            catch_all = [np.concatenate([v, v[up]]) for v in catch_all]
+            scalar = [np.concatenate([v, v[up]]) for v in scalar]
+        parts.append(PixelProposals(t, "vote", bb_x, bb_y, sizes[0], sizes[-1], on, weight))
     return parts
 
 
