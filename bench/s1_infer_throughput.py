@@ -61,15 +61,15 @@ def time_rnafold(seqs: list[str], processes: int) -> float:
 
 
 def time_rnastruct(predictor, seqs: list[str], batched: bool, method: str = "union") -> float:
-    from rnastruct.s1.infer import ProposalConfig, select
+    from rnastruct.s1.infer import ProposalConfig
 
     cfg = ProposalConfig(method=method)
     t0 = time.perf_counter()
     if batched:
-        [select(p, cfg) for _, p in predictor.propose(seqs, votes=cfg.votes)]
+        list(predictor.select(seqs, cfg))
     else:
         for s in seqs:
-            [select(p, cfg) for _, p in predictor.propose([s], votes=cfg.votes)]
+            list(predictor.select([s], cfg))
     return len(seqs) / (time.perf_counter() - t0)
 
 

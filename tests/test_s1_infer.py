@@ -89,6 +89,27 @@ def test_tiled_votes_equal_whole_map_votes():
         same_proposals(whole, tiled)
 
 
+@pytest.mark.parametrize("method", ["union", "vote"])
+def test_selection_tile_by_tile_equals_selection_of_the_whole_table(method):
+    """What s1-infer runs (selection per tile, bounded memory) keeps exactly the boxes, and
+    their columns, of selecting from the whole map's table."""
+    model = seeded(HELIX_TINY)
+    seqs = random_seqs(3, 60, 97, seed=4)
+    cfg = ProposalConfig(threshold=0.05, p_on=0.2, method=method, vote_min_p_on=0.0, vote_threshold=0.0005)
+    whole = dict(S1Predictor(model, tile=512).propose(seqs, votes=cfg.votes))
+    for tile in (16, 512):
+        got = dict(S1Predictor(model, tile=tile).select(seqs, cfg))
+        assert sorted(got) == [0, 1, 2]
+        for k in got:
+            want = select(whole[k], cfg)
+            assert len(want["type"]) > 20
+            for c in BOX_COLUMNS:
+                if want[c].dtype.kind in "iuU":
+                    assert np.array_equal(got[k][c], want[c]), c
+                else:
+                    np.testing.assert_allclose(got[k][c], want[c], atol=1e-5, err_msg=c)
+
+
 def test_region_is_the_whole_map_crop():
     model = seeded(TINY)
     tokens = torch.randint(0, 5, (2, 50))

@@ -234,6 +234,16 @@ class S1Predictor:
         for k, tiles in self.pixel_tiles(seqs, progress, light, votes):
             yield k, proposal_table(tiles)
 
+    def select(self, seqs: list[str], cfg: "ProposalConfig", progress: bool = False) -> Iterator[tuple[int, dict]]:
+        """Yield ``(index, boxes)`` for every sequence, in an order of the batching's choosing:
+        ``select(proposals, cfg)`` of its proposals (``BOX_COLUMNS``, same rows, same order),
+        selected tile by tile. Every row of a box comes from one tile, so each tile's boxes are
+        selected before the next tile is decoded: memory stays bounded by the tile, where the
+        whole table of a 5,000-nt sequence took 15 GB."""
+        for k, tiles in self.pixel_tiles(seqs, progress, votes=cfg.votes):
+            kept = [select(group_proposals(parts), cfg) for parts in tiles]
+            yield k, kept[0] if len(kept) == 1 else concat_boxes(kept)
+
     @torch.inference_mode()
     def pixel_tiles(self, seqs: list[str], progress: bool = False, light: bool = False,
                     votes: tuple[int, float] | None = None) -> Iterator[tuple[int, Iterator[list[PixelProposals]]]]:
@@ -334,6 +344,14 @@ def select(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> dict[str
     merged = merge_methods(proposals)
     keep = keep_mask(merged, cfg)
     return {c: v[keep] for c, v in merged.items()}
+
+
+def concat_boxes(tables: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Join per-box tables (``BOX_COLUMNS``) of disjoint sets of boxes, sorted as ``select``
+    sorts: by type (``BOX_TYPES`` order), bb_x, bb_y, siz_x, siz_y."""
+    out = {c: np.concatenate([np.asarray(t[c]) for t in tables]) for c in BOX_COLUMNS}
+    order = np.lexsort((out["siz_y"], out["siz_x"], out["bb_y"], out["bb_x"], type_codes(out["type"])))
+    return {c: v[order] for c, v in out.items()}
 
 
 def keep_mask(boxes: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from ..seqio import (InputError, check_out_dir, list_offsets, pairs_column, pairs_of_table, read_fasta,
                      read_table, write_dataset, write_text_atomic)
 from ..train import write_metrics_csv
-from .infer import BOX_COLUMNS, ProposalConfig, S1Predictor, check_sequences, select
+from .infer import BOX_COLUMNS, ProposalConfig, S1Predictor, check_sequences
 from .prune import PRUNE_REASONS, PruneConfig, prune_reasons
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "s1_default" / "s1.pt"
@@ -173,8 +173,8 @@ def run_infer(args) -> int:
     predictor = S1Predictor.from_checkpoint(args.model, device=args.device, tile=args.tile,
                                             batch_pixels=args.batch_pixels, bf16=args.bf16)
     tables: list = [None] * len(seqs)
-    for k, proposals in predictor.propose(seqs, progress=not args.quiet, votes=cfg.votes):
-        tables[k] = select(proposals, cfg)
+    for k, boxes in predictor.select(seqs, cfg, progress=not args.quiet):
+        tables[k] = boxes
     counts = {"sequences": len(seqs), "boxes": int(sum(len(t["type"]) for t in tables))}
     params = {**dataclasses.asdict(cfg), "model": str(args.model), "tile": args.tile,
               "bf16": args.bf16, "device": args.device, "data": args.data, "fasta": args.fasta,
