@@ -41,7 +41,8 @@ def allowed_pair_map(tiles: Iterable[list[PixelProposals]], seq: str, proposal: 
     if proposal.method == "vote":
         raise ValueError("allowed_pair_map reads argmax proposals: method 'vote' needs per-box votes")
     if not pruning.geometry_only:
-        raise ValueError("allowed_pair_map prunes by geometry only: min_pixel_pred, min_prob and max_per_nt must be 0")
+        raise ValueError("allowed_pair_map prunes by geometry only: min_pixel_pred, min_prob and "
+                         "max_per_nt must be 0")
     L = len(seq)
     stems, allowed = StemPairs(seq), np.zeros((L, L), dtype=bool)
     stem_x, stem_y, stem_size = [], [], []

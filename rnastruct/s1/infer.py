@@ -234,7 +234,8 @@ class S1Predictor:
         for k, tiles in self.pixel_tiles(seqs, progress, light, votes):
             yield k, proposal_table(tiles)
 
-    def select(self, seqs: list[str], cfg: "ProposalConfig", progress: bool = False) -> Iterator[tuple[int, dict]]:
+    def select(self, seqs: list[str], cfg: "ProposalConfig",
+               progress: bool = False) -> Iterator[tuple[int, dict]]:
         """Yield ``(index, boxes)`` for every sequence, in an order of the batching's choosing:
         ``select(proposals, cfg)`` of its proposals (``BOX_COLUMNS``, same rows, same order),
         selected tile by tile. Every row of a box comes from one tile, so each tile's boxes are
@@ -245,8 +246,10 @@ class S1Predictor:
             yield k, kept[0] if len(kept) == 1 else concat_boxes(kept)
 
     @torch.inference_mode()
-    def pixel_tiles(self, seqs: list[str], progress: bool = False, light: bool = False,
-                    votes: tuple[int, float] | None = None) -> Iterator[tuple[int, Iterator[list[PixelProposals]]]]:
+    def pixel_tiles(
+        self, seqs: list[str], progress: bool = False, light: bool = False,
+        votes: tuple[int, float] | None = None,
+    ) -> Iterator[tuple[int, Iterator[list[PixelProposals]]]]:
         """Yield ``(index, tiles)`` for every sequence, in an order of the batching's choosing:
         its pixels' box proposals (``targets.pixel_proposals`` parts), as one list of parts
         per tile, each holding every proposing pixel of the boxes it holds (one tile when the

@@ -52,7 +52,8 @@ def box_score(boxes: Mapping[str, np.ndarray], hloop_factor: float = 0.5) -> np.
     ``n_proposal_norm`` of its two methods; hairpins divided by ``hloop_factor``, since only the
     upper half of their box can propose. What thresholds compare and budgets rank."""
     t = np.asarray(boxes["type"])
-    vote = np.asarray(boxes["vote_norm"], dtype=np.float64) if "vote_norm" in boxes else np.full(len(t), np.nan)
+    vote = (np.asarray(boxes["vote_norm"], dtype=np.float64) if "vote_norm" in boxes
+            else np.full(len(t), np.nan))
     norm = np.maximum(np.asarray(boxes["n_proposal_norm_sm"], dtype=np.float64),
                       np.asarray(boxes["n_proposal_norm_sl"], dtype=np.float64))
     score = np.where(np.isnan(vote), norm, vote)
@@ -74,9 +75,11 @@ def prune_reasons(boxes: Mapping[str, np.ndarray], seq: str, cfg: PruneConfig) -
 
     ``boxes``: a per-box table (``type``, ``bb_x``, ``bb_y``, ``siz_x``, ``siz_y``, and for the
     optional filters ``n_proposal_sm/_sl``, ``prob_median_sm/_sl``, and for the budget
-    ``n_proposal_norm_sm/_sl`` and ``vote_norm``); box convention as in the module docstring. Geometry ("out of range") drops boxes outside the sequence or the upper
-    triangle, non-square stems and hairpins, hairpins off the diagonal, and internal loops
-    without two distinct closing pairs or without an unpaired base.
+    ``n_proposal_norm_sm/_sl`` and ``vote_norm``); box convention as in the module docstring.
+    Geometry ("out of range") drops boxes outside the sequence or the upper triangle,
+    non-square stems and hairpins, hairpins off the diagonal, and internal loops without two
+    distinct closing pairs or without an unpaired base. The budget (``max_per_nt``) comes
+    last, so the boxes other rules drop do not spend it.
     """
     L = len(seq)
     t = np.asarray(boxes["type"])
@@ -100,7 +103,8 @@ def prune_reasons(boxes: Mapping[str, np.ndarray], seq: str, cfg: PruneConfig) -
         reason[(reason == "") & (prob < cfg.min_prob)] = "low_prob"
     if cfg.max_per_nt > 0:
         kept = reason == ""
-        reason[kept & ~top_per_nt(box_score(boxes, cfg.hloop_factor), kept, L, cfg.max_per_nt)] = "over_budget"
+        best = top_per_nt(box_score(boxes, cfg.hloop_factor), kept, L, cfg.max_per_nt)
+        reason[kept & ~best] = "over_budget"
     return reason
 
 
