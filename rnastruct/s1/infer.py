@@ -243,7 +243,7 @@ class S1Predictor:
         whole table of a 5,000-nt sequence took 15 GB."""
         for k, tiles in self.pixel_tiles(seqs, progress, votes=cfg.votes):
             kept = [select(group_proposals(parts), cfg) for parts in tiles]
-            yield k, kept[0] if len(kept) == 1 else concat_boxes(kept)
+            yield k, kept[0] if len(kept) == 1 else concat_proposals(kept, BOX_COLUMNS)
 
     @torch.inference_mode()
     def pixel_tiles(
@@ -349,20 +349,12 @@ def select(proposals: Mapping[str, np.ndarray], cfg: ProposalConfig) -> dict[str
     return {c: v[keep] for c, v in merged.items()}
 
 
-def concat_boxes(tables: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Join per-box tables (``BOX_COLUMNS``) of disjoint sets of boxes, sorted as ``select``
-    sorts: by type (``BOX_TYPES`` order), bb_x, bb_y, siz_x, siz_y."""
-    out = {c: np.concatenate([np.asarray(t[c]) for t in tables]) for c in BOX_COLUMNS}
-    order = np.lexsort((out["siz_y"], out["siz_x"], out["bb_y"], out["bb_x"], type_codes(out["type"])))
-    return {c: v[order] for c, v in out.items()}
-
-
 def keep_mask(boxes: Mapping[str, np.ndarray], cfg: ProposalConfig) -> np.ndarray:
     """Which rows of a per-box table (``BOX_COLUMNS``) ``cfg`` keeps (see ``select``)."""
-    if cfg.method == "vote":
+    if cfg.method == "vote":  # NaN (no votes computed) passes no threshold
         norm = np.nan_to_num(np.asarray(boxes["vote_norm"], dtype=np.float64), nan=-1.0)
-        return cfg.passes(boxes["type"], norm, np.asarray(boxes["p_on_max"]))
-    norm = np.maximum(np.asarray(boxes["n_proposal_norm_sm"]), np.asarray(boxes["n_proposal_norm_sl"]))
+    else:
+        norm = np.maximum(np.asarray(boxes["n_proposal_norm_sm"]), np.asarray(boxes["n_proposal_norm_sl"]))
     return cfg.passes(boxes["type"], norm, np.asarray(boxes["p_on_max"]))
 
 

@@ -80,10 +80,10 @@ def read_proposals(path) -> tuple[list[str], list[str], list[dict[str, np.ndarra
         raise InputError(f"{path}: not a proposals dataset from rnastruct s1-infer "
                          f"(missing {', '.join(missing[:4])})")
     cols = {}
+    box_offsets = table.column("prop_type").combine_chunks().offsets.to_numpy()
     for c in BOX_COLUMNS:
         if f"prop_{c}" not in table.column_names:  # an optional column
-            offsets = table.column("prop_type").combine_chunks().offsets.to_numpy()
-            cols[c] = (offsets, np.full(offsets[-1] - offsets[0], np.nan))
+            cols[c] = (box_offsets, np.full(box_offsets[-1] - box_offsets[0], np.nan))
             continue
         arr = table.column(f"prop_{c}").combine_chunks()
         offsets = arr.offsets.to_numpy()
@@ -286,10 +286,9 @@ def run_eval(args) -> int:
     # what the stored proposals can still answer: thresholds at or above those they passed
     min_thr = params["threshold"] if method != "p_on" else float("inf")
     min_p = params["p_on"] if method not in ("n_proposal", "vote") else float("inf")
-    summary = [summarize(scores, m, params["threshold"], params["p_on"])
-               for m in ("n_proposal", "p_on", "union", "vote")
-               if (m == "n_proposal" and method != "vote" and min_thr < float("inf"))
-               or (m == "p_on" and min_p < float("inf")) or m == method == "union" or m == method == "vote"]
+    # the union's boxes answer each of its two rules too; any other method only itself
+    answerable = ("n_proposal", "p_on", "union") if method == "union" else (method,)
+    summary = [summarize(scores, m, params["threshold"], params["p_on"]) for m in answerable]
     curve_rows = curves(scores, min_thr, min_p, params["threshold"], params["p_on"], method)
     out.mkdir(parents=True, exist_ok=True)
     write_metrics_csv(out / "summary.csv", summary, list(summary[0]))

@@ -528,20 +528,15 @@ def group_proposals(parts: Iterable[PixelProposals]) -> dict[str, np.ndarray]:
     return {c: np.concatenate([g[c] for g in grouped]) for c in PROPOSAL_COLUMNS}
 
 
-def concat_proposals(parts: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def concat_proposals(parts: list[Mapping[str, np.ndarray]],
+                     columns: tuple[str, ...] = PROPOSAL_COLUMNS) -> dict[str, np.ndarray]:
     """Join proposal tables of disjoint sets of boxes (e.g. the tiles of one map), sorted as
-    ``decode`` sorts: by type (``BOX_TYPES`` order), method, bb_x, bb_y, siz_x, siz_y."""
-    out = {c: np.concatenate([np.asarray(p[c]) for p in parts]) for c in PROPOSAL_COLUMNS}
-    order = np.lexsort(
-        (
-            out["siz_y"],
-            out["siz_x"],
-            out["bb_y"],
-            out["bb_x"],
-            _codes(out["method"], METHODS),
-            _codes(out["type"], BOX_TYPES),
-        )
-    )
+    ``decode`` sorts: by type (``BOX_TYPES`` order), method, bb_x, bb_y, siz_x, siz_y. Also
+    per-box tables (``columns = infer.BOX_COLUMNS``, no method), sorted as ``select`` sorts."""
+    out = {c: np.concatenate([np.asarray(p[c]) for p in parts]) for c in columns}
+    method = [_codes(out["method"], METHODS)] if "method" in out else []
+    order = np.lexsort((out["siz_y"], out["siz_x"], out["bb_y"], out["bb_x"], *method,
+                        _codes(out["type"], BOX_TYPES)))
     return {c: v[order] for c, v in out.items()}
 
 
