@@ -1,7 +1,7 @@
 """The one module that imports ViennaRNA.
 
 Folding with default ViennaRNA (Turner 2004) parameters: MFE structure and free energy, the
-ensemble frequency of the MFE structure, and the ensemble diversity.
+ensemble frequency of the MFE structure, the ensemble diversity, and base-pair probabilities.
 """
 
 from __future__ import annotations
@@ -53,6 +53,22 @@ def fold(seq: str, partition: bool = True, ens_div: bool = True) -> Fold:
     div = fc.mean_bp_distance() if ens_div else float("nan")
     # ViennaRNA works in integer dcal/mol; round away the float32 noise (-34.400002).
     return Fold(structure, round(float(mfe), 2), float(freq), float(div))
+
+
+def pair_probs(seq: str, cutoff: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Base-pair probabilities of ``seq`` (normalised, ACGUN) in ViennaRNA's ensemble with
+    default parameters -> ``(i, j, p)``: 0-based positions ``i < j`` (int32) of every pair with
+    probability ``p >= cutoff`` (float32). What S1's auxiliary target is made of
+    (``S1Config.pair_prob_weight``)."""
+    if not cutoff > 0:
+        raise ValueError(f"cutoff must be > 0, got {cutoff}")
+    fc = RNA.fold_compound(seq, _model_details(True))
+    _, mfe = fc.mfe()
+    fc.exp_params_rescale(mfe)  # as in fold: long sequences must not overflow
+    fc.pf()
+    P = np.asarray(fc.bpp(), dtype=np.float32)[1:, 1:]  # [L, L]; ViennaRNA fills i < j only
+    i, j = np.nonzero(np.triu(P, 1) >= cutoff)
+    return i.astype(np.int32), j.astype(np.int32), P[i, j]
 
 
 def energy_of_structure(seq: str, structure: str) -> float:

@@ -2,6 +2,7 @@
 two-process torchrun (gloo) run."""
 
 import csv
+import dataclasses
 import os
 import shutil
 import signal
@@ -16,10 +17,12 @@ import torch
 
 from rnastruct.datagen import GenerateConfig, generate
 from rnastruct.s1.criterion import S1Criterion, auprc, auroc, metric_names, selection_score
-from rnastruct.s1.data import S1Examples, length_batches, load_datasets, load_examples
+from rnastruct.folding import fold, pair_probs
+from rnastruct.s1.data import (S1Examples, length_batches, load_datasets, load_examples, load_pair_probs,
+                               pair_probs_of, save_pair_probs, sequence_digest)
 from rnastruct.s1.model import PAD, S1ModelConfig, build_model, receptive_field
 from rnastruct.s1.targets import OUTPUTS
-from rnastruct.s1.training import columns, model_from_checkpoint
+from rnastruct.s1.training import S1Config, columns, model_from_checkpoint
 from rnastruct.seqio import InputError, write_dataset
 from rnastruct.structure import parse_dot_bracket
 from rnastruct.train import load_checkpoint
@@ -310,8 +313,10 @@ def test_bad_checkpoint_and_data_are_clean_errors(tiny_data, tmp_path):
 def test_torchrun_two_processes_gloo(tiny_data, tmp_path):
     torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
     single, ddp = tmp_path / "single", tmp_path / "ddp"
+    # with the pair-probability target: rank 0 computes them, rank 1 waits and reads its file
     base = ["s1-train", "--config", str(REPO / "configs/s1/debug.yaml"), "--data", str(tiny_data),
-            "--set", "epochs=2", "--quiet"]
+            "--set", "epochs=2", "--set", "pair_prob_weight=5", "--set", "model.pair_prob_head=true",
+            "--set", "pair_prob_workers=1", "--quiet"]
     r1 = run_cli(*base, "--out", single)
     assert r1.returncode == 0, r1.stderr
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -324,6 +329,8 @@ def test_torchrun_two_processes_gloo(tiny_data, tmp_path):
     model, cfg, state = model_from_checkpoint(ddp / "last.pt")
     assert state["epoch"] == 2
     assert not any(k.startswith("module.") for k in state["model"])  # loadable without DDP
+    assert "pair_prob.loss" in b[0] and float(b[1]["pair_prob.loss"]) > 0
+    assert (ddp / "pair_probs.npz").exists()
 
 
 def test_bundled_default_model_loads_and_finds_stems():
@@ -347,3 +354,136 @@ def test_bundled_default_model_loads_and_finds_stems():
         if 0 < labels.sum() < len(labels):
             scores.append(auroc(torch.sigmoid(out["stem_on"][b]).numpy()[m], labels))
     assert len(scores) >= 8 and np.mean(scores) > 0.9
+
+
+# ---------------------------------------------------------------------------------------------
+# the auxiliary target: ViennaRNA's base-pair probabilities
+
+
+def test_pair_probs_agree_with_viennarna_ensemble():
+    """Against what ViennaRNA computes by itself: the ensemble diversity (mean base-pair
+    distance) is 2 * sum p (1 - p) over all pairs; each base pairs with probability <= 1; a
+    strong hairpin's pairs are near certain."""
+    rng = np.random.default_rng(11)
+    seqs = ["GGGGGCAAAAGCCCCC", *("".join(rng.choice(list("ACGU"), n)) for n in (30, 64, 150))]
+    for seq in seqs:
+        i, j, p = pair_probs(seq, cutoff=1e-30)
+        assert np.all(i < j) and np.all((p >= 1e-30) & (p <= 1 + 1e-6))
+        assert 2 * np.sum(p * (1 - p), dtype=np.float64) == pytest.approx(fold(seq).ens_div, rel=1e-4)
+        per_base = np.bincount(i, p, len(seq)) + np.bincount(j, p, len(seq))
+        assert per_base.max() <= 1 + 1e-5
+        fi, fj, fp = pair_probs(seq, cutoff=0.01)  # the cutoff only drops entries
+        keep = p >= 0.01
+        assert np.array_equal(fi, i[keep]) and np.array_equal(fj, j[keep]) and np.array_equal(fp, p[keep])
+    i, j, p = pair_probs(seqs[0], cutoff=0.5)
+    assert {(a, b) for a, b in zip(i, j)} >= {(k, 15 - k) for k in range(5)}  # GGGGG...CCCCC
+    assert p.min() > 0.5
+    with pytest.raises(ValueError, match="cutoff"):
+        pair_probs(seqs[0], cutoff=0)
+
+
+def test_pair_probs_in_batches_and_their_cache(tmp_path):
+    seqs = ["GGGGGCAAAAGCCCCC", "ACGUACGGAAACCGUUUU", "GGGAAACCC"]
+    ex = S1Examples(seqs, [np.zeros((0, 2), dtype=np.int64)] * 3)
+    probs = pair_probs_of(seqs, 1e-3, workers=2)
+    assert [len(p) for _, _, p in probs] == [len(pair_probs(s)[2]) for s in seqs]  # same in a pool
+    with_probs = S1Examples(ex.seqs, ex.pairs, ex.ids, probs)
+    batch = with_probs.subset(np.array([2, 0])).batch(np.array([0, 1]))
+    target, mask = batch["targets"]["pair_prob"], batch["masks"]["pair"]  # [2, 16, 16]
+    for b, k in enumerate([2, 0]):
+        i, j, p = probs[k]
+        dense = np.zeros((16, 16), dtype=np.float32)
+        dense[i, j] = p
+        assert np.array_equal(target[b].numpy(), dense)
+        n = len(seqs[k])
+        expect = np.zeros((16, 16), dtype=bool)
+        expect[:n, :n] = np.triu(np.ones((n, n), dtype=bool), 1)
+        assert np.array_equal(mask[b].numpy(), expect)  # upper triangle, no padding
+    assert "pair_prob" not in ex.batch(np.array([0]))["targets"]
+    # the cache: a round trip, and refused for other sequences or another cutoff
+    digest = sequence_digest(seqs)
+    save_pair_probs(tmp_path / "pp.npz", probs, digest, 1e-3)
+    back = load_pair_probs(tmp_path / "pp.npz", digest, 1e-3)
+    assert all(np.array_equal(x, y) for a, b in zip(back, probs) for x, y in zip(a, b))
+    assert load_pair_probs(tmp_path / "pp.npz", sequence_digest(seqs[:2]), 1e-3) is None
+    assert load_pair_probs(tmp_path / "pp.npz", digest, 1e-2) is None
+    (tmp_path / "bad.npz").write_bytes(b"half a file")
+    assert load_pair_probs(tmp_path / "bad.npz", digest, 1e-3) is None
+    assert load_pair_probs(tmp_path / "missing.npz", digest, 1e-3) is None
+
+
+def test_pair_prob_loss_by_hand():
+    """The auxiliary loss is the BCE over the upper triangle inside each sequence, times its
+    weight, added to the box losses; pixels outside that mask change nothing."""
+    seqs = ["GGGGAAACCCC", "GGGAAAUCCC"]
+    ex = S1Examples(seqs, [parse_dot_bracket("((((...))))"), parse_dot_bracket("(((....)))")], None,
+                    pair_probs_of(seqs, 1e-3))
+    batch = ex.batch(np.array([0, 1]))
+    model = build_model(S1ModelConfig(**{**TINY.__dict__, "pair_prob_head": True}))
+    out = model(batch["tokens"], batch["lengths"])
+    assert out["pair_prob"].shape == (2, 11, 11)
+    plain, aux = S1Criterion(), S1Criterion(pair_prob_weight=3.0)
+    a, b = plain(out, batch["targets"], batch["masks"]), aux(out, batch["targets"], batch["masks"])
+    x, t = out["pair_prob"].detach().double().numpy(), batch["targets"]["pair_prob"].double().numpy()
+    terms = []
+    for k, n in enumerate([11, 10]):
+        for i in range(n):
+            for j in range(i + 1, n):
+                q = 1 / (1 + np.exp(-x[k, i, j]))
+                terms.append(-(t[k, i, j] * np.log(q) + (1 - t[k, i, j]) * np.log(1 - q)))
+    assert b["pair_prob"].item() == pytest.approx(np.mean(terms), rel=1e-5)
+    assert b["loss"].item() == pytest.approx(a["loss"].item() + 3.0 * np.mean(terms), rel=1e-5)
+    poked = dict(out, pair_prob=out["pair_prob"].detach().clone())
+    poked["pair_prob"][1, 10] = 1e4  # padding
+    poked["pair_prob"][0, 5, 2] = -1e4  # lower triangle
+    poked["pair_prob"][0, 3, 3] = 1e4  # diagonal
+    assert aux(poked, batch["targets"], batch["masks"])["pair_prob"].item() == pytest.approx(b["pair_prob"].item())
+
+
+def test_training_with_pair_probs_end_to_end(tiny_data, tmp_path):
+    """A real run with the auxiliary target: its loss in metrics.csv, the probabilities computed
+    once (``--resume`` reads them back), and the checkpoint predicts like any other."""
+    from rnastruct.s1.infer import S1Predictor
+
+    run_dir = tmp_path / "run"
+    args = ["s1-train", "--config", REPO / "configs/s1/debug.yaml", "--data", tiny_data, "--out", run_dir,
+            "--set", "pair_prob_weight=10", "--set", "model.pair_prob_head=true", "--set", "pair_prob_workers=2"]
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "pair probabilities of" in r.stderr
+    rows = _rows(run_dir)
+    cfg = S1Config(pair_prob_weight=10.0)
+    assert list(rows[0]) == columns(cfg) and "pair_prob.loss" not in columns()
+    for row in rows:
+        assert 0 < float(row["pair_prob.loss"]) < 1  # a mean BCE against probabilities
+        # the total is the 17 box losses plus 10 times the auxiliary one
+        box = sum(float(row[f"{name}.loss"]) for name in OUTPUTS)
+        assert float(row["loss"]) == pytest.approx(box + 10 * float(row["pair_prob.loss"]), rel=1e-4)
+    cache = run_dir / "pair_probs.npz"
+    stamp = cache.stat().st_mtime_ns
+    r = run_cli(*args, "--resume")  # a finished run: it reads the cache and has nothing left
+    assert r.returncode == 0, r.stderr
+    assert "pair probabilities of" not in r.stderr and cache.stat().st_mtime_ns == stamp
+    assert _rows(run_dir) == rows
+    model, cfg, _ = model_from_checkpoint(run_dir / "last.pt")
+    assert cfg.model.pair_prob_head and cfg.pair_prob_weight == 10
+    # inference never reads the auxiliary head: the same weights without it propose the same
+    plain = build_model(dataclasses.replace(cfg.model, pair_prob_head=False))
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("pair_prob.")})
+    seqs = ["GGGGAAACCCCAUAUGGGAAACCC", "ACGUACGUAGCUAGCUAGCAUCGAUCGA"]
+    a, b = dict(S1Predictor(model).propose(seqs)), dict(S1Predictor(plain.eval()).propose(seqs))
+    assert sorted(a) == [0, 1] and len(a[0]["bb_x"]) > 0
+    for k in a:
+        assert a[k].keys() == b[k].keys()
+        assert all(np.array_equal(a[k][c], b[k][c]) for c in a[k])
+
+
+def test_pair_prob_settings_must_agree(tiny_data, tmp_path):
+    r = run_cli("s1-train", "--config", REPO / "configs/s1/debug.yaml", "--data", tiny_data,
+                "--out", tmp_path / "a", "--set", "pair_prob_weight=10")
+    assert r.returncode == 2 and "go together" in r.stderr and not (tmp_path / "a").exists()
+    r = run_cli("s1-train", "--config", REPO / "configs/s1/original.yaml", "--data", tiny_data,
+                "--out", tmp_path / "b", "--set", "model.pair_prob_head=true", "--set", "pair_prob_weight=1")
+    assert r.returncode == 2 and "dilated network only" in r.stderr and not (tmp_path / "b").exists()
+    r = run_cli("s1-train", "--data", tiny_data, "--out", tmp_path / "c", "--set", "model.arch=unet")
+    assert r.returncode == 2 and "model.arch must be" in r.stderr and not (tmp_path / "c").exists()

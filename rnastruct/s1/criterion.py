@@ -28,15 +28,21 @@ class S1Criterion(nn.Module):
     ``[B, L, L, C]`` logits); targets: ``*_on`` float ``[B, L, L]``, class ``[B, L, L]`` int64,
     scalar float ``[B, L, L]``; masks: ``"on"`` and one per box type, bool ``[B, L, L]``.
     Each loss is the mean over the masked pixels of the batch (0 when a batch has none).
+
+    ``pair_prob_weight > 0`` adds the auxiliary loss ``"pair_prob"``: binary cross-entropy of
+    the output ``"pair_prob"`` against ViennaRNA's base-pair probabilities (target
+    ``"pair_prob"``, mask ``"pair"``: the upper triangle inside each sequence), times the weight.
     """
 
-    def __init__(self, weight_dict: dict[str, float] | None = None):
+    def __init__(self, weight_dict: dict[str, float] | None = None, pair_prob_weight: float = 0.0):
         super().__init__()
         self.weight_dict = {name: 1.0 for name in OUTPUTS}
         for name, w in (weight_dict or {}).items():
             if name not in OUTPUTS:
                 raise ValueError(f"unknown loss {name!r} in weight_dict; outputs: {', '.join(OUTPUTS)}")
             self.weight_dict[name] = float(w)
+        if pair_prob_weight:
+            self.weight_dict["pair_prob"] = float(pair_prob_weight)
 
     def forward(self, outputs, targets, masks) -> dict[str, torch.Tensor]:
         losses = {}
@@ -51,7 +57,11 @@ class S1Criterion(nn.Module):
                 losses[name] = F.cross_entropy(pred, tgt)
             else:
                 losses[name] = F.l1_loss(pred, tgt)
-        losses["loss"] = sum(self.weight_dict[k] * losses[k] for k in OUTPUTS)
+        if "pair_prob" in self.weight_dict:
+            m = masks["pair"]  # [B, L, L]
+            losses["pair_prob"] = F.binary_cross_entropy_with_logits(
+                outputs["pair_prob"][m].float(), targets["pair_prob"][m])
+        losses["loss"] = sum(w * losses[k] for k, w in self.weight_dict.items())
         return losses
 
 

@@ -7,6 +7,7 @@ and every mask is False on padded pixels, so no loss or metric sees them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Iterator
 
@@ -29,12 +30,18 @@ def tokenize(seq: str) -> np.ndarray:
 
 
 class S1Examples:
-    """Sequences and their pair lists, with targets encoded on demand (cheap next to a step)."""
+    """Sequences and their pair lists, with targets encoded on demand (cheap next to a step).
 
-    def __init__(self, seqs: list[str], pairs: list[np.ndarray], ids: list[str] | None = None):
-        if len(seqs) != len(pairs):
-            raise ValueError("seqs and pairs differ in length")
-        self.seqs, self.pairs = seqs, pairs
+    ``pair_probs`` (optional): per example, ViennaRNA's base-pair probabilities as
+    ``pair_probs_of`` gives them, ``(i, j, p)``; batches then carry the auxiliary target
+    ``"pair_prob"`` and its mask ``"pair"``.
+    """
+
+    def __init__(self, seqs: list[str], pairs: list[np.ndarray], ids: list[str] | None = None,
+                 pair_probs: list[tuple] | None = None):
+        if len(seqs) != len(pairs) or (pair_probs is not None and len(pair_probs) != len(seqs)):
+            raise ValueError("seqs, pairs and pair_probs differ in length")
+        self.seqs, self.pairs, self.pair_probs = seqs, pairs, pair_probs
         self.ids = ids if ids is not None else [str(k) for k in range(len(seqs))]
         self.lengths = np.array([len(s) for s in seqs], dtype=np.int64)
 
@@ -42,12 +49,15 @@ class S1Examples:
         return len(self.seqs)
 
     def subset(self, index: np.ndarray) -> "S1Examples":
+        probs = None if self.pair_probs is None else [self.pair_probs[k] for k in index]
         return S1Examples([self.seqs[k] for k in index], [self.pairs[k] for k in index],
-                          [self.ids[k] for k in index])
+                          [self.ids[k] for k in index], probs)
 
     def batch(self, index: np.ndarray) -> dict:
         """Examples ``index`` -> a padded batch: ``tokens [B, L]``, ``lengths [B]``,
-        ``targets`` (name -> ``[B, L, L]``), ``masks`` (name -> bool ``[B, L, L]``)."""
+        ``targets`` (name -> ``[B, L, L]``), ``masks`` (name -> bool ``[B, L, L]``). With
+        pair probabilities, ``targets["pair_prob"]`` (float, dense) and ``masks["pair"]``
+        (the upper triangle inside each sequence, where ViennaRNA defines them)."""
         L = int(self.lengths[index].max())
         B = len(index)
         tokens = np.full((B, L), PAD, dtype=np.int64)
@@ -65,9 +75,88 @@ class S1Examples:
                 if name not in masks:
                     masks[name] = np.zeros((B, L, L), dtype=bool)
                 masks[name][b, :n, :n] = arr
+        if self.pair_probs is not None:
+            prob = np.zeros((B, L, L), dtype=np.float32)
+            for b, k in enumerate(index):
+                i, j, p = self.pair_probs[k]
+                prob[b, i, j] = p
+            inside = np.arange(L)[None, :] < self.lengths[index][:, None]  # [B, L]
+            # i < j < length: the upper triangle inside the sequence
+            upper = np.triu(np.ones((L, L), dtype=bool), 1)[None] & inside[:, None, :]  # [B, L, L]
+            targets["pair_prob"], masks["pair"] = prob, upper
         return {"tokens": torch.from_numpy(tokens), "lengths": torch.from_numpy(self.lengths[index].copy()),
                 "targets": {k: torch.from_numpy(v) for k, v in targets.items()},
                 "masks": {k: torch.from_numpy(v) for k, v in masks.items()}}
+
+
+def _pair_probs_chunk(args: tuple[list[str], float]) -> list[tuple]:
+    from ..folding import pair_probs
+
+    seqs, cutoff = args
+    return [pair_probs(s, cutoff) for s in seqs]
+
+
+def pair_probs_of(seqs: list[str], cutoff: float, workers: int = 1, progress: bool = False) -> list[tuple]:
+    """ViennaRNA's base-pair probabilities of each sequence -> per sequence ``(i, j, p)``: 0-based
+    ``i < j`` with ``p >= cutoff`` (``folding.pair_probs``), in order whatever ``workers``."""
+    import multiprocessing as mp
+
+    from tqdm import tqdm
+
+    chunks = [(seqs[k:k + 256], cutoff) for k in range(0, len(seqs), 256)]
+    out: list[tuple] = []
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(tqdm(total=len(seqs), desc="pair probabilities", unit="seq",
+                                       disable=not progress, dynamic_ncols=True, mininterval=1.0))
+        if workers > 1:
+            # fork: the workers need ViennaRNA and numpy only, and start at once
+            pool = stack.enter_context(mp.get_context("fork").Pool(workers))
+            results = pool.imap(_pair_probs_chunk, chunks)
+        else:
+            results = map(_pair_probs_chunk, chunks)
+        for r in results:
+            out += r
+            bar.update(len(r))
+    return out
+
+
+def save_pair_probs(path, probs: list[tuple], digest: str, cutoff: float) -> None:
+    """Pair probabilities -> one NPZ (CSR: ``offsets [N + 1]``, ``i``, ``j``, ``p``), atomically;
+    ``digest`` names the sequences they belong to (``sequence_digest``)."""
+    from ..seqio import atomic_path
+
+    counts = np.array([len(p) for _, _, p in probs], dtype=np.int64)
+    arrays = {"offsets": np.r_[0, np.cumsum(counts)].astype(np.int64),
+              "i": np.concatenate([i for i, _, _ in probs]).astype(np.int32),
+              "j": np.concatenate([j for _, j, _ in probs]).astype(np.int32),
+              "p": np.concatenate([p for _, _, p in probs]).astype(np.float32),
+              "digest": np.frombuffer(digest.encode("ascii"), dtype=np.uint8),
+              "cutoff": np.array(cutoff, dtype=np.float64)}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def load_pair_probs(path, digest: str, cutoff: float) -> list[tuple] | None:
+    """The pair probabilities ``save_pair_probs`` wrote, or None when the file is missing or
+    belongs to other sequences or another cutoff (then they are computed again)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if z["digest"].tobytes().decode("ascii") != digest or float(z["cutoff"]) != cutoff:
+                return None
+            off, i, j, p = z["offsets"], z["i"], z["j"], z["p"]
+    except Exception:  # missing, truncated by a kill, or not ours: a cache, so compute again
+        return None
+    return [(i[a:b], j[a:b], p[a:b]) for a, b in zip(off[:-1], off[1:])]
+
+
+def sequence_digest(seqs: list[str]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for s in seqs:
+        h.update(s.encode("ascii") + b"\n")
+    return h.hexdigest()
 
 
 def load_examples(path, max_length: int | None = None) -> tuple[S1Examples, np.ndarray | None]:

@@ -51,11 +51,16 @@ class S1ModelConfig:
     # inwards and outwards, up to this many (UFold's pairing-potential idea, as embeddings)
     helix_features: int = 0
     head_channels: int = 50  # shared 1 x 1 layer before the per-output layers (as the original)
+    # dilated only: a 1 x 1 layer from the trunk to one logit per pixel, trained on ViennaRNA's
+    # base-pair probabilities (S1Config.pair_prob_weight); inference never reads it
+    pair_prob_head: bool = False
 
 
 def build_model(cfg: S1ModelConfig) -> nn.Module:
     """The one factory for S1 networks."""
     if cfg.arch == "original":
+        if cfg.pair_prob_head:
+            raise ValueError("pair_prob_head is an option of the dilated network only")
         return OriginalS1(cfg)
     if cfg.arch == "dilated":
         return DilatedS1(cfg)
@@ -293,6 +298,7 @@ class DilatedS1(nn.Module):
         self.pair_blocks = nn.ModuleList(_Residual2d(c2, d, scale) for d in cfg.dilations)
         self.head = nn.Sequential(ChannelNorm(c2), nn.Conv2d(c2, cfg.head_channels, 1), nn.GELU(),
                                   nn.Conv2d(cfg.head_channels, _n_channels(), 1))
+        self.pair_prob = nn.Conv2d(c2, 1, 1) if cfg.pair_prob_head else None
 
     @property
     def halo(self) -> int:
@@ -300,8 +306,16 @@ class DilatedS1(nn.Module):
         return sum(block.conv.dilation[0] for block in self.pair_blocks)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The named outputs over the whole map; with ``pair_prob_head`` also ``"pair_prob"``
+        (``[B, L, L]`` logits of ViennaRNA's pair probabilities: an auxiliary target that makes
+        the trunk learn which pairs the energy model favours, read by the training criterion
+        only)."""
         L = tokens.shape[1]
-        return self.region(self.features(tokens, lengths), 0, L, 0, L)
+        h = self.trunk(self.features(tokens, lengths), 0, L, 0, L)  # [B, C2, L, L]
+        out = _split_outputs(self.head(h))
+        if self.pair_prob is not None:
+            out["pair_prob"] = self.pair_prob(h)[:, 0]  # [B, L, L]
+        return out
 
     def features(self, tokens: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         """The 1D part, O(L): row and column features of every position, computed once per
@@ -339,6 +353,14 @@ class DilatedS1(nn.Module):
         head is 1 x 1, so they are the whole region's outputs there (bitwise, tested: the
         trunk is channels-last); inference asks for the upper triangle, where the pairs are,
         and so does half the head's work."""
+        h = self.trunk(feats, r0, r1, c0, c1)  # [B, C2, r1 - r0, c1 - c0]
+        if pixels is None:
+            return _split_outputs(self.head(h))  # named outputs over the region
+        return _squeeze_pixels(_split_outputs(self.head(_gather_pixels(h, pixels))))  # [B, N(, C)]
+
+    def trunk(self, feats: dict, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+        """The 2D trunk's features ``[B, C2, r1 - r0, c1 - c0]`` over rows ``r0:r1`` and columns
+        ``c0:c1`` (see ``region``)."""
         tokens, mask1 = feats["tokens"], feats["mask1"]
         L, m = tokens.shape[1], self.halo
         a0, a1, b0, b1 = max(0, r0 - m), min(L, r1 + m), max(0, c0 - m), min(L, c1 + m)
@@ -370,10 +392,7 @@ class DilatedS1(nn.Module):
         h = _zero_padding(h, pads)
         for block in self.pair_blocks:
             h = block(h, pads)  # [B, C2, R, C]
-        h = h[:, :, r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]  # [B, C2, r1 - r0, c1 - c0]
-        if pixels is None:
-            return _split_outputs(self.head(h))  # named outputs over the region
-        return _squeeze_pixels(_split_outputs(self.head(_gather_pixels(h, pixels))))  # [B, N(, C)]
+        return h[:, :, r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]  # [B, C2, r1 - r0, c1 - c0]
 
     def _pixel_embeddings(self, tokens, off, canon, a0: int, a1: int, b0: int, b1: int) -> torch.Tensor:
         """``[B, R, C, C2]``: the embedded offset, canonical flag and ``helix_indices`` of the

@@ -4,7 +4,9 @@ RUN_DIR gets ``config.yaml`` (resolved), ``metrics.csv`` (one row per epoch per 
 original's columns plus every loss), ``checkpoints/epoch_NNN.pt``, ``best.pt`` (the original's
 rule: highest sum of validation metrics with each ``diff`` negated) and ``last.pt`` (with the
 optimizer, for ``--resume``). Every checkpoint carries its config, so the model can be rebuilt
-from the file alone, and loads with ``torch.load(..., weights_only=True)``.
+from the file alone, and loads with ``torch.load(..., weights_only=True)``. With
+``pair_prob_weight`` the run also keeps ``pair_probs.npz``: ViennaRNA's base-pair
+probabilities of its segments, computed before the first epoch and read back by ``--resume``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ class S1Config:
     bf16: bool = True  # bf16 autocast (about 2x fp32 on this kind of CPU)
     threads: int = 0  # torch CPU threads (0 = torch's default)
     max_minutes: float | None = None  # stop after the epoch that passes this wall time
+    # > 0: also learn ViennaRNA's base-pair probabilities of each training segment (needs
+    # model.pair_prob_head), this weight times their binary cross-entropy added to the loss: the
+    # energy model's view of every pair, where the boxes say only which pairs the MFE kept
+    pair_prob_weight: float = 0.0
+    pair_prob_cutoff: float = 1e-3  # probabilities below this are learnt as 0 (and not stored)
+    pair_prob_workers: int = 0  # processes computing them before the first epoch (0 = all cores)
 
 
 def build_optimizer(model, cfg: S1Config):
@@ -78,8 +86,55 @@ def _step(device):
     return step
 
 
-def columns() -> list[str]:
-    return metric_names() + ["loss"] + [f"{name}.loss" for name in OUTPUTS] + ["lr", "seconds", "tv", "epoch"]
+def columns(cfg: S1Config | None = None) -> list[str]:
+    """metrics.csv's columns (with ``pair_prob.loss`` when ``cfg`` trains pair probabilities)."""
+    aux = ["pair_prob.loss"] if cfg is not None and cfg.pair_prob_weight else []
+    return (metric_names() + ["loss"] + [f"{name}.loss" for name in OUTPUTS] + aux
+            + ["lr", "seconds", "tv", "epoch"])
+
+
+def check_config(cfg: S1Config) -> None:
+    """What the dataclass types cannot say (InputError, before anything is written)."""
+    if cfg.model.arch not in ("dilated", "original"):
+        raise InputError(f"model.arch must be 'dilated' or 'original', got {cfg.model.arch!r}")
+    if cfg.model.arch == "original" and cfg.model.pair_prob_head:
+        raise InputError("model.pair_prob_head is an option of the dilated network only")
+    if cfg.pair_prob_weight < 0 or not 0 < cfg.pair_prob_cutoff < 1 or cfg.pair_prob_workers < 0:
+        raise InputError("pair_prob_weight must be >= 0, pair_prob_cutoff in (0, 1) and "
+                         "pair_prob_workers >= 0")
+    if bool(cfg.pair_prob_weight) != cfg.model.pair_prob_head:
+        raise InputError("pair_prob_weight > 0 and model.pair_prob_head: true go together "
+                         f"(got {cfg.pair_prob_weight} and {cfg.model.pair_prob_head})")
+
+
+def with_pair_probs(parts: list, cfg: S1Config, cache: Path, rank: int, world: int,
+                    progress: bool) -> list:
+    """Each ``S1Examples`` of ``parts`` with ViennaRNA's pair probabilities attached. Computed
+    once per run by rank 0 with all cores and kept in ``cache`` (``--resume`` and the other
+    ranks read them there)."""
+    import os
+
+    from .data import S1Examples, load_pair_probs, pair_probs_of, save_pair_probs, sequence_digest
+
+    seqs = [s for ex in parts for s in ex.seqs]
+    digest = sequence_digest(seqs)
+    if rank == 0 and load_pair_probs(cache, digest, cfg.pair_prob_cutoff) is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        workers = cfg.pair_prob_workers or max(1, cores or 1)
+        t0 = time.time()
+        save_pair_probs(cache, pair_probs_of(seqs, cfg.pair_prob_cutoff, workers, progress), digest,
+                        cfg.pair_prob_cutoff)
+        print(f"s1-train: pair probabilities of {len(seqs)} segments in {time.time() - t0:.0f} s "
+              f"(kept in {cache})", file=sys.stderr)
+    gather(None, world)  # the other ranks wait for the file
+    probs = load_pair_probs(cache, digest, cfg.pair_prob_cutoff)
+    if probs is None:
+        raise InputError(f"{cache}: pair probabilities unreadable after writing them")
+    out, start = [], 0
+    for ex in parts:
+        out.append(S1Examples(ex.seqs, ex.pairs, ex.ids, probs[start:start + len(ex)]))
+        start += len(ex)
+    return out
 
 
 def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, device_name: str = "cpu",
@@ -87,6 +142,7 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     """Train; returns the last epoch's metrics rows. Multi-process under ``torchrun``."""
     from tqdm import tqdm
 
+    check_config(cfg)
     device, rank, world = setup_device(device_name)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -98,6 +154,7 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
         state = load_checkpoint(last, CHECKPOINT_KIND)
         saved = from_dict(S1Config, state["config"], f"{last}: config")
         if dataclasses.asdict(saved) != dataclasses.asdict(cfg):
+            check_config(saved)
             cfg = saved  # the run goes on with the config it started with
             if rank == 0:
                 print(f"s1-train: resuming with the config saved in {last}", file=sys.stderr)
@@ -115,6 +172,9 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     train_ex, valid_ex = split_examples(ex, split, cfg.split, cfg.valid_frac, cfg.seed)
     if cfg.max_train_examples:
         train_ex = train_ex.subset(np.arange(min(cfg.max_train_examples, len(train_ex))))
+    if cfg.pair_prob_weight:
+        train_ex, valid_ex = with_pair_probs([train_ex, valid_ex], cfg, run_dir / "pair_probs.npz",
+                                             rank, world, progress)
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(device)
@@ -134,7 +194,7 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    criterion = S1Criterion()
+    criterion = S1Criterion(pair_prob_weight=cfg.pair_prob_weight)
     amp = lambda: autocast(device, cfg.bf16)  # noqa: E731
     step = _step(device)
 
@@ -182,7 +242,7 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
             save_checkpoint(last, {**ckpt, "optimizer": optimizer.state_dict(),
                                    "scheduler": scheduler.state_dict(), "history": history,
                                    "best_score": max(best_score, score)})
-            write_metrics_csv(run_dir / "metrics.csv", history, columns())
+            write_metrics_csv(run_dir / "metrics.csv", history, columns(cfg))
             v = rows[1]
             print(f"epoch {epoch}: train loss {train_loss['loss']:.4f}, valid loss {valid_loss['loss']:.4f}; "
                   f"valid auROC/auPRC stem {v['stem_on.auroc']:.3f}/{v['stem_on.auprc']:.3f} "
@@ -211,7 +271,7 @@ def _mean_losses(parts: list[tuple[dict, int]]) -> dict[str, float]:
 def _row(metrics: dict, losses: dict, tv: str, epoch: int, lr: float, seconds: float) -> dict:
     row = dict(metrics)
     row["loss"] = losses.get("loss", float("nan"))
-    for name in OUTPUTS:
+    for name in [*OUTPUTS, "pair_prob"]:
         row[f"{name}.loss"] = losses.get(name, float("nan"))
     row.update(lr=lr, seconds=round(seconds, 1), tv=tv, epoch=epoch)
     return row
