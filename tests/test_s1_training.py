@@ -419,7 +419,7 @@ def test_pair_prob_loss_by_hand():
     ex = S1Examples(seqs, [parse_dot_bracket("((((...))))"), parse_dot_bracket("(((....)))")], None,
                     pair_probs_of(seqs, 1e-3))
     batch = ex.batch(np.array([0, 1]))
-    model = build_model(S1ModelConfig(**{**TINY.__dict__, "pair_prob_head": True}))
+    model = build_model(dataclasses.replace(TINY, pair_prob_head=True))
     out = model(batch["tokens"], batch["lengths"])
     assert out["pair_prob"].shape == (2, 11, 11)
     plain, aux = S1Criterion(), S1Criterion(pair_prob_weight=3.0)
