@@ -504,7 +504,7 @@ def _fold_stream(batches, pool, workers: int, ens_div: bool):
         yield b, res.get()
 
 
-def _make_pool(workers: int):
+def make_pool(workers: int):
     """A process pool, or a null context (``None``) for one worker: folding in-process is
     fastest there.
 
@@ -529,7 +529,7 @@ def generate(cfg: GenerateConfig, progress: bool = True):
     cfg.validate()
     started = time.time()
     workers = cfg.effective_workers()
-    with _make_pool(workers) as pool:
+    with make_pool(workers) as pool:
         if cfg.random:
             fasta_path, fa, warnings = "random sequences", None, []
             sources, cand_all = random_source_and_candidates(cfg)

@@ -46,13 +46,17 @@ def fold(seq: str, partition: bool = True, ens_div: bool = True) -> Fold:
     structure, mfe = fc.mfe()
     if not partition:
         return Fold(structure, round(float(mfe), 2), float("nan"), float("nan"))
-    # Rescale Boltzmann factors around the MFE so long sequences do not overflow.
-    fc.exp_params_rescale(mfe)
-    fc.pf()
+    _partition_function(fc, mfe)
     freq = fc.pr_structure(structure)
     div = fc.mean_bp_distance() if ens_div else float("nan")
     # ViennaRNA works in integer dcal/mol; round away the float32 noise (-34.400002).
     return Fold(structure, round(float(mfe), 2), float(freq), float(div))
+
+
+def _partition_function(fc: "RNA.fold_compound", mfe: float) -> None:
+    # Rescale Boltzmann factors around the MFE so long sequences do not overflow.
+    fc.exp_params_rescale(mfe)
+    fc.pf()
 
 
 def pair_probs(seq: str, cutoff: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,9 +67,7 @@ def pair_probs(seq: str, cutoff: float = 1e-3) -> tuple[np.ndarray, np.ndarray, 
     if not cutoff > 0:
         raise ValueError(f"cutoff must be > 0, got {cutoff}")
     fc = RNA.fold_compound(seq, _model_details(True))
-    _, mfe = fc.mfe()
-    fc.exp_params_rescale(mfe)  # as in fold: long sequences must not overflow
-    fc.pf()
+    _partition_function(fc, fc.mfe()[1])
     P = np.asarray(fc.bpp(), dtype=np.float32)[1:, 1:]  # [L, L]; ViennaRNA fills i < j only
     i, j = np.nonzero(np.triu(P, 1) >= cutoff)
     return i.astype(np.int32), j.astype(np.int32), P[i, j]

@@ -467,11 +467,13 @@ def test_training_with_pair_probs_end_to_end(tiny_data, tmp_path):
     assert _rows(run_dir) == rows
     model, cfg, _ = model_from_checkpoint(run_dir / "last.pt")
     assert cfg.model.pair_prob_head and cfg.pair_prob_weight == 10
-    # inference never reads the auxiliary head: the same weights without it propose the same
-    plain = build_model(dataclasses.replace(cfg.model, pair_prob_head=False))
-    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("pair_prob.")})
+    # inference never reads the auxiliary head: the same network with the head removed proposes
+    # the same (the very same weight tensors: copies may sit at other alignments, and oneDNN's
+    # float32 sums can round differently there)
     seqs = ["GGGGAAACCCCAUAUGGGAAACCC", "ACGUACGUAGCUAGCUAGCAUCGAUCGA"]
-    a, b = dict(S1Predictor(model).propose(seqs)), dict(S1Predictor(plain.eval()).propose(seqs))
+    a = dict(S1Predictor(model).propose(seqs))
+    model.pair_prob = None
+    b = dict(S1Predictor(model).propose(seqs))
     assert sorted(a) == [0, 1] and len(a[0]["bb_x"]) > 0
     for k in a:
         assert a[k].keys() == b[k].keys()

@@ -7,7 +7,6 @@ and every mask is False on padded pixels, so no loss or metric sees them.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Iterator
 
@@ -99,22 +98,16 @@ def _pair_probs_chunk(args: tuple[list[str], float]) -> list[tuple]:
 def pair_probs_of(seqs: list[str], cutoff: float, workers: int = 1, progress: bool = False) -> list[tuple]:
     """ViennaRNA's base-pair probabilities of each sequence -> per sequence ``(i, j, p)``: 0-based
     ``i < j`` with ``p >= cutoff`` (``folding.pair_probs``), in order whatever ``workers``."""
-    import multiprocessing as mp
-
     from tqdm import tqdm
+
+    from ..datagen import make_pool
 
     chunks = [(seqs[k:k + 256], cutoff) for k in range(0, len(seqs), 256)]
     out: list[tuple] = []
-    with contextlib.ExitStack() as stack:
-        bar = stack.enter_context(tqdm(total=len(seqs), desc="pair probabilities", unit="seq",
-                                       disable=not progress, dynamic_ncols=True, mininterval=1.0))
-        if workers > 1:
-            # fork: the workers need ViennaRNA and numpy only, and start at once
-            pool = stack.enter_context(mp.get_context("fork").Pool(workers))
-            results = pool.imap(_pair_probs_chunk, chunks)
-        else:
-            results = map(_pair_probs_chunk, chunks)
-        for r in results:
+    # the pool before the bar, so fork copies no thread of tqdm's
+    with make_pool(max(1, workers)) as pool, tqdm(total=len(seqs), desc="pair probabilities", unit="seq",
+                                                  disable=not progress, mininterval=1.0) as bar:
+        for r in (pool.imap if pool is not None else map)(_pair_probs_chunk, chunks):
             out += r
             bar.update(len(r))
     return out

@@ -112,24 +112,23 @@ def with_pair_probs(parts: list, cfg: S1Config, cache: Path, rank: int, world: i
     """Each ``S1Examples`` of ``parts`` with ViennaRNA's pair probabilities attached. Computed
     once per run by rank 0 with all cores and kept in ``cache`` (``--resume`` and the other
     ranks read them there)."""
-    import os
-
+    from ..pipeline import available_cores
     from .data import S1Examples, load_pair_probs, pair_probs_of, save_pair_probs, sequence_digest
 
     seqs = [s for ex in parts for s in ex.seqs]
     digest = sequence_digest(seqs)
-    if rank == 0 and load_pair_probs(cache, digest, cfg.pair_prob_cutoff) is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        workers = cfg.pair_prob_workers or max(1, cores or 1)
+    probs = load_pair_probs(cache, digest, cfg.pair_prob_cutoff) if rank == 0 else None
+    if rank == 0 and probs is None:
         t0 = time.time()
-        save_pair_probs(cache, pair_probs_of(seqs, cfg.pair_prob_cutoff, workers, progress), digest,
-                        cfg.pair_prob_cutoff)
+        probs = pair_probs_of(seqs, cfg.pair_prob_cutoff, cfg.pair_prob_workers or available_cores(), progress)
+        save_pair_probs(cache, probs, digest, cfg.pair_prob_cutoff)
         print(f"s1-train: pair probabilities of {len(seqs)} segments in {time.time() - t0:.0f} s "
               f"(kept in {cache})", file=sys.stderr)
     gather(None, world)  # the other ranks wait for the file
-    probs = load_pair_probs(cache, digest, cfg.pair_prob_cutoff)
     if probs is None:
-        raise InputError(f"{cache}: pair probabilities unreadable after writing them")
+        probs = load_pair_probs(cache, digest, cfg.pair_prob_cutoff)
+    if probs is None:
+        raise InputError(f"{cache}: pair probabilities unreadable after rank 0 wrote them")
     out, start = [], 0
     for ex in parts:
         out.append(S1Examples(ex.seqs, ex.pairs, ex.ids, probs[start:start + len(ex)]))
