@@ -1,13 +1,16 @@
 """`rnastruct predict` throughput against RNAfold on ArchiveII, in one run, and time per sequence
 by length (log-log PNG).
 
-    python bench/predict_throughput.py [--limit N] [--threads 2] [--per-seq 200] [--out bench/results/predict]
+    python bench/predict_throughput.py [--model real|mfe] [--decoding D] [--limit N] [--threads 2]
+        [--per-seq 200] [--out bench/results/predict]
 
 Throughput: both tools fold the same ArchiveII sequences (all 3,864 by default; ``--limit``
 takes a random subset with a seed) on ``--threads`` cores: rnastruct as ``rnastruct predict``
-runs them (its Python API on the whole list: S1 + pruning + the default decoder, models loaded
-once, as many worker processes), RNAfold through ViennaRNA's Python API (MFE only) on as many
-processes. Prints sequences/s of each and the ratio rnastruct / RNAfold.
+runs them (its Python API on the whole list: S1 + the default decoder of ``--model``, models
+loaded once, as many worker processes), RNAfold through ViennaRNA's Python API on as many
+processes, doing the same kind of decoding: the MFE when rnastruct decodes by MFE, else the MFE,
+the partition function and the same ensemble decoding (``RNAfold -p --MEA``). Prints the CPU
+(and whether it has AMX), sequences/s of each and the ratio rnastruct / RNAfold.
 
 Time by length: ``--per-seq`` random sequences one at a time on one core each (rnastruct with
 one thread, RNAfold in this process), written as CSV and drawn log-log.
@@ -27,12 +30,29 @@ REPO = Path(__file__).resolve().parents[1]
 ARCHIVE = REPO.parent / "shared" / "data" / "benchmarks" / "ArchiveII.csv"
 
 
+_DECODING = ["mfe", 1.0, 0.3]
+
+
 def _rnafold_timed(seq: str) -> float:
-    import RNA
+    """RNAfold's own decoding of the kind rnastruct uses (``_DECODING``), timed."""
+    from rnastruct.folding import fold_soft
 
     t0 = time.perf_counter()
-    RNA.fold_compound(seq).mfe()
+    fold_soft(seq, None, *_DECODING)
     return time.perf_counter() - t0
+
+
+def cpu_name() -> str:
+    """The CPU's model name and whether it has AMX (what decides S1's speed)."""
+    import torch
+
+    name = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                "unknown CPU")
+    try:
+        amx = torch.cpu._is_amx_tile_supported()
+    except AttributeError:
+        amx = False
+    return f"{name} ({'with' if amx else 'without'} AMX)"
 
 
 def main() -> None:
@@ -41,6 +61,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--per-seq", type=int, default=200, help="sequences timed one at a time (seed 1)")
     ap.add_argument("--precision", default="auto", help="rnastruct's S1 precision (auto, bf16, fp32)")
+    ap.add_argument("--model", default="real", help="rnastruct's model set (real, mfe or a folder)")
+    ap.add_argument("--decoding", help="rnastruct's decoding (default: the model's own)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "predict")
     args = ap.parse_args()
 
@@ -53,7 +75,9 @@ def main() -> None:
     df = archive.sample(n=min(args.limit, len(archive)), random_state=0).sort_index() if args.limit else archive
     seqs = [normalize_sequence(s, i, ambiguous="n") for s, i in zip(df["sequence"], df["id"])]
     names = [str(k) for k in range(len(seqs))]
-    predictor = Predictor(threads=args.threads, precision=args.precision)
+    predictor = Predictor(threads=args.threads, precision=args.precision, model=args.model, decoding=args.decoding)
+    d = predictor.decoding
+    _DECODING[:] = [d.decoding, d.gamma, d.threshold]
     list(predictor.predict(["warm"], [seqs[0]]))  # warm-up: oneDNN picks its kernels
 
     t0 = time.perf_counter()
@@ -67,7 +91,7 @@ def main() -> None:
 
     # one at a time on one core each
     timed = archive.sample(n=min(args.per_seq, len(archive)), random_state=1)
-    one = Predictor(threads=1, precision=args.precision)
+    one = Predictor(threads=1, precision=args.precision, model=args.model, decoding=args.decoding)
     torch.set_num_threads(1)
     rows = []
     for name, s in zip(timed["id"], timed["sequence"]):
@@ -80,7 +104,8 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     per.to_csv(args.out / "times.csv", index=False)
-    summary = {"sequences": len(seqs), "threads": args.threads, "precision": predictor.precision,
+    summary = {"cpu": cpu_name(), "model": args.model, "decoding": _DECODING[0],
+               "sequences": len(seqs), "threads": args.threads, "precision": predictor.precision,
                "rnafold_seq_per_s": len(seqs) / fold_wall, "rnastruct_seq_per_s": len(seqs) / ours_wall,
                "ratio_rnastruct_over_rnafold": fold_wall / ours_wall,
                "one_core_seconds_per_sequence": {"sequences": len(per), "rnafold": per["rnafold_s"].mean(),
@@ -96,7 +121,7 @@ def main() -> None:
     fig = Figure(figsize=(5.5, 4), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.loglog(per["length"], per["rnafold_s"], ".", alpha=0.4, label="RNAfold (MFE)")
+    ax.loglog(per["length"], per["rnafold_s"], ".", alpha=0.4, label=f"RNAfold ({_DECODING[0]})")
     ax.loglog(per["length"], per["rnastruct_s"], ".", alpha=0.4, label="rnastruct predict")
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 

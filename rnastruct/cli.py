@@ -216,6 +216,61 @@ def _inspect(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# real-data
+
+
+def _real_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--train", nargs="+", required=True, metavar="CSV",
+                   help="real-structure CSVs (id, sequence, base_pairs) whose rows are the train split")
+    p.add_argument("--valid", nargs="*", default=[], metavar="CSV", help="CSVs whose rows are the valid split")
+    p.add_argument("--exclude", nargs="*", default=[], metavar="CSV",
+                   help="evaluation sets: training rows with an identical sequence are left out")
+    p.add_argument("--kmer", type=int, default=0, metavar="K",
+                   help="also leave out training rows sharing a K-mer (either strand) with --exclude "
+                        "or --valid (0 = identity only)")
+    p.add_argument("--max-length", type=int, default=500, help="leave out longer records (default 500)")
+    p.add_argument("--out", required=True, help="output folder: segments.parquet + manifest.json")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+
+def _real_data(args) -> int:
+    import pyarrow as pa
+
+    from .datagen import versions
+    from .realdata import build_rows, read_real_csv, to_table
+    from .seqio import write_dataset
+
+    check_out_dir(args.out, args.overwrite)
+    if args.kmer < 0 or args.max_length < 1:
+        raise InputError("--kmer must be >= 0 and --max-length >= 1")
+    valid = [read_real_csv(p) for p in args.valid]
+    # validation sequences are evaluation sequences too: never trained on
+    exclude = [r.seq for p in args.exclude for r in read_real_csv(p)[0]] + [r.seq for rs, _ in valid for r in rs]
+    tables, counts = [], {}
+    for split, paths in (("train", args.train), ("valid", args.valid)):
+        for path in paths:
+            records, families = read_real_csv(path)
+            cols, c = build_rows(records, split, args.max_length, exclude if split == "train" else (),
+                                 args.kmer, families)
+            tables.append(to_table(cols))
+            counts[str(path)] = {"split": split, **dict(sorted(c.items()))}
+    table = pa.concat_tables(tables)
+    manifest = {"kind": "rnastruct.real-data", "versions": versions(),
+                "params": {"train": args.train, "valid": args.valid, "exclude": args.exclude,
+                           "kmer": args.kmer, "max_length": args.max_length},
+                "counts": counts, "run": {"argv": sys.argv}}
+    write_dataset(table, args.out, manifest, overwrite=args.overwrite)
+    for path, c in counts.items():
+        dropped = {k: v for k, v in c.items() if k.startswith("dropped") and v}
+        print(f"{path}: kept {c.get('kept', 0)} of {c['read']} as {c['split']} "
+              f"(left out: {dropped or 'none'}; pseudoknotted {c.get('records_with_pseudoknots', 0)}, "
+              f"non-canonical pairs {c.get('non_canonical_pairs', 0)}, multiplet pairs "
+              f"{c.get('multiplet_pairs', 0)}, records with other letters "
+              f"{c.get('records_with_other_letters', 0)})", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # s1-train
 
 
@@ -313,6 +368,8 @@ COMMANDS = {
     "predict": (_predict_args, _predict, "predict secondary structures (bundled S1 + S2 models)"),
     "generate": (_generate_args, _generate, "sample segments, fold them with ViennaRNA, keep confident ones"),
     "merge": (_merge_args, _merge, "join the shards of a generate run"),
+    "real-data": (_real_data_args, _real_data,
+                  "real structures (bpRNA, PDB, ArchiveII CSVs) -> a training dataset, leakage filtered"),
     "boxes": (_boxes_args, _boxes, "print the stem / internal loop / hairpin boxes of structures"),
     "inspect": (_inspect_args, _inspect, "summarise a dataset and its manifest"),
     "s1-train": (_s1_train_args, _s1_train, "train the S1 network (pixels -> box predictions)"),

@@ -115,6 +115,29 @@ def box_energies(seq: str, types, bb_x, bb_y, siz_x, siz_y) -> "list[float]":
 _FORBID = RNA.CONSTRAINT_CONTEXT_NONE | RNA.CONSTRAINT_CONTEXT_NO_REMOVE
 
 
+def _forbid_outside(fc: "RNA.fold_compound", seq: str, allowed, with_list: bool = False) -> np.ndarray:
+    """Hard constraints on ``fc`` forbidding every formable pair outside ``allowed`` (``[P, 2]``
+    0-based pairs, or an ``[L, L]`` bool map) -> ``allowed`` as given (a ``[P, 2]`` int64 list
+    when it was one). ``with_list``: the caller needs the list form."""
+    L = len(seq)
+    allowed = np.asarray(allowed)
+    formable = np.triu(canonical_map(seq), 4)  # [L, L]: pairs ViennaRNA could form at all
+    if allowed.dtype == bool and allowed.shape == (L, L):
+        if with_list:
+            raise ValueError("pseudo_energy needs the allowed pairs as a [P, 2] list")
+        formable &= ~allowed
+    else:
+        allowed = allowed.astype(np.int64).reshape(-1, 2)
+        if len(allowed) and (allowed.min() < 0 or allowed.max() >= L or (allowed[:, 0] >= allowed[:, 1]).any()):
+            raise ValueError(f"allowed pairs must satisfy 0 <= i < j < {L}")
+        formable[allowed[:, 0], allowed[:, 1]] = False
+    # a hard constraint lets the recursions skip a forbidden pair altogether (15% faster than
+    # pricing it out with a soft one); only formable pairs need one, one call each
+    for i, j in (np.argwhere(formable) + 1).tolist():  # ViennaRNA is 1-based
+        fc.hc_add_bp(i, j, _FORBID)
+    return allowed
+
+
 def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:
     """The MFE structure of ``seq`` among those whose pairs all lie in ``allowed``, and its free
     energy (kcal/mol, Turner 2004): ViennaRNA's exact dynamic programming (all loop types,
@@ -124,28 +147,150 @@ def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:
     ``allowed``: 0-based pairs ``[P, 2]`` (``i < j``, each once), or an ``[L, L]`` bool map
     whose upper triangle says which pairs are allowed. ``pseudo_energy`` (``[P]`` kcal/mol,
     optional, with pairs only) is added to each allowed pair, and to the energy returned."""
-    L = len(seq)
-    allowed = np.asarray(allowed)
-    formable = np.triu(canonical_map(seq), 4)  # [L, L]: pairs ViennaRNA could form at all
-    if allowed.dtype == bool and allowed.shape == (L, L):
-        if pseudo_energy is not None:
-            raise ValueError("pseudo_energy needs the allowed pairs as a [P, 2] list")
-        formable &= ~allowed
-    else:
-        allowed = allowed.astype(np.int64).reshape(-1, 2)
-        if len(allowed) and (allowed.min() < 0 or allowed.max() >= L or (allowed[:, 0] >= allowed[:, 1]).any()):
-            raise ValueError(f"allowed pairs must satisfy 0 <= i < j < {L}")
-        formable[allowed[:, 0], allowed[:, 1]] = False
     fc = RNA.fold_compound(seq, _model_details(False))
-    # a hard constraint lets the recursions skip a forbidden pair altogether (15% faster than
-    # pricing it out with a soft one); only formable pairs need one, one call each
-    for i, j in (np.argwhere(formable) + 1).tolist():  # ViennaRNA is 1-based
-        fc.hc_add_bp(i, j, _FORBID)
+    allowed = _forbid_outside(fc, seq, allowed, with_list=pseudo_energy is not None)
     if pseudo_energy is not None:
         for (i, j), e in zip((allowed + 1).tolist(), np.asarray(pseudo_energy, np.float64).tolist()):
             fc.sc_add_bp(i, j, e)
     structure, energy = fc.mfe()
     return structure, round(float(energy), 2)
+
+
+class Folded(NamedTuple):
+    """One decoded structure and, when asked for, its ensemble."""
+
+    pairs: np.ndarray  # [P, 2] 0-based, i < j (ThreshKnot's may cross)
+    energy: float  # Turner 2004 free energy of the nested part, kcal/mol (no pseudo-energies)
+    ensemble_energy: float  # free energy of the ensemble under every energy used; nan if not computed
+    probs: np.ndarray | None  # [L, L] pair probabilities (upper triangle); None if not asked for
+
+
+#: Deigan et al. (2009) SHAPE pseudo-energy parameters (kcal/mol), RNAfold's defaults
+SHAPE_SLOPE, SHAPE_INTERCEPT = 1.8, -0.6
+_CONSTRAINT_OPTIONS = RNA.CONSTRAINT_DB_DEFAULT | RNA.CONSTRAINT_DB_ENFORCE_BP
+
+
+def fold_soft(seq: str, pair_energy: np.ndarray | None = None, decoding: str = "mfe", gamma: float = 1.0,
+              threshold: float = 0.3, allowed=None) -> tuple[np.ndarray, float]:
+    """Fold ``seq`` with Turner 2004 plus ``pair_energy`` (``[L, L]`` kcal/mol added to each
+    pair ``(i, j)``, 0-based, ``i < j``, that a structure forms: ViennaRNA soft constraints) and
+    decode -> (pairs ``[P, 2]``, the Turner 2004 free energy of the structure's nested part,
+    without the pseudo-energies). ``decoding``: "mfe", or from the partition function under the
+    same energies "mea" (``gamma``), "centroid" or "threshknot" (``threshold``; pairs may
+    cross). Without ``pair_energy`` each is RNAfold's own (``-p --MEA``, centroid). ``allowed``
+    (optional, as ``fold_within``): every other pair is forbidden."""
+    return fold_soft_many(seq, pair_energy, [(decoding, gamma, threshold)], allowed)[0]
+
+
+def fold_soft_many(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[str, float, float]],
+                   allowed=None) -> list[tuple[np.ndarray, float]]:
+    """``fold_soft`` for several ``(decoding, gamma, threshold)`` at the cost of one: the MFE and
+    the partition function are computed once (what tuning on validation sets needs)."""
+    return [(f.pairs, f.energy) for f in fold_full(seq, pair_energy, decodings, allowed=allowed)]
+
+
+def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[str, float, float]],
+              allowed=None, constraint: str | None = None, shape: np.ndarray | None = None,
+              shape_slope: float = SHAPE_SLOPE, shape_intercept: float = SHAPE_INTERCEPT,
+              probs: bool = False) -> list[Folded]:
+    """Every option of the fold decoder, one ViennaRNA fold compound for all ``decodings``.
+
+    - ``pair_energy``: ``[L, L]`` kcal/mol per pair (the learned pseudo-energies), or None;
+    - ``allowed``: pairs outside it forbidden (as ``fold_within``), or None;
+    - ``constraint``: RNAfold's dot-bracket hard constraint (``. x | ( ) < >``), pairs enforced
+      (``check_constraint`` first: ViennaRNA ignores a pair it cannot form);
+    - ``shape``: ``[L]`` SHAPE reactivities (NaN or negative = no data) as Deigan et al.'s
+      pseudo-energies ``slope * ln(r + 1) + intercept`` per stacked pair, added to the others;
+    - ``probs``: also return the pair probabilities and the ensemble free energy (the partition
+      function is computed for ensemble decodings anyway).
+    Raises ``ValueError`` when the constraints leave no structure."""
+    from .learned import threshknot
+    from .structure import parse_dot_bracket, split_pseudoknots, to_dot_bracket
+
+    L = len(seq)
+    ensemble = probs or any(d != "mfe" for d, _, _ in decodings)
+    fc = RNA.fold_compound(seq, _model_details(ensemble))
+    if allowed is not None:
+        _forbid_outside(fc, seq, allowed)
+    if constraint is not None:
+        fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
+    if pair_energy is not None:
+        _soft_pairs(fc, pair_energy)
+    if shape is not None:
+        data = np.where(np.isfinite(shape) & (np.asarray(shape) >= 0), shape, -999.0)  # ViennaRNA: < 0 = none
+        fc.sc_add_SHAPE_deigan([-999.0] + data.astype(np.float64).tolist(), shape_slope, shape_intercept,
+                               RNA.OPTION_DEFAULT)
+    structure, mfe = fc.mfe()
+    if mfe >= INFEASIBLE:
+        raise ValueError("the constraints leave no structure")
+    g, P = float("nan"), None
+    if ensemble:
+        fc.exp_params_rescale(mfe)
+        g = float(fc.pf()[1])
+        P = np.triu(np.asarray(fc.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
+    plain = RNA.fold_compound(seq, _model_details(False))
+    out = []
+    for decoding, gamma, threshold in decodings:
+        if decoding == "mfe":
+            pairs = parse_dot_bracket(structure)
+        elif decoding == "mea":
+            pairs = parse_dot_bracket(fc.MEA(gamma)[0])
+        elif decoding == "centroid":
+            pairs = parse_dot_bracket(fc.centroid()[0])
+        elif decoding == "threshknot":
+            pairs = threshknot(P, threshold)
+        else:
+            raise ValueError(f"unknown decoding {decoding!r}")
+        nested = split_pseudoknots(pairs)[0]
+        energy = round(float(plain.eval_structure(to_dot_bracket(nested, L))), 2)
+        out.append(Folded(pairs, energy, g, P if probs else None))
+    return out
+
+
+#: ViennaRNA's MFE when no structure satisfies the hard constraints (INF / 100, kcal/mol)
+INFEASIBLE = 1e5
+
+
+def check_constraint(seq: str, constraint: str) -> list[str]:
+    """Problems of an RNAfold dot-bracket constraint on ``seq`` (1-based positions), [] if none:
+    a length other than the sequence's, unknown characters, unbalanced brackets, a forced pair
+    ViennaRNA cannot form (not AU/GC/GU, or a hairpin under 3 bases)."""
+    from .structure import CANONICAL_PAIRS
+
+    if len(constraint) != len(seq):
+        return [f"constraint length {len(constraint)} differs from sequence length {len(seq)}"]
+    bad = next((k for k, c in enumerate(constraint) if c not in ".x|()<>"), None)
+    if bad is not None:
+        return [f"unknown constraint character {constraint[bad]!r} at position {bad + 1} (use . x | ( ) < >)"]
+    problems, stack = [], []
+    for k, c in enumerate(constraint):
+        if c == "(":
+            stack.append(k)
+        elif c == ")":
+            if not stack:
+                return [f"unbalanced ')' at position {k + 1}"]
+            i = stack.pop()
+            if seq[i] + seq[k] not in CANONICAL_PAIRS:
+                problems.append(f"forced pair {i + 1}-{k + 1} ({seq[i]}-{seq[k]}) is not a canonical pair")
+            elif k - i <= 3:
+                problems.append(f"forced pair {i + 1}-{k + 1} closes a hairpin of fewer than 3 bases")
+    if stack:
+        return [f"unbalanced '(' at position {stack[-1] + 1}"]
+    return problems
+
+
+def _soft_pairs(fc: "RNA.fold_compound", pair_energy: np.ndarray) -> None:
+    L = pair_energy.shape[0]
+    m = np.zeros((L + 1, L + 1))
+    m[1:, 1:] = np.triu(pair_energy, 1)  # ViennaRNA is 1-based
+    fc.sc_add_bp(m.tolist())
+
+
+def pair_probabilities(seq: str, pair_energy: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Base-pair probabilities ``[L, L]`` (upper triangle) under Turner 2004 plus
+    ``pair_energy`` (as ``fold_soft``), and the ensemble free energy (kcal/mol)."""
+    f = fold_full(seq, pair_energy, [("mfe", 1.0, 0.3)], probs=True)[0]
+    return f.probs, f.ensemble_energy
 
 
 def svg_plot(seq: str, structure: str, path) -> None:

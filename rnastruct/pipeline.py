@@ -21,6 +21,7 @@ and no network are needed.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import sys
@@ -35,12 +36,31 @@ from .folding import energy_of_structure, fold_within
 from .s1.allowed import allowed_pair_map
 from .s1.infer import ProposalConfig, S1Predictor, check_sequences, proposal_table, select
 from .s1.prune import PruneConfig, prune
+from .learned import DECODINGS
 from .seqio import InputError
-from .structure import parse_dot_bracket, to_dot_bracket
+from .structure import AMBIGUOUS, parse_dot_bracket, split_pseudoknots, to_dot_bracket
 
 MODELS = Path(__file__).resolve().parent / "models"
 DEFAULT_S1 = MODELS / "s1_default" / "s1.pt"
 DEFAULT_S2 = MODELS / "s2_default" / "s2.pt"
+#: The bundled model sets: "real" (the default) learned from real structures, its pair scores
+#: entering ViennaRNA as pseudo-energies; "mfe" learned from ViennaRNA's MFE folds of human
+#: segments (the original method's task). Each is (S1, S2).
+MODEL_SETS = {"real": (MODELS / "real" / "s1.pt", DEFAULT_S2), "mfe": (DEFAULT_S1, DEFAULT_S2)}
+DEFAULT_MODEL = "real"
+
+
+def model_paths(model: str) -> tuple[Path, Path]:
+    """A model set's name ("real", "mfe") or folder (holding ``s1.pt``, and ``s2.pt`` for the
+    box decoder) -> its (S1, S2) checkpoint paths."""
+    if model in MODEL_SETS:
+        return MODEL_SETS[model]
+    folder = Path(model)
+    if not folder.is_dir():
+        raise InputError(f"--model {model}: neither a bundled set ({', '.join(MODEL_SETS)}) nor a folder")
+    if not (folder / "s1.pt").is_file():
+        raise InputError(f"--model {model}: the folder has no s1.pt")
+    return folder / "s1.pt", (folder / "s2.pt" if (folder / "s2.pt").is_file() else DEFAULT_S2)
 
 
 DECODERS = ("fold", "boxes")
@@ -74,6 +94,27 @@ class Result(NamedTuple):
     energy: float  # free energy of the structure (its nested part), kcal/mol (ViennaRNA, Turner 2004)
     score: float  # total S2 score (log-odds) of the chosen boxes; nan with the fold decoder
     boxes: list[Box]  # the structure's stems, internal loops and hairpins
+    # with an ensemble decoding or probs=True (fold decoder): the ensemble's free energy under
+    # every energy used (kcal/mol), each base's probability of being unpaired [L], and the pairs
+    # with probability >= BPP_CUTOFF as rows (i, j, p) [K, 3] (0-based i < j)
+    ensemble_energy: float = float("nan")
+    unpaired: np.ndarray | None = None
+    bpp: np.ndarray | None = None
+
+
+#: Pair probabilities below this are not kept (``Result.bpp``, ``--bpp`` files)
+BPP_CUTOFF = 1e-3
+
+
+def _with_ensemble(r: "Result", folded) -> "Result":
+    """``r`` with the ensemble fields of a ``folding.Folded`` (when it has probabilities)."""
+    if folded.probs is None:
+        return r
+    P = folded.probs  # [L, L] upper triangle
+    unpaired = 1.0 - P.sum(axis=0) - P.sum(axis=1)  # [L]
+    i, j = np.nonzero(P >= BPP_CUTOFF)
+    bpp = np.stack([i, j, P[i, j]], axis=1) if len(i) else np.zeros((0, 3))
+    return r._replace(ensemble_energy=folded.ensemble_energy, unpaired=np.clip(unpaired, 0.0, 1.0), bpp=bpp)
 
 
 class Predictor:
@@ -90,8 +131,11 @@ class Predictor:
     def __init__(self, s1: str | Path | None = None, s2: str | Path | None = None, device: str = "cpu",
                  proposal: ProposalConfig | None = None, pruning: PruneConfig | None = None,
                  max_boxes: int = 512, tile: int = 512, precision: str = "auto", decoder: str = "fold",
-                 threads: int | None = None, allow_pseudoknots: bool = False):
+                 threads: int | None = None, allow_pseudoknots: bool = False, model: str = DEFAULT_MODEL,
+                 decoding: str | None = None, gamma: float | None = None, threshold: float | None = None,
+                 probs: bool = False, shape_slope: float | None = None, shape_intercept: float | None = None):
         from .config import from_dict
+        from .learned import FoldEnergy
         from .s1.training import model_from_checkpoint as s1_from_checkpoint
         from .s2.training import model_from_checkpoint
 
@@ -111,12 +155,34 @@ class Predictor:
         self.precision = ("bf16" if native_bf16(device) else "fp32") if precision == "auto" else precision
         self.decoder = decoder
         self.device = torch.device(device)
-        s1_model, _, s1_state = s1_from_checkpoint(s1 or DEFAULT_S1)
+        set_s1, set_s2 = model_paths(model)
+        s1, s2 = s1 or set_s1, s2 or set_s2
+        s1_model, _, s1_state = s1_from_checkpoint(s1)
         self.s1 = S1Predictor(s1_model, device=device, tile=tile, bf16=self.precision == "bf16")
         # the fold decoder's proposal thresholds are tuned per S1 model on validation sequences
         # (bench/tune_proposals.py) and travel in its checkpoint
         if proposal is None and decoder == "fold" and "fold_proposal" in s1_state:
-            proposal = from_dict(ProposalConfig, s1_state["fold_proposal"], f"{s1 or DEFAULT_S1}: fold_proposal")
+            proposal = from_dict(ProposalConfig, s1_state["fold_proposal"], f"{s1}: fold_proposal")
+        # how a model with a pair head enters ViennaRNA (weight, offset, decoding), chosen on
+        # validation structures (bench/tune_learned.py) and stored in its checkpoint; a model
+        # without one restricts ViennaRNA to its proposals' pairs
+        self.fold_energy = (from_dict(FoldEnergy, s1_state["fold_energy"], f"{s1}: fold_energy")
+                            if "fold_energy" in s1_state and decoder == "fold" else None)
+        if self.fold_energy is not None and getattr(s1_model, "pair_prob", None) is None:
+            raise InputError(f"{s1}: has fold_energy settings but no pair head")
+        overrides = {k: v for k, v in (("decoding", decoding), ("gamma", gamma), ("threshold", threshold))
+                     if v is not None}
+        if overrides and decoder != "fold":
+            raise InputError(f"--{next(iter(overrides))} is an option of the fold decoder, not of --decoder {decoder}")
+        self.decoding = dataclasses.replace(self.fold_energy or FoldEnergy(), **overrides)
+        self.decoding.validate()
+        if probs and decoder != "fold":
+            raise InputError(f"pair probabilities come from the fold decoder, not from --decoder {decoder}")
+        from .folding import SHAPE_INTERCEPT, SHAPE_SLOPE
+
+        self.probs = probs
+        self.shape_slope = SHAPE_SLOPE if shape_slope is None else shape_slope
+        self.shape_intercept = SHAPE_INTERCEPT if shape_intercept is None else shape_intercept
         self.s2 = None  # the fold decoder needs no S2
         if decoder == "boxes":
             self.s2, self.s2_cfg, state = model_from_checkpoint(s2 or DEFAULT_S2)
@@ -177,11 +243,12 @@ class Predictor:
         return candidate_pairs(boxes["type"], boxes["bb_x"], boxes["bb_y"], boxes["siz_x"],
                                boxes["siz_y"], len(seq))
 
-    def decode(self, name: str, seq: str, proposals: dict) -> Result:
+    def decode(self, name: str, seq: str, proposals: dict, constraint: str | None = None,
+               shape: np.ndarray | None = None) -> Result:
         """One sequence's S1 proposals (``targets.decode`` table) -> its ``Result`` with this
         predictor's decoder."""
         if self.decoder == "fold":
-            return self._fold(name, seq, self.allowed_pairs(proposals, seq))
+            return self._fold(name, seq, self.allowed_pairs(proposals, seq), constraint, shape)
         boxes, scores = self.candidates(proposals, seq)
         result = self.assemble(boxes, scores, seq)
         if self.allow_pseudoknots:
@@ -194,41 +261,95 @@ class Predictor:
         return Result(name, seq, structure, result.pairs, energy_of_structure(seq, nested),
                       result.score, result.boxes)
 
-    def decode_tiles(self, name: str, seq: str, tiles) -> Result:
+    def decode_tiles(self, name: str, seq: str, tiles, constraint: str | None = None,
+                     shape: np.ndarray | None = None) -> Result:
         """``decode`` from one sequence's pixel proposals (``S1Predictor.pixel_tiles``). The
         fold decoder takes its allowed pairs straight from them (``s1.allowed``: the same
         pairs as ``allowed_pairs``, several times faster) unless a pruning rule reads pixel
         counts or probabilities."""
         if self.decoder == "fold" and self.pruning.geometry_only:
-            return self._fold(name, seq, allowed_pair_map(tiles, seq, self.proposal, self.pruning))
-        return self.decode(name, seq, proposal_table(tiles))
+            return self._fold(name, seq, allowed_pair_map(tiles, seq, self.proposal, self.pruning), constraint, shape)
+        return self.decode(name, seq, proposal_table(tiles), constraint, shape)
 
-    def _fold(self, name: str, seq: str, allowed: np.ndarray) -> Result:
+    def _fold(self, name: str, seq: str, allowed: np.ndarray, constraint: str | None = None,
+              shape: np.ndarray | None = None) -> Result:
+        if self.decoding.decoding != "mfe" or self.probs or constraint is not None or shape is not None:
+            # ViennaRNA over the allowed pairs, with the options; a constraint's forced pairs
+            # are allowed whatever S1 proposed
+            if allowed.dtype == bool:
+                allowed = np.argwhere(np.triu(allowed, 1))
+            if constraint is not None:
+                allowed = np.unique(np.concatenate([allowed.reshape(-1, 2), forced_pairs(constraint)]), axis=0)
+            return self._fold_with(name, seq, None, allowed, constraint, shape)
         structure, energy = fold_within(seq, allowed)
         pairs = parse_dot_bracket(structure)
         return Result(name, seq, structure, pairs, energy, float("nan"), structure_to_boxes(pairs, len(seq)))
 
-    def predict(self, names: list[str], seqs: list[str], progress: bool = False) -> Iterator[tuple[int, Result]]:
+    def predict(self, names: list[str], seqs: list[str], progress: bool = False, constraints: list | None = None,
+                shapes: list | None = None) -> Iterator[tuple[int, Result]]:
         """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing.
         The results do not depend on ``threads``: each sequence is computed alone the same way."""
         parallel = (self.threads > 1 and self.device.type == "cpu" and len(seqs) > 1
                     and sys.platform.startswith("linux")  # fork with torch is unsafe on macOS
                     and sum(len(s) ** 2 for s in seqs) >= PARALLEL_MIN_PIXELS)
+        if (constraints and any(c is not None for c in constraints)) or (shapes and any(x is not None for x in shapes)):
+            if self.decoder != "fold":
+                raise InputError(f"constraints and probing data need the fold decoder, not --decoder {self.decoder}")
         if parallel:
-            yield from self._predict_parallel(names, seqs, progress)
+            yield from self._predict_parallel(names, seqs, progress, constraints, shapes)
             return
         if self._set_threads:
             torch.set_num_threads(self.threads)
+        yield from self._predict_serial(names, seqs, progress, constraints, shapes)
+
+    def _predict_serial(self, names: list[str], seqs: list[str], progress: bool = False,
+                        constraints: list | None = None, shapes: list | None = None) -> Iterator[tuple[int, Result]]:
+        constraints = constraints or [None] * len(seqs)
+        shapes = shapes or [None] * len(seqs)
+        if self.fold_energy is not None:
+            for k, logits in self.s1.pair_logits(seqs, progress=progress):
+                yield k, self.fold_learned(names[k], seqs[k], logits, constraints[k], shapes[k])
+            return
         for k, tiles in self.s1.pixel_tiles(seqs, progress=progress, light=self._light):
-            yield k, self.decode_tiles(names[k], seqs[k], tiles)
+            yield k, self.decode_tiles(names[k], seqs[k], tiles, constraints[k], shapes[k])
+
+    def fold_learned(self, name: str, seq: str, logits: np.ndarray, constraint: str | None = None,
+                     shape: np.ndarray | None = None) -> Result:
+        """One sequence's pair logits ``[L, L]`` -> its ``Result``: ViennaRNA (Turner 2004) plus
+        the learned pseudo-energies (``learned.pair_pseudo_energies``), decoded as
+        ``self.decoding`` says, under an optional hard ``constraint`` and SHAPE data."""
+        from .learned import pair_pseudo_energies
+
+        d = self.decoding
+        energy = pair_pseudo_energies(logits, seq, d.weight, d.offset) if d.weight else None
+        return self._fold_with(name, seq, energy, None, constraint, shape)
+
+    def _fold_with(self, name: str, seq: str, energy, allowed, constraint, shape) -> Result:
+        from .folding import fold_full
+
+        d = self.decoding
+        try:
+            folded = fold_full(seq, energy, [(d.decoding, d.gamma, d.threshold)], allowed=allowed,
+                               constraint=constraint, shape=shape, shape_slope=self.shape_slope,
+                               shape_intercept=self.shape_intercept, probs=self.probs)[0]
+        except ValueError as e:
+            raise InputError(f"record {name}: {e}") from None
+        if constraint is not None:
+            problem = constraint_violation(constraint, folded.pairs)
+            if problem:
+                raise InputError(f"record {name}: the constraint cannot be satisfied ({problem})")
+        pairs = folded.pairs
+        boxes = structure_to_boxes(split_pseudoknots(pairs)[0], len(seq))
+        r = Result(name, seq, to_dot_bracket(pairs, len(seq)), pairs, folded.energy, float("nan"), boxes)
+        return _with_ensemble(r, folded)
 
     @property
     def _light(self) -> bool:
         # the fold decoder reads no probability statistics, unless a pruning rule does
         return self.decoder == "fold" and self.pruning.min_prob == 0
 
-    def _predict_parallel(self, names: list[str], seqs: list[str],
-                          progress: bool = False) -> Iterator[tuple[int, Result]]:
+    def _predict_parallel(self, names: list[str], seqs: list[str], progress: bool = False,
+                          constraints: list | None = None, shapes: list | None = None) -> Iterator[tuple[int, Result]]:
         """``predict`` in ``self.threads`` forked worker processes, one thread each, over chunks
         of similar length (so S1 still batches), longest first (so no worker is left with a
         long tail)."""
@@ -247,7 +368,9 @@ class Predictor:
                                              initargs=(1,)) as pool, \
                     tqdm(total=len(seqs), unit="seq", disable=not progress, dynamic_ncols=True,
                          mininterval=0.5, desc="predict") as bar:
-                tasks = [(c.tolist(), [names[i] for i in c], [seqs[i] for i in c]) for c in chunks]
+                tasks = [(c.tolist(), [names[i] for i in c], [seqs[i] for i in c],
+                          [constraints[i] for i in c] if constraints else None,
+                          [shapes[i] for i in c] if shapes else None) for c in chunks]
                 for part in pool.imap_unordered(_predict_chunk, tasks):
                     bar.update(len(part))
                     yield from part
@@ -260,10 +383,8 @@ _FORKED: Predictor | None = None  # the predictor whose forked workers are runni
 
 def _predict_chunk(task: tuple[list[int], list[str], list[str]]) -> list[tuple[int, Result]]:
     """In a worker: one chunk of ``Predictor._predict_parallel`` -> ``(index, Result)`` pairs."""
-    index, names, seqs = task
-    p = _FORKED
-    return [(index[k], p.decode_tiles(names[k], seqs[k], tiles))
-            for k, tiles in p.s1.pixel_tiles(seqs, light=p._light)]
+    index, names, seqs, constraints, shapes = task
+    return [(index[k], r) for k, r in _FORKED._predict_serial(names, seqs, False, constraints, shapes)]
 
 
 def unproposed_loop_score(seq: str, energy_weight: float):
@@ -281,18 +402,54 @@ def unproposed_loop_score(seq: str, energy_weight: float):
     return score
 
 
+def forced_pairs(constraint: str) -> np.ndarray:
+    """The ``( )`` pairs of an RNAfold constraint -> ``[P, 2]`` 0-based (``check_constraint``
+    has checked the brackets)."""
+    stack, out = [], []
+    for k, c in enumerate(constraint):
+        if c == "(":
+            stack.append(k)
+        elif c == ")":
+            out.append((stack.pop(), k))
+    return np.array(sorted(out), dtype=np.int64).reshape(-1, 2)
+
+
+def constraint_violation(constraint: str, pairs: np.ndarray) -> str:
+    """The first way ``pairs`` break an RNAfold constraint (1-based positions), or ''."""
+    L = len(constraint)
+    partner = np.full(L, -1)
+    for i, j in np.asarray(pairs).reshape(-1, 2).tolist():
+        partner[i], partner[j] = j, i
+    for i, j in forced_pairs(constraint).tolist():
+        if partner[i] != j:
+            return f"pair {i + 1}-{j + 1} is not formed"
+    for k, c in enumerate(constraint):
+        if c == "x" and partner[k] >= 0:
+            return f"base {k + 1} must stay unpaired"
+        if c == "|" and partner[k] < 0:
+            return f"base {k + 1} must pair"
+        if c == "<" and not partner[k] > k:
+            return f"base {k + 1} must pair downstream"
+        if c == ">" and not (0 <= partner[k] < k):
+            return f"base {k + 1} must pair upstream"
+    return ""
+
+
 _DEFAULT: Predictor | None = None
 
 
-def predict(seqs: Iterable[str] | str, names: Iterable[str] | None = None, **kwargs) -> list[Result]:
+def predict(seqs: Iterable[str] | str, names: Iterable[str] | None = None, strict: bool = True,
+            **kwargs) -> list[Result]:
     """Predict the secondary structure of each sequence with the bundled default models (or
-    those given as ``s1=``/``s2=`` paths) -> one ``Result`` per sequence, in order."""
+    those given as ``model=``, ``s1=``/``s2=``; any ``Predictor`` option) -> one ``Result`` per
+    sequence, in order. ``strict=False`` folds letters other than A C G U N as N (with a
+    warning), as ``rnastruct predict`` does."""
     global _DEFAULT
     seqs = [seqs] if isinstance(seqs, str) else list(seqs)
     names = list(names) if names is not None else [f"seq{k + 1}" for k in range(len(seqs))]
     if len(names) != len(seqs):
         raise InputError(f"{len(names)} names for {len(seqs)} sequences")
-    seqs = check_sequences(seqs, names, "input")
+    seqs = check_sequences(seqs, names, "input", strict=strict)
     if kwargs:
         predictor = Predictor(**kwargs)
     else:
@@ -323,11 +480,36 @@ def add_args(p) -> None:
                         "(name and dot-bracket), bpseq, ct or json")
     p.add_argument("--out", help="output file (or a folder for bpseq/ct: one file per record); default stdout")
     p.add_argument("--plot", metavar="DIR", help="also draw each structure (SVG, ViennaRNA) and its boxes (PNG)")
-    p.add_argument("--s1", help="S1 checkpoint (default: the bundled model)")
-    p.add_argument("--s2", help="S2 checkpoint (default: the bundled model; used by --decoder boxes)")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="SET",
+                   help="real (default): S1 trained on real structures (bpRNA), its pair scores added "
+                        "to Turner 2004 as pseudo-energies in ViennaRNA; mfe: the models trained on "
+                        "ViennaRNA's MFE folds of human segments (ViennaRNA restricted to S1's "
+                        "proposals); or a folder holding s1.pt (and s2.pt)")
+    p.add_argument("--s1", help="S1 checkpoint (default: the --model set's)")
+    p.add_argument("--s2", help="S2 checkpoint (default: the --model set's; used by --decoder boxes)")
     p.add_argument("--decoder", choices=DECODERS, default="fold",
-                   help="fold (default): ViennaRNA's MFE over the pairs S1 proposes; boxes: S2 scores "
-                        "and the exact box assembly")
+                   help="fold (default): ViennaRNA's exact folding with the model's learned "
+                        "pseudo-energies (or, for a model without a pair head, over the pairs S1 "
+                        "proposes); boxes: S2 scores and the exact box assembly, no ViennaRNA")
+    p.add_argument("--decoding", choices=DECODINGS,
+                   help="fold decoder: mfe, or from the partition function mea, centroid or threshknot "
+                        "(default: what the model chose on validation structures)")
+    p.add_argument("--gamma", type=float, help="MEA: weight of paired against unpaired bases")
+    p.add_argument("--threshold", type=float, help="threshknot: least pair probability")
+    p.add_argument("--bpp", metavar="DIR",
+                   help="also write each record's pair probabilities under the model's energies "
+                        f"(NAME.bpp.csv: i, j 1-based, p >= {BPP_CUTOFF:g}) and its dot plot (NAME.dp.png, "
+                        "NAME.dp.svg); JSON output gains unpaired probabilities and the ensemble energy")
+    p.add_argument("--constraint", nargs="?", const=True, metavar="FILE",
+                   help="RNAfold hard constraints (. x | ( ) < >), enforced exactly: from the line "
+                        "after each sequence of the input FASTA, or from FILE (FASTA-style: >name, "
+                        "then the constraint)")
+    p.add_argument("--shape", metavar="PATH",
+                   help="SHAPE/DMS reactivities ('position [base] value' per line, as RNAfold reads "
+                        "them; no value or a negative one = no data): a file (one input record) or a "
+                        "folder of NAME.shape files; Deigan et al.'s pseudo-energies, added to the model's")
+    p.add_argument("--shape-slope", type=float, help="Deigan slope m, kcal/mol (default 1.8)")
+    p.add_argument("--shape-intercept", type=float, help="Deigan intercept b, kcal/mol (default -0.6)")
     p.add_argument("--allow-pseudoknots", action="store_true",
                    help="with --decoder boxes: also add S2-scored stems that cross the nested "
                         "structure (greedily; written with [], {}, <>)")
@@ -337,38 +519,111 @@ def add_args(p) -> None:
                         "(default: bf16 where the device computes it natively)")
     p.add_argument("--threads", type=int, help="CPU cores to use (default: all available); many "
                    "sequences run in that many processes")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse letters other than A C G U T N (default: IUPAC codes and modified "
+                        "bases are folded as N, unpairable, as RNAfold does, with a warning)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _read_inputs(inputs: list[str]) -> tuple[list[str], list[str]]:
+def _read_inputs(inputs: list[str], constraints: bool = False) -> tuple[list[str], list[str], list]:
     """Command-line sequences and FASTA files (or stdin: FASTA, or one sequence per line as
-    RNAfold reads it) -> (names, sequences)."""
+    RNAfold reads it) -> (names, sequences, constraint lines: None where absent; with
+    ``constraints`` the line after a FASTA sequence is one)."""
     import io
 
     from .seqio import read_fasta
 
-    names, seqs = [], []
+    names, seqs, cons = [], [], []
     if not inputs or inputs == ["-"]:
         text = sys.stdin.read()
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if lines and not lines[0].startswith(">"):  # bare sequences; bases are checked later
-            return [f"seq{k + 1}" for k in range(len(lines))], lines
-        recs = read_fasta(io.StringIO(text), structures=True)
-        return [r.name for r in recs], [r.seq for r in recs]
+            return [f"seq{k + 1}" for k in range(len(lines))], lines, [None] * len(lines)
+        recs = read_fasta(io.StringIO(text), ambiguous="keep", structures=True, constraints=constraints)
+        return [r.name for r in recs], [r.seq for r in recs], [r.constraint for r in recs]
     for k, item in enumerate(inputs):
         if Path(item).is_file():
-            recs = read_fasta(item, structures=True)
+            recs = read_fasta(item, ambiguous="keep", structures=True, constraints=constraints)
             names += [r.name for r in recs]
             seqs += [r.seq for r in recs]
-        elif set(item.upper()) <= set("ACGUTN") and item:
+            cons += [r.constraint for r in recs]
+        elif set(item.upper()) <= set("ACGUTN" + AMBIGUOUS) and item:
             names.append(f"seq{len(names) + 1}")
             seqs.append(item)
+            cons.append(None)
         else:
             raise InputError(f"input {k + 1} ({item[:30]!r}): neither a file nor a sequence of A, C, G, U/T, N")
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise InputError(f"record name {dup!r} appears more than once")
-    return names, seqs
+    return names, seqs, cons
+
+
+def _constraints(args, names: list[str], seqs: list[str], inline: list) -> list | None:
+    """Each record's constraint (or None), checked: problems name the record and position."""
+    from .folding import check_constraint
+
+    if args.constraint is None:
+        return None
+    if args.constraint is True:
+        cons = inline
+    else:
+        cons = _read_constraint_file(args.constraint, names)
+    for name, seq, c in zip(names, seqs, cons):
+        if c is not None:
+            problems = check_constraint(seq, c)
+            if problems:
+                raise InputError(f"record {name}: {problems[0]}")
+    if all(c is None for c in cons):
+        raise InputError("--constraint: no record has a constraint line")
+    return cons
+
+
+def _read_constraint_file(path: str, names: list[str]) -> list:
+    """A FASTA-style constraint file (``>name`` then the constraint, possibly over several
+    lines) -> a constraint per record of ``names`` (None where the file has none)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"--constraint {p}: no such file")
+    found: dict[str, str] = {}
+    name, lines, first = None, [], {}
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith(">"):
+                if name is not None:
+                    found[name] = "".join(lines)
+                name, lines = line[1:].split()[0] if line[1:].split() else "", []
+                if not name or name in first:
+                    raise InputError(f"{p}, line {lineno}: {'duplicate' if name else 'empty'} record name")
+                first[name] = lineno
+            elif name is None:
+                raise InputError(f"{p}, line {lineno}: constraint before the first '>' header")
+            else:
+                lines.append(line)
+        if name is not None:
+            found[name] = "".join(lines)
+    unknown = [n for n in found if n not in set(names)]
+    if unknown:
+        raise InputError(f"{p}: constraint for record {unknown[0]!r}, which is not in the input")
+    return [found.get(n) for n in names]
+
+
+def _shapes(args, names: list[str], seqs: list[str]) -> list | None:
+    from .seqio import read_shape
+
+    if args.shape is None:
+        return None
+    p = Path(args.shape)
+    if p.is_dir():
+        return [read_shape(p / f"{_safe(n)}.shape", s, n) if (p / f"{_safe(n)}.shape").is_file() else None
+                for n, s in zip(names, seqs)]
+    if len(seqs) != 1:
+        raise InputError(f"--shape {p}: one file is for one record ({len(seqs)} given); give a folder of "
+                         "NAME.shape files")
+    return [read_shape(p, seqs[0], names[0])]
 
 
 def format_result(r: Result, fmt: str) -> str:
@@ -392,10 +647,14 @@ def run(args) -> int:
 
     from .seqio import write_text_atomic
 
-    names, seqs = _read_inputs(args.inputs)
+    names, seqs, inline = _read_inputs(args.inputs, constraints=args.constraint is True)
     if not seqs:
         raise InputError("no sequences given")
-    seqs = check_sequences(seqs, names, "input")
+    seqs = check_sequences(seqs, names, "input", strict=args.strict)
+    constraints = _constraints(args, names, seqs, inline)
+    shapes = _shapes(args, names, seqs)
+    if args.bpp:
+        check_output_folder(args.bpp)
     per_file = args.format in ("bpseq", "ct") and args.out and not args.out.endswith((".bpseq", ".ct"))
     if args.out and not per_file:
         parent = Path(args.out).resolve().parent
@@ -403,18 +662,17 @@ def run(args) -> int:
             raise InputError(f"{args.out}: folder {parent} does not exist")
     predictor = Predictor(args.s1, args.s2, device=args.device, decoder=args.decoder,
                           precision=args.precision, threads=args.threads,
-                          allow_pseudoknots=args.allow_pseudoknots)
+                          allow_pseudoknots=args.allow_pseudoknots, model=args.model,
+                          decoding=args.decoding, gamma=args.gamma, threshold=args.threshold,
+                          probs=bool(args.bpp), shape_slope=args.shape_slope, shape_intercept=args.shape_intercept)
     results: list = [None] * len(seqs)
     with tqdm(total=len(seqs), unit="seq", disable=args.quiet or len(seqs) < 20, dynamic_ncols=True,
               desc="predict", mininterval=0.5) as bar:
-        for k, r in predictor.predict(names, seqs):
+        for k, r in predictor.predict(names, seqs, constraints=constraints, shapes=shapes):
             results[k] = r
             bar.update(1)
     if args.format == "json":
-        text = json.dumps([{"name": r.name, "sequence": r.seq, "structure": r.structure, "energy": r.energy,
-                            "score": None if np.isnan(r.score) else r.score,
-                            "pairs": r.pairs.tolist(), "boxes": [b._asdict() for b in r.boxes]}
-                           for r in results], indent=1) + "\n"
+        text = json.dumps([_json_record(r) for r in results], indent=1) + "\n"
     else:
         text = "".join(format_result(r, args.format) for r in results)
     if per_file:
@@ -426,12 +684,82 @@ def run(args) -> int:
         write_text_atomic(args.out, text)
     else:
         sys.stdout.write(text)
+    if args.bpp:
+        from .seqio import write_text_atomic as write
+
+        for r in results:
+            stem = Path(args.bpp) / _safe(r.name)
+            write(stem.with_suffix(".bpp.csv"), "i,j,p\n" + "".join(
+                f"{int(i) + 1},{int(j) + 1},{p:.6g}\n" for i, j, p in r.bpp))
+            dot_plot(r, stem)
     if args.plot:
         plot_dir = Path(args.plot)
         plot_dir.mkdir(parents=True, exist_ok=True)
         for r in results:
             draw(r, plot_dir / _safe(r.name))
     return 0
+
+
+def _json_record(r: Result) -> dict:
+    out = {"name": r.name, "sequence": r.seq, "structure": r.structure, "energy": r.energy,
+           "score": None if np.isnan(r.score) else r.score,
+           "pairs": r.pairs.tolist(), "boxes": [b._asdict() for b in r.boxes]}
+    if r.unpaired is not None:
+        out["ensemble_energy"] = round(r.ensemble_energy, 4)
+        out["unpaired_probability"] = [round(float(x), 6) for x in r.unpaired]
+    return out
+
+
+def check_output_folder(path: str) -> None:
+    """Make ``path`` (a folder for per-record files) or fail with a one-line error, before any
+    prediction runs."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{p}: exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{p}: cannot create the folder ({e.strerror})") from None
+    if not os.access(p, os.W_OK):
+        raise InputError(f"{p}: folder is not writable")
+
+
+def dot_plot(r: Result, stem: Path) -> None:
+    """``stem.dp.png`` and ``stem.dp.svg``: RNAfold's dot plot layout, each pair's probability as
+    a square (side proportional to its square root) in the upper triangle, the predicted
+    structure's pairs in the lower one."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PatchCollection
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from .seqio import atomic_path
+
+    L = len(r.seq)
+    fig = Figure(figsize=(6, 6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    squares = []
+    for i, j, p in r.bpp:
+        side = float(np.sqrt(p))
+        squares.append(Rectangle((j + 0.5 - side / 2, i + 0.5 - side / 2), side, side))  # x = column j, y = row i
+    ax.add_collection(PatchCollection(squares, facecolor="black", edgecolor="none"))
+    ax.add_collection(PatchCollection([Rectangle((i, j), 1, 1) for i, j in r.pairs.tolist()],
+                                      facecolor="tab:red", edgecolor="none"))
+    ax.plot([0, L], [0, L], color="0.6", linewidth=0.5)
+    ax.set_xlim(0, L)
+    ax.set_ylim(L, 0)
+    ax.set_aspect("equal")
+    ax.xaxis.tick_top()
+    ax.set_xlabel("position (nt)")
+    ax.set_ylabel("position (nt)")
+    ax.set_title(f"{r.name} ({L} nt): pair probabilities (upper right, square side ~ sqrt p), "
+                 f"predicted structure (lower left, red); ensemble {r.ensemble_energy:.2f} kcal/mol",
+                 fontsize="small", wrap=True)
+    for suffix in (".png", ".svg"):
+        path = stem.with_name(stem.name + ".dp" + suffix)
+        with atomic_path(path, suffix=suffix) as tmp:
+            fig.savefig(tmp, format=suffix[1:], dpi=120)
 
 
 def _safe(name: str) -> str:

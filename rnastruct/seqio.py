@@ -35,6 +35,7 @@ class Record(NamedTuple):
     seq: str
     pairs: np.ndarray | None = None
     description: str = ""
+    constraint: str | None = None  # an RNAfold hard-constraint line (read_fasta(constraints=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,6 +84,7 @@ def check_output_writable(path: str | os.PathLike) -> None:
 
 _ENERGY_SUFFIX = re.compile(r"\s+[(\[]\s*[-+]?\d+(\.\d*)?\s*[)\]]\s*$")
 _STRUCTURE_START = frozenset(".()[]{}<>")
+_CONSTRAINT_START = frozenset(".()x|<>")
 
 
 def _open_text(path: str | os.PathLike | IO[str]) -> tuple[IO[str], str]:
@@ -99,13 +101,16 @@ def _open_text(path: str | os.PathLike | IO[str]) -> tuple[IO[str], str]:
 
 
 def read_fasta(
-    path: str | os.PathLike | IO[str], ambiguous: str = "error", structures: bool = True
+    path: str | os.PathLike | IO[str], ambiguous: str = "error", structures: bool = True,
+    constraints: bool = False,
 ) -> list[Record]:
     """Read a FASTA file; sequences are normalised (upper case, T -> U, ACGUN only).
 
     A line after the sequence that starts with a structure character is a dot-bracket
     structure, as RNAfold writes it (a trailing energy such as ``(-12.30)`` is ignored); it must
     be as long as the sequence. ``structures=False`` makes such lines an error.
+    ``constraints=True``: that line is an RNAfold hard constraint (``. x | ( ) < >``), kept as
+    text in ``Record.constraint`` (``RNAfold -C`` reads it there too).
     Errors (``InputError``) name the file, line and record: text before the first header,
     empty records, duplicate ids, invalid bases, bad or mis-sized structures, no records.
     """
@@ -121,7 +126,7 @@ def read_fasta(
 
         def flush() -> None:
             name, desc, hline = header  # type: ignore[misc]
-            records.append(_make_record(fname, name, desc, hline, seq_lines, db_lines, ambiguous))
+            records.append(_make_record(fname, name, desc, hline, seq_lines, db_lines, ambiguous, constraints))
 
         for lineno, raw in enumerate(fh, start=1):
             line = raw.strip()
@@ -144,7 +149,7 @@ def read_fasta(
                 seq_lines, db_lines = [], []
             elif header is None:
                 raise InputError(f"{fname}, line {lineno}: sequence before the first '>' header")
-            elif line[0] in _STRUCTURE_START:
+            elif line[0] in (_CONSTRAINT_START if constraints else _STRUCTURE_START):
                 if not structures:
                     raise InputError(
                         f"{fname}, line {lineno}, record {header[0]}: unexpected structure line"
@@ -163,7 +168,7 @@ def read_fasta(
     return records
 
 
-def _make_record(fname, name, desc, hline, seq_lines, db_lines, ambiguous) -> Record:
+def _make_record(fname, name, desc, hline, seq_lines, db_lines, ambiguous, constraints=False) -> Record:
     if not seq_lines:
         raise InputError(f"{fname}, line {hline}: record {name} is empty")
     seq_raw = "".join(s for _, s in seq_lines)
@@ -177,6 +182,12 @@ def _make_record(fname, name, desc, hline, seq_lines, db_lines, ambiguous) -> Re
             f"at position {pos + 1} (column {offset + 1})"
         ) from None
     pairs = None
+    if db_lines and constraints:
+        db = "".join(s for _, s in db_lines)
+        if len(db) != len(seq):
+            raise InputError(f"{fname}, line {db_lines[0][0]}, record {name}: constraint length {len(db)} "
+                             f"differs from sequence length {len(seq)}")
+        return Record(name, seq, None, desc, db)
     if db_lines:
         db = "".join(s for _, s in db_lines)
         if len(db) != len(seq):
@@ -549,3 +560,50 @@ def read_dataset(path: str | os.PathLike):
     """Read a dataset folder (or its Parquet file) -> ``(pandas.DataFrame, manifest dict)``."""
     table, manifest = read_table(path)
     return table.to_pandas(), manifest
+
+
+def read_shape(path: str | os.PathLike, seq: str, name: str) -> np.ndarray:
+    """A SHAPE/DMS reactivity file as RNAfold reads it (one ``position [base] value`` line per
+    nucleotide, 1-based; a position without a value, or a negative value such as -999, means no
+    data) for record ``name`` -> ``[L]`` float64, NaN where there is no data. Errors name the
+    file and line: unreadable numbers, positions outside the sequence or given twice, a base
+    column that disagrees with the sequence."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such SHAPE file (record {name})")
+    out = np.full(len(seq), np.nan)
+    seen: set[int] = set()
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            fields = raw.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            where = f"{p}, line {lineno} (record {name})"
+            if not _is_int(fields[0]):
+                raise InputError(f"{where}: expected 'position [base] value', got {raw.strip()[:40]!r}")
+            pos = int(fields[0])
+            if not 1 <= pos <= len(seq):
+                raise InputError(f"{where}: position {pos} is outside the sequence (1-{len(seq)})")
+            if pos in seen:
+                raise InputError(f"{where}: position {pos} given twice")
+            seen.add(pos)
+            rest = fields[1:]
+            if rest and rest[0].isalpha() and rest[0].upper() not in ("NA", "NAN"):
+                base = rest[0].upper().replace("T", "U")
+                if base != seq[pos - 1] and seq[pos - 1] != "N":
+                    raise InputError(f"{where}: base {rest[0]!r} at position {pos}, but the sequence has "
+                                     f"{seq[pos - 1]!r}")
+                rest = rest[1:]
+            if len(rest) > 1:
+                raise InputError(f"{where}: expected 'position [base] value', got {raw.strip()[:40]!r}")
+            if not rest or rest[0].upper() in ("NA", "NAN"):
+                continue
+            try:
+                value = float(rest[0])
+            except ValueError:
+                raise InputError(f"{where}: reactivity {rest[0]!r} is not a number") from None
+            if not np.isfinite(value):
+                raise InputError(f"{where}: reactivity {rest[0]!r} is not finite")
+            if value >= 0:
+                out[pos - 1] = value
+    return out

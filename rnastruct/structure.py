@@ -35,16 +35,23 @@ def normalize_sequence(seq: str, name: str = "sequence", ambiguous: str = "error
     """Upper-case ``seq``, turn T into U and check that only A, C, G, U and N remain.
 
     ``ambiguous``: what to do with IUPAC ambiguity codes (R, Y, ...): ``"error"`` or ``"n"``
-    (replace with N). Whitespace inside the sequence is an error, as is an empty sequence.
+    (replace with N); ``"keep"`` keeps every other letter as it is (IUPAC codes, modified bases
+    such as P), for the caller to report and replace (``unknown_to_n``). Whitespace inside the
+    sequence is an error, as is an empty sequence.
     Raises ``ValueError("record NAME: invalid base 'X' at position P")`` (1-based position).
     """
-    if ambiguous not in ("error", "n"):
-        raise ValueError(f"ambiguous must be 'error' or 'n', got {ambiguous!r}")
+    if ambiguous not in ("error", "n", "keep"):
+        raise ValueError(f"ambiguous must be 'error', 'n' or 'keep', got {ambiguous!r}")
     if not seq:
         raise ValueError(f"record {name}: empty sequence")
     s = seq.upper().replace("T", "U")
     if ambiguous == "n":
         s = s.translate(_AMBIGUOUS_TO_N)
+    if ambiguous == "keep":
+        if seq.isascii() and s.isalpha():
+            return s
+        pos = next(k for k, c in enumerate(seq) if not (c.isascii() and c.isalpha()))
+        raise ValueError(f"record {name}: invalid base {seq[pos]!r} at position {pos + 1}")
     if seq.isascii():
         raw = np.frombuffer(s.encode("ascii"), dtype=np.uint8)
         bad = np.flatnonzero(~_BYTE_VALID[raw])
@@ -59,6 +66,18 @@ def normalize_sequence(seq: str, name: str = "sequence", ambiguous: str = "error
 
 
 _AMBIGUOUS_TO_N = str.maketrans(AMBIGUOUS, "N" * len(AMBIGUOUS))
+
+
+def unknown_to_n(seq: str) -> tuple[str, list[int]]:
+    """An upper-case sequence of letters -> (every letter other than A C G U N made N, the
+    0-based positions changed). RNAfold folds such bases as unpairable; so does rnastruct."""
+    raw = np.frombuffer(seq.encode("ascii"), dtype=np.uint8)
+    bad = np.flatnonzero(~_BYTE_VALID[raw])
+    if bad.size == 0:
+        return seq, []
+    out = raw.copy()
+    out[bad] = ord("N")
+    return out.tobytes().decode("ascii"), bad.tolist()
 
 
 def parse_dot_bracket(db: str, name: str = "structure") -> np.ndarray:

@@ -294,6 +294,45 @@ class S1Predictor:
                 bar.update(len(index))
                 k = end
 
+    @torch.inference_mode()
+    def pair_logits(self, seqs: list[str], progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, logits)`` for every sequence, in an order of the batching's choosing:
+        the pair head's logits ``[L, L]`` float32 (row i, column j; meaningful for i < j), the
+        learned score of each base pair. Only the trunk and the 1 x 1 pair head run (not the box
+        heads); sequences longer than ``tile`` go tile by tile over the upper triangle, exactly
+        (the trunk's crops are exact, ``DilatedS1.region``)."""
+        from tqdm import tqdm
+
+        head = getattr(self.model, "pair_prob", None)
+        if head is None:
+            raise InputError("this S1 model has no pair head (model.pair_prob_head): it gives no pair scores")
+        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        order = np.argsort(lengths, kind="stable")
+        with tqdm(total=len(seqs), unit="seq", disable=not progress, dynamic_ncols=True,
+                  mininterval=0.5, desc="s1") as bar:
+            k = 0
+            while k < len(order):
+                end = k + 1
+                while end < len(order) and lengths[order[end]] <= self.tile and \
+                        (end - k + 1) * int(lengths[order[end]]) ** 2 <= self.batch_pixels:
+                    end += 1
+                index = order[k:end]
+                tokens, lens = self._batch([seqs[i] for i in index])
+                L = tokens.shape[1]
+                out = np.zeros((len(index), L, L), dtype=np.float32)
+                with self._autocast():
+                    feats = self.model.features(tokens, lens)
+                    for r0 in range(0, L, self.tile):
+                        for c0 in range(r0, L, self.tile):  # the upper triangle's tiles
+                            r1, c1 = min(L, r0 + self.tile), min(L, c0 + self.tile)
+                            h = self.model.trunk(feats, r0, r1, c0, c1)  # [B, C2, R, C]
+                            out[:, r0:r1, c0:c1] = head(h)[:, 0].float().cpu().numpy()  # [B, R, C]
+                for b, i in enumerate(index):
+                    n = int(lengths[i])
+                    yield int(i), out[b, :n, :n]
+                bar.update(len(index))
+                k = end
+
     @torch.inference_mode()  # a generator of its own, run after pixel_tiles yields it
     def _tiles(self, seq: str, light: bool = False,
                votes: tuple[int, float] | None = None) -> Iterator[list[PixelProposals]]:
@@ -393,14 +432,28 @@ def merge_methods(proposals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {c: out[c] for c in BOX_COLUMNS}
 
 
-def check_sequences(seqs: list[str], names: list[str], where: str) -> list[str]:
-    """Normalise (T -> U, upper case) and check lengths; errors name the record."""
+def check_sequences(seqs: list[str], names: list[str], where: str, strict: bool = True) -> list[str]:
+    """Normalise (T -> U, upper case) and check lengths; errors name the record. ``strict=False``:
+    letters other than A C G U N (IUPAC codes, modified bases) become N, folded as unpairable
+    bases as RNAfold does, with a warning on stderr naming the record and positions."""
+    import sys
+
+    from ..structure import unknown_to_n
+
     out = []
     for s, name in zip(seqs, names):
         try:
-            s = normalize_sequence(s, name)
+            s = normalize_sequence(s, name, "error" if strict else "keep")
         except ValueError as e:
             raise InputError(f"{where}: {e}") from None
+        if not strict:
+            raw = s
+            s, changed = unknown_to_n(s)
+            if changed:
+                shown = ", ".join(f"{raw[p]!r} at {p + 1}" for p in changed[:5])
+                more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+                print(f"rnastruct: warning: record {name}: {shown}{more} folded as N (unpairable; "
+                      f"--strict refuses them)", file=sys.stderr)
         if len(s) > MAX_LENGTH:
             raise InputError(f"{where} record {name!r}: {len(s)} nt is longer than the "
                              f"{MAX_LENGTH} nt rnastruct accepts")

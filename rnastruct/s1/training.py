@@ -62,6 +62,16 @@ class S1Config:
     pair_prob_weight: float = 0.0
     pair_prob_cutoff: float = 1e-3  # probabilities below this are learnt as 0 (and not stored)
     pair_prob_workers: int = 0  # processes computing them before the first epoch (0 = all cores)
+    # weight of each named loss (S1Criterion's weight_dict; 1 for those not named). On real
+    # structures the scalar sizes of long loops have L1 losses of tens that would swamp the rest
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    # what the pair head learns: "vienna" (ViennaRNA's pair probabilities, above) or "reference"
+    # (the dataset's own pairs as 1, every other pixel 0: on real structures, the head's logits
+    # become the learned pseudo-energies of the thermodynamic decoder)
+    pair_target: str = "vienna"
+    # a checkpoint whose weights start the run (fine-tuning; layers it lacks, such as a new pair
+    # head, start fresh)
+    init: str | None = None
 
 
 def build_optimizer(model, cfg: S1Config):
@@ -102,6 +112,13 @@ def check_config(cfg: S1Config) -> None:
     if cfg.pair_prob_weight < 0 or not 0 < cfg.pair_prob_cutoff < 1 or cfg.pair_prob_workers < 0:
         raise InputError("pair_prob_weight must be >= 0, pair_prob_cutoff in (0, 1) and "
                          "pair_prob_workers >= 0")
+    unknown = set(cfg.loss_weights) - set(OUTPUTS)
+    if unknown:
+        raise InputError(f"loss_weights: unknown loss(es) {', '.join(sorted(unknown))}; outputs: {', '.join(OUTPUTS)}")
+    if cfg.pair_target not in ("vienna", "reference"):
+        raise InputError(f"pair_target must be 'vienna' or 'reference', got {cfg.pair_target!r}")
+    if cfg.init is not None and not Path(cfg.init).is_file():
+        raise InputError(f"init: {cfg.init}: no such checkpoint")
     if bool(cfg.pair_prob_weight) != cfg.model.pair_prob_head:
         raise InputError("pair_prob_weight > 0 and model.pair_prob_head: true go together "
                          f"(got {cfg.pair_prob_weight} and {cfg.model.pair_prob_head})")
@@ -134,6 +151,37 @@ def with_pair_probs(parts: list, cfg: S1Config, cache: Path, rank: int, world: i
         out.append(S1Examples(ex.seqs, ex.pairs, ex.ids, probs[start:start + len(ex)]))
         start += len(ex)
     return out
+
+
+def with_reference_pairs(ex):
+    """``ex`` with its own pairs as the pair head's target (probability 1; every other pixel of
+    the upper triangle 0)."""
+    from .data import S1Examples
+
+    probs = [(p[:, 0].astype(np.int32), p[:, 1].astype(np.int32), np.ones(len(p), np.float32)) for p in ex.pairs]
+    return S1Examples(ex.seqs, ex.pairs, ex.ids, probs)
+
+
+def init_weights(model: torch.nn.Module, path) -> None:
+    """Start ``model`` from the weights of the S1 checkpoint at ``path``: every tensor whose
+    name and shape match; the rest (a head the checkpoint lacks) keeps its fresh initialisation.
+    A checkpoint sharing no tensor with the network is an error."""
+    state = load_checkpoint(path, CHECKPOINT_KIND)["model"]
+    own = model.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fits:
+        raise InputError(f"init: {path}: no weight fits this network")
+    model.load_state_dict(fits, strict=False)
+    fresh = sorted(set(own) - set(fits))
+    head = getattr(model, "pair_prob", None)
+    if head is not None and "pair_prob.weight" in fresh:
+        # the trunk's features are large after training: a random head starts with logits of
+        # tens (a BCE of 70); from zero, at the prior of a pair (about 1 pixel in 100), the
+        # trunk's features are left unharmed by the first steps
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.constant_(head.bias, -4.6)
+    print(f"s1-train: started from {path} ({len(fits)} tensors; fresh: {', '.join(fresh) or 'none'})",
+          file=sys.stderr)
 
 
 def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, device_name: str = "cpu",
@@ -171,7 +219,9 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     train_ex, valid_ex = split_examples(ex, split, cfg.split, cfg.valid_frac, cfg.seed)
     if cfg.max_train_examples:
         train_ex = train_ex.subset(np.arange(min(cfg.max_train_examples, len(train_ex))))
-    if cfg.pair_prob_weight:
+    if cfg.pair_prob_weight and cfg.pair_target == "reference":
+        train_ex, valid_ex = (with_reference_pairs(e) for e in (train_ex, valid_ex))
+    elif cfg.pair_prob_weight:
         train_ex, valid_ex = with_pair_probs([train_ex, valid_ex], cfg, run_dir / "pair_probs.npz",
                                              rank, world, progress)
 
@@ -184,6 +234,8 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
                               floor=0.1 if cfg.cosine else 1.0)
     history: list[dict] = []
     best_score, start_epoch = -math.inf, 1
+    if state is None and cfg.init is not None:
+        init_weights(model, cfg.init)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -193,7 +245,7 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    criterion = S1Criterion(pair_prob_weight=cfg.pair_prob_weight)
+    criterion = S1Criterion(cfg.loss_weights, pair_prob_weight=cfg.pair_prob_weight)
     amp = lambda: autocast(device, cfg.bf16)  # noqa: E731
     step = _step(device)
 

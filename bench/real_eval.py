@@ -1,0 +1,139 @@
+"""Real-structure accuracy of the default model against RNAfold in the same run, with an ablation
+of each choice (pseudo-energy weight, decoding), and how many real pairs S1's proposal pruning
+(the ``mfe`` set's fold decoder) would keep.
+
+    python bench/real_eval.py --sets VL0 VL1 ArchiveII [--limit N] [--out bench/results/real]
+
+Scores are ``rnastruct evaluate``'s defaults: mean per-sequence F1, every reference pair counted
+(pseudoknots, non-canonical pairs, multiplets). Letters other than A C G U are folded as N.
+Each set's predictions of the default model are written as RNAfold-style FASTA
+(``OUT/pred_SET.fa``), so that anyone can rescore them with ``rnastruct evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+SETS = {"VL0": DATA / "real" / "bpRNA_VL0.csv", "VL1": DATA / "real" / "PDB_VL1.csv",
+        "ArchiveII": DATA / "benchmarks" / "ArchiveII.csv"}
+
+_JOB: dict = {}
+
+
+def _variants(chosen) -> list[tuple[str, float, float, str, float, float]]:
+    """(label, weight, offset, decoding, gamma, threshold): RNAfold's decodings, the chosen
+    model, the chosen weight with every decoding, and the weight halved and doubled."""
+    w, b, g, t = chosen.weight, chosen.offset, chosen.gamma, chosen.threshold
+    out = [("RNAfold MFE", 0, 0, "mfe", 1, 0.3), ("RNAfold MEA (gamma 1)", 0, 0, "mea", 1, 0.3),
+           ("RNAfold centroid", 0, 0, "centroid", 1, 0.3),
+           (f"rnastruct default ({chosen.decoding})", w, b, chosen.decoding, g, t)]
+    for d in ("mfe", "mea", "centroid", "threshknot"):
+        if d != chosen.decoding:
+            out.append((f"rnastruct, {d} decoding", w, b, d, g, t))
+    out += [(f"rnastruct, weight {w / 2:g}", w / 2, b, chosen.decoding, g, t),
+            (f"rnastruct, weight {2 * w:g}", 2 * w, b, chosen.decoding, g, t)]
+    return out
+
+
+def _fold_one(k: int) -> list[np.ndarray]:
+    from rnastruct.folding import fold_soft
+    from rnastruct.learned import pair_pseudo_energies
+
+    seq, logits = _JOB["seqs"][k], _JOB["logits"][k]
+    out = []
+    for _, w, b, d, g, t in _JOB["variants"]:
+        energy = pair_pseudo_energies(logits, seq, w, b) if w else None
+        out.append(fold_soft(seq, energy, d, g, t)[0])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", nargs="+", default=["VL0", "VL1"], choices=list(SETS))
+    ap.add_argument("--model", default="real")
+    ap.add_argument("--limit", type=int, help="a seeded random subset of each set")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "real")
+    args = ap.parse_args()
+
+    import torch
+
+    from rnastruct.evaluate import ScoringOptions, aggregate, score_records
+    from rnastruct.pipeline import Predictor
+    from rnastruct.realdata import clean_sequence, read_real_csv
+    from rnastruct.s1.allowed import allowed_pair_map
+    from rnastruct.seqio import Record
+    from rnastruct.structure import to_dot_bracket
+
+    torch.set_num_threads(args.workers)
+    predictor = Predictor(model=args.model, threads=1)
+    mfe_set = Predictor(model="mfe", threads=1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = [f"# Real structures: {args.model} model against RNAfold\n",
+              f"Command: `python bench/real_eval.py --sets {' '.join(args.sets)}"
+              f"{f' --limit {args.limit}' if args.limit else ''}`. Chosen settings: "
+              f"`{dataclasses.asdict(predictor.decoding)}`.\n"]
+    summary = {}
+    for name in args.sets:
+        t0 = time.time()
+        records, _ = read_real_csv(SETS[name])
+        if args.limit and args.limit < len(records):
+            keep = np.sort(np.random.default_rng(0).choice(len(records), args.limit, replace=False))
+            records = [records[k] for k in keep]
+        seqs = [clean_sequence(r.seq)[0] for r in records]
+        refs = {r.name: Record(r.name, s, r.pairs) for r, s in zip(records, seqs)}
+        logits = [None] * len(seqs)
+        for k, lg in predictor.s1.pair_logits(seqs):
+            logits[k] = lg.copy()
+        variants = _variants(predictor.decoding)
+        _JOB.update(seqs=seqs, logits=logits, variants=variants)
+        with mp.get_context("fork").Pool(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            folded = pool.map(_fold_one, range(len(seqs)), chunksize=2)
+        rows = []
+        for v, (label, *_rest) in enumerate(variants):
+            preds = {r.name: Record(r.name, s, f[v]) for r, s, f in zip(records, seqs, folded)}
+            df = score_records(preds, refs, ScoringOptions())
+            agg = aggregate(df).iloc[0]
+            rows.append({"variant": label, "f1": agg["f1"], "precision": agg["precision"],
+                         "recall": agg["recall"], "mcc": agg["mcc"]})
+            if v == 3:
+                with open(args.out / f"pred_{name}.fa", "w") as fh:
+                    for r, s, f in zip(records, seqs, folded):
+                        fh.write(f">{r.name}\n{s}\n{to_dot_bracket(f[v], len(s))}\n")
+        # the mfe set's fold decoder restricts ViennaRNA to S1's proposals: how many real
+        # canonical pairs does that pruning keep?
+        kept = total = 0
+        for k, tiles in mfe_set.s1.pixel_tiles(seqs, light=True):
+            allowed = allowed_pair_map(tiles, seqs[k], mfe_set.proposal, mfe_set.pruning)  # [L, L]
+            s = seqs[k]
+            canon = [(i, j) for i, j in refs[records[k].name].pairs.tolist()
+                     if s[i] + s[j] in ("AU", "UA", "GC", "CG", "GU", "UG")]
+            total += len(canon)
+            kept += sum(bool(allowed[i, j]) for i, j in canon)
+        table = "| variant | F1 | precision | recall | MCC |\n|---|---|---|---|---|\n" + "".join(
+            f"| {r['variant']} | {r['f1']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['mcc']:.4f} |\n"
+            for r in rows)
+        summary[name] = {"n": len(seqs), "variants": rows, "canonical_pairs_kept_by_mfe_set_pruning": kept / max(total, 1),
+                         "seconds": round(time.time() - t0, 1)}
+        report.append(f"\n## {name}: {len(seqs)} RNAs\n\n" + table
+                      + f"\nThe `mfe` set's proposal pruning keeps {kept / max(total, 1):.1%} of the "
+                        f"{total} canonical reference pairs (a cap on its recall).\n")
+        print(report[-1], flush=True)
+        print(f"{name}: {time.time() - t0:.0f} s", file=sys.stderr)
+    tag = "_".join(args.sets) + (f"_limit{args.limit}" if args.limit else "")
+    (args.out / f"eval_{tag}.md").write_text("".join(report))
+    (args.out / f"eval_{tag}.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

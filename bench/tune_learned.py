@@ -1,0 +1,139 @@
+"""Choose how the learned pair scores enter ViennaRNA (weight, offset, decoding) on validation
+structures, and store the choice in a copy of the S1 checkpoint (``state["fold_energy"]``, read
+by ``rnastruct.pipeline``).
+
+    python bench/tune_learned.py --s1 runs/real_s1/best.pt --valid ../shared/data/real/bpRNA_VL0.csv \
+        --limit 400 --out rnastruct/models/real/s1.pt
+
+For each (weight, offset) of the grid every validation sequence is folded once under Turner 2004
+plus ``-weight * (logit - offset)`` per pair (``learned.pair_pseudo_energies``), and decoded by
+MFE, MEA (several gamma), centroid and ThreshKnot (several thresholds) from the same partition
+function. Scored as ``rnastruct evaluate`` does by default: mean per-sequence F1, every
+reference pair counted (pseudoknots, non-canonical pairs and multiplets included). Weight 0 is
+RNAfold's own decoding, the baseline, in the same run. The highest mean F1 is chosen. Only
+validation sets (bpRNA VL0, PDB VL1) may be given: never ArchiveII or a test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DECODINGS = ([("mfe", 1.0, 0.0)] + [("mea", g, 0.0) for g in (0.5, 1.0, 2.0, 4.0)] + [("centroid", 1.0, 0.0)]
+             + [("threshknot", 1.0, t) for t in (0.2, 0.3, 0.4)])
+
+_JOB: dict = {}
+
+
+def _score_one(k: int) -> list[float]:
+    from rnastruct.evaluate import ScoringOptions, count_pairs, prepare_pairs, scores
+    from rnastruct.folding import fold_soft_many
+    from rnastruct.learned import pair_pseudo_energies
+
+    seq, ref, logits = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k]
+    f1 = []
+    for w, b in _JOB["grid"]:
+        energy = pair_pseudo_energies(logits, seq, w, b) if w else None
+        for pairs, _ in fold_soft_many(seq, energy, DECODINGS):
+            prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
+            f1.append(scores(count_pairs(prep.pred, prep.ref, len(seq)))["f1"])
+    return f1
+
+
+def _label(decoding: str, gamma: float, threshold: float) -> str:
+    return {"mea": f"mea(gamma {gamma})", "threshknot": f"threshknot({threshold})"}.get(decoding, decoding)
+
+
+def load_validation(paths: list[str], limit: int | None, seed: int):
+    from rnastruct.realdata import clean_sequence, read_real_csv
+
+    names, seqs, refs = [], [], []
+    for p in paths:
+        name = Path(p).name.lower()
+        if any(bad in name for bad in ("archiveii", "ts0", "ts1", "test")):
+            sys.exit(f"{p}: tuning is on validation sets only (VL0, VL1), never ArchiveII or a test set")
+        records, _ = read_real_csv(p)
+        for r in records:
+            names.append(r.name)
+            seqs.append(clean_sequence(r.seq)[0])
+            refs.append(r.pairs)
+    if limit and limit < len(seqs):
+        keep = np.sort(np.random.default_rng(seed).choice(len(seqs), limit, replace=False))
+        names, seqs, refs = [names[k] for k in keep], [seqs[k] for k in keep], [refs[k] for k in keep]
+    return names, seqs, refs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--s1", help="S1 checkpoint with a pair head (without: the RNAfold baselines only)")
+    ap.add_argument("--valid", nargs="+", default=["../shared/data/real/bpRNA_VL0.csv"])
+    ap.add_argument("--limit", type=int, help="a seeded random subset of this many sequences")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0])
+    ap.add_argument("--offsets", type=float, nargs="+", default=[-2.0, 0.0, 2.0])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", help="write a copy of --s1 with the chosen fold_energy here")
+    ap.add_argument("--table", help="write the whole grid as TSV here")
+    args = ap.parse_args()
+
+    import torch
+
+    from rnastruct.learned import FoldEnergy
+    from rnastruct.s1.infer import S1Predictor
+    from rnastruct.train import load_checkpoint, save_checkpoint
+
+    names, seqs, refs = load_validation(args.valid, args.limit, args.seed)
+    t0 = time.time()
+    torch.set_num_threads(args.workers)
+    logits = [None] * len(seqs)
+    if args.s1:
+        predictor = S1Predictor.from_checkpoint(args.s1)
+        for k, lg in predictor.pair_logits(seqs, progress=True):
+            logits[k] = lg.copy()
+        print(f"pair logits of {len(seqs)} sequences in {time.time() - t0:.0f} s", file=sys.stderr)
+    elif args.out:
+        sys.exit("--out needs --s1")
+
+    grid = [(0.0, 0.0)] + [(w, b) for w, b in itertools.product(args.weights, args.offsets) if w and args.s1]
+    _JOB.update(seqs=seqs, refs=refs, logits=logits, grid=grid)
+    torch.set_num_threads(1)
+    with mp.get_context("fork").Pool(args.workers) as pool:
+        f1 = np.array(pool.map(_score_one, range(len(seqs)), chunksize=4))  # [N, grid x decodings]
+    mean = f1.mean(axis=0).reshape(len(grid), len(DECODINGS))
+    rows = []
+    for (w, b), row in zip(grid, mean):
+        for (d, g, t), f in zip(DECODINGS, row):
+            rows.append((w, b, d, g, t, f))
+    rows.sort(key=lambda r: -r[5])
+    lines = ["weight\toffset\tdecoding\tgamma\tthreshold\tmean_f1"]
+    lines += [f"{w}\t{b}\t{d}\t{g}\t{t}\t{f:.4f}" for w, b, d, g, t, f in rows]
+    print(f"{len(seqs)} validation sequences from {', '.join(args.valid)}; {time.time() - t0:.0f} s")
+    print("baseline (weight 0 = RNAfold): " + ", ".join(
+        f"{_label(d, g, t)} {f:.4f}" for (d, g, t), f in zip(DECODINGS, mean[0])))
+    print("\n".join(lines[:16]))
+    if args.table:
+        Path(args.table).write_text("\n".join(lines) + "\n")
+    w, b, d, g, t, f = rows[0]
+    chosen = FoldEnergy(weight=w, offset=b, decoding=d, gamma=g, threshold=t if d == "threshknot" else 0.3)
+    print(f"chosen: {chosen} (mean F1 {f:.4f})")
+    if args.out:
+        import dataclasses
+
+        state = load_checkpoint(args.s1)
+        state["fold_energy"] = dataclasses.asdict(chosen)
+        state["fold_energy_tuning"] = {"valid": [Path(p).name for p in args.valid], "n": len(seqs),
+                                       "seed": args.seed, "mean_f1": f}
+        state.pop("optimizer", None), state.pop("scheduler", None), state.pop("history", None)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(args.out, state)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
