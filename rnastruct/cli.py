@@ -99,7 +99,8 @@ def _generate(args) -> int:
 
 
 def _merge_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", help="shard folders written by rnastruct generate or s1-infer with --shard")
+    p.add_argument("inputs", nargs="+", help="shard folders written by rnastruct generate or s1-infer with "
+                                             "--shard, or the --out files of rnastruct predict --shard")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--allow-partial", action="store_true", help="merge even if some shards are missing")
     p.add_argument("--overwrite", action="store_true")
@@ -109,6 +110,14 @@ def _merge(args) -> int:
     from .datagen import merge
     from .seqio import read_table, write_dataset
 
+    from .pipeline import is_predict_shard, merge_predictions
+
+    if all(is_predict_shard(p) for p in args.inputs):
+        if Path(args.out).exists() and not args.overwrite:
+            raise InputError(f"{args.out}: already exists (pass --overwrite to replace it)")
+        n = merge_predictions(args.inputs, args.out)
+        print(f"merged {len(args.inputs)} predict part(s): {n} records -> {args.out}", file=sys.stderr)
+        return 0
     check_out_dir(args.out, args.overwrite)
     datasets = []
     for path in args.inputs:

@@ -34,7 +34,7 @@ import torch
 from .boxes import Box, candidate_pairs, structure_to_boxes
 from .folding import energy_of_structure, fold_within
 from .s1.allowed import allowed_pair_map
-from .s1.infer import ProposalConfig, S1Predictor, check_sequences, proposal_table, select
+from .s1.infer import MAX_LENGTH, ProposalConfig, S1Predictor, check_sequences, proposal_table, select
 from .s1.prune import PruneConfig, prune
 from .learned import DECODINGS
 from .seqio import InputError
@@ -45,8 +45,10 @@ DEFAULT_S1 = MODELS / "s1_default" / "s1.pt"
 DEFAULT_S2 = MODELS / "s2_default" / "s2.pt"
 #: The bundled model sets: "real" (the default) learned from real structures, its pair scores
 #: entering ViennaRNA as pseudo-energies; "mfe" learned from ViennaRNA's MFE folds of human
-#: segments (the original method's task). Each is (S1, S2).
-MODEL_SETS = {"real": (MODELS / "real" / "s1.pt", DEFAULT_S2), "mfe": (DEFAULT_S1, DEFAULT_S2)}
+#: segments (the original method's task); "turner": no learned model at all, ViennaRNA's Turner
+#: 2004 alone (RNAfold, with every option of the fold decoder). Each is (S1, S2).
+MODEL_SETS = {"real": (MODELS / "real" / "s1.pt", DEFAULT_S2), "mfe": (DEFAULT_S1, DEFAULT_S2),
+              "turner": (None, None)}
 DEFAULT_MODEL = "real"
 
 
@@ -155,10 +157,17 @@ class Predictor:
         self.precision = ("bf16" if native_bf16(device) else "fp32") if precision == "auto" else precision
         self.decoder = decoder
         self.device = torch.device(device)
+        if s2 is not None and decoder != "boxes":
+            raise InputError(f"--s2 is used by --decoder boxes only; the {decoder} decoder does not read S2")
         set_s1, set_s2 = model_paths(model)
+        if set_s1 is None and (s1 is not None or decoder != "fold"):
+            raise InputError(f"--model {model} has no learned model: it takes neither --s1 nor --decoder {decoder}")
         s1, s2 = s1 or set_s1, s2 or set_s2
-        s1_model, _, s1_state = s1_from_checkpoint(s1)
-        self.s1 = S1Predictor(s1_model, device=device, tile=tile, bf16=self.precision == "bf16")
+        if s1 is None:  # Turner 2004 alone: a fold energy of weight 0 and no network
+            s1_model, s1_state, self.s1 = None, {"fold_energy": dataclasses.asdict(FoldEnergy())}, None
+        else:
+            s1_model, _, s1_state = s1_from_checkpoint(s1)
+            self.s1 = S1Predictor(s1_model, device=device, tile=tile, bf16=self.precision == "bf16")
         # the fold decoder's proposal thresholds are tuned per S1 model on validation sequences
         # (bench/tune_proposals.py) and travel in its checkpoint
         if proposal is None and decoder == "fold" and "fold_proposal" in s1_state:
@@ -168,7 +177,7 @@ class Predictor:
         # without one restricts ViennaRNA to its proposals' pairs
         self.fold_energy = (from_dict(FoldEnergy, s1_state["fold_energy"], f"{s1}: fold_energy")
                             if "fold_energy" in s1_state and decoder == "fold" else None)
-        if self.fold_energy is not None and getattr(s1_model, "pair_prob", None) is None:
+        if self.fold_energy is not None and s1_model is not None and getattr(s1_model, "pair_prob", None) is None:
             raise InputError(f"{s1}: has fold_energy settings but no pair head")
         overrides = {k: v for k, v in (("decoding", decoding), ("gamma", gamma), ("threshold", threshold))
                      if v is not None}
@@ -306,6 +315,10 @@ class Predictor:
                         constraints: list | None = None, shapes: list | None = None) -> Iterator[tuple[int, Result]]:
         constraints = constraints or [None] * len(seqs)
         shapes = shapes or [None] * len(seqs)
+        if self.s1 is None:
+            for k in range(len(seqs)):
+                yield k, self._fold_with(names[k], seqs[k], None, None, constraints[k], shapes[k])
+            return
         if self.fold_energy is not None:
             for k, logits in self.s1.pair_logits(seqs, progress=progress):
                 yield k, self.fold_learned(names[k], seqs[k], logits, constraints[k], shapes[k])
@@ -474,7 +487,8 @@ FORMATS = ("rnafold", "dot-bracket", "bpseq", "ct", "json")
 
 def add_args(p) -> None:
     p.add_argument("inputs", nargs="*", metavar="SEQ_OR_FASTA",
-                   help="sequences, or FASTA files; none or '-': FASTA from standard input")
+                   help="sequences, or FASTA files (.gz read as is); none or '-': FASTA or one "
+                        f"sequence per line from standard input. At most {MAX_LENGTH:,} nt per sequence")
     p.add_argument("--format", choices=FORMATS, default="rnafold",
                    help="rnafold (default: name, sequence, dot-bracket with the score), dot-bracket "
                         "(name and dot-bracket), bpseq, ct or json")
@@ -484,7 +498,8 @@ def add_args(p) -> None:
                    help="real (default): S1 trained on real structures (bpRNA), its pair scores added "
                         "to Turner 2004 as pseudo-energies in ViennaRNA; mfe: the models trained on "
                         "ViennaRNA's MFE folds of human segments (ViennaRNA restricted to S1's "
-                        "proposals); or a folder holding s1.pt (and s2.pt)")
+                        "proposals); turner: no learned model, ViennaRNA's Turner 2004 alone (RNAfold); "
+                        "or a folder holding s1.pt (and s2.pt)")
     p.add_argument("--s1", help="S1 checkpoint (default: the --model set's)")
     p.add_argument("--s2", help="S2 checkpoint (default: the --model set's; used by --decoder boxes)")
     p.add_argument("--decoder", choices=DECODERS, default="fold",
@@ -500,10 +515,11 @@ def add_args(p) -> None:
                    help="also write each record's pair probabilities under the model's energies "
                         f"(NAME.bpp.csv: i, j 1-based, p >= {BPP_CUTOFF:g}) and its dot plot (NAME.dp.png, "
                         "NAME.dp.svg); JSON output gains unpaired probabilities and the ensemble energy")
-    p.add_argument("--constraint", nargs="?", const=True, metavar="FILE",
-                   help="RNAfold hard constraints (. x | ( ) < >), enforced exactly: from the line "
-                        "after each sequence of the input FASTA, or from FILE (FASTA-style: >name, "
-                        "then the constraint)")
+    p.add_argument("--constraint", action="store_true",
+                   help="RNAfold hard constraints (. x | ( ) < >), enforced exactly, from the line after "
+                        "each sequence of the input FASTA (as RNAfold -C reads them)")
+    p.add_argument("--constraint-file", metavar="FILE",
+                   help="the constraints from FILE instead (FASTA-style: >name, then the constraint)")
     p.add_argument("--shape", metavar="PATH",
                    help="SHAPE/DMS reactivities ('position [base] value' per line, as RNAfold reads "
                         "them; no value or a negative one = no data): a file (one input record) or a "
@@ -511,14 +527,21 @@ def add_args(p) -> None:
     p.add_argument("--shape-slope", type=float, help="Deigan slope m, kcal/mol (default 1.8)")
     p.add_argument("--shape-intercept", type=float, help="Deigan intercept b, kcal/mol (default -0.6)")
     p.add_argument("--allow-pseudoknots", action="store_true",
-                   help="with --decoder boxes: also add S2-scored stems that cross the nested "
-                        "structure (greedily; written with [], {}, <>)")
+                   help="with --decoder boxes: also add every positive-scoring S2 stem that crosses "
+                        "the nested structure (greedily; written with [], {}, <>). It adds "
+                        "pseudoknots to most RNAs and lowered ArchiveII F1 (0.551 -> 0.509); for "
+                        "pseudoknots that are probable, use --decoding threshknot")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="S1 arithmetic: bf16 (as it trained; fast on CPUs with AMX), fp32, or auto "
                         "(default: bf16 where the device computes it natively)")
     p.add_argument("--threads", type=int, help="CPU cores to use (default: all available); many "
                    "sequences run in that many processes")
+    p.add_argument("--shard", type=int, metavar="K",
+                   help="predict only part K (0-based) of --num-shards contiguous parts of the input; "
+                        "rnastruct merge joins the parts' --out files in input order (predict/submit.sh "
+                        "does both on Slurm)")
+    p.add_argument("--num-shards", type=int, metavar="N")
     p.add_argument("--strict", action="store_true",
                    help="refuse letters other than A C G U T N (default: IUPAC codes and modified "
                         "bases are folded as N, unpairable, as RNAfold does, with a warning)")
@@ -535,6 +558,9 @@ def _read_inputs(inputs: list[str], constraints: bool = False) -> tuple[list[str
 
     names, seqs, cons = [], [], []
     if not inputs or inputs == ["-"]:
+        if sys.stdin.isatty():
+            print("rnastruct predict: reading sequences from standard input (FASTA, or one per line; "
+                  "end with Ctrl-D)", file=sys.stderr)
         text = sys.stdin.read()
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         if lines and not lines[0].startswith(">"):  # bare sequences; bases are checked later
@@ -563,19 +589,19 @@ def _constraints(args, names: list[str], seqs: list[str], inline: list) -> list 
     """Each record's constraint (or None), checked: problems name the record and position."""
     from .folding import check_constraint
 
-    if args.constraint is None:
+    if args.constraint and args.constraint_file:
+        raise InputError("--constraint reads the constraints from the input FASTA, --constraint-file from a "
+                         "file: give one")
+    if not (args.constraint or args.constraint_file):
         return None
-    if args.constraint is True:
-        cons = inline
-    else:
-        cons = _read_constraint_file(args.constraint, names)
+    cons = inline if args.constraint else _read_constraint_file(args.constraint_file, names)
     for name, seq, c in zip(names, seqs, cons):
         if c is not None:
             problems = check_constraint(seq, c)
             if problems:
                 raise InputError(f"record {name}: {problems[0]}")
     if all(c is None for c in cons):
-        raise InputError("--constraint: no record has a constraint line")
+        raise InputError("--constraint: no record has a constraint")
     return cons
 
 
@@ -584,7 +610,7 @@ def _read_constraint_file(path: str, names: list[str]) -> list:
     lines) -> a constraint per record of ``names`` (None where the file has none)."""
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"--constraint {p}: no such file")
+        raise InputError(f"--constraint-file {p}: no such file")
     found: dict[str, str] = {}
     name, lines, first = None, [], {}
     with open(p, encoding="utf-8", errors="replace") as fh:
@@ -647,9 +673,20 @@ def run(args) -> int:
 
     from .seqio import write_text_atomic
 
-    names, seqs, inline = _read_inputs(args.inputs, constraints=args.constraint is True)
+    names, seqs, inline = _read_inputs(args.inputs, constraints=args.constraint)
     if not seqs:
         raise InputError("no sequences given")
+    shard = None
+    if args.shard is not None or args.num_shards is not None:
+        if args.shard is None or args.num_shards is None or not 0 <= args.shard < args.num_shards:
+            raise InputError("--shard K needs --num-shards N with 0 <= K < N")
+        if not args.out or (args.format in ("bpseq", "ct") and not args.out.endswith((".bpseq", ".ct"))):
+            raise InputError("--shard writes one file per part: give --out FILE (for bpseq/ct, a .bpseq/.ct file)")
+        total, digest = len(seqs), _names_digest(names)
+        lo, hi = args.shard * total // args.num_shards, (args.shard + 1) * total // args.num_shards
+        names, seqs, inline = names[lo:hi], seqs[lo:hi], inline[lo:hi]
+        shard = {"kind": SHARD_KIND, "shard": args.shard, "num_shards": args.num_shards, "first": lo,
+                 "records": hi - lo, "input_records": total, "input_digest": digest, "format": args.format}
     seqs = check_sequences(seqs, names, "input", strict=args.strict)
     constraints = _constraints(args, names, seqs, inline)
     shapes = _shapes(args, names, seqs)
@@ -682,6 +719,8 @@ def run(args) -> int:
             write_text_atomic(out / f"{_safe(r.name)}.{args.format}", format_result(r, args.format))
     elif args.out:
         write_text_atomic(args.out, text)
+        if shard is not None:
+            write_text_atomic(args.out + SHARD_SUFFIX, json.dumps(shard, indent=1) + "\n")
     else:
         sys.stdout.write(text)
     if args.bpp:
@@ -689,7 +728,7 @@ def run(args) -> int:
 
         for r in results:
             stem = Path(args.bpp) / _safe(r.name)
-            write(stem.with_suffix(".bpp.csv"), "i,j,p\n" + "".join(
+            write(_with(stem, ".bpp.csv"), "i,j,p\n" + "".join(
                 f"{int(i) + 1},{int(j) + 1},{p:.6g}\n" for i, j, p in r.bpp))
             dot_plot(r, stem)
     if args.plot:
@@ -698,6 +737,63 @@ def run(args) -> int:
         for r in results:
             draw(r, plot_dir / _safe(r.name))
     return 0
+
+
+SHARD_KIND = "rnastruct.predict-shard"
+SHARD_SUFFIX = ".shard.json"  # beside each part's --out file
+
+
+def _names_digest(names: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def is_predict_shard(path: str | os.PathLike) -> bool:
+    return Path(str(path) + SHARD_SUFFIX).is_file()
+
+
+def merge_predictions(paths: list[str], out: str) -> int:
+    """Join the parts of a sharded ``rnastruct predict`` (each an ``--out`` file with its
+    ``.shard.json``) into ``out``, in input order -> records written. Every part of the same
+    input must be there once."""
+    import json
+
+    from .seqio import write_text_atomic
+
+    parts = []
+    for p in paths:
+        side = Path(str(p) + SHARD_SUFFIX)
+        if not side.is_file() or not Path(p).is_file():
+            raise InputError(f"{p}: not a part of a sharded rnastruct predict (no {side.name} beside it)")
+        try:
+            man = json.loads(side.read_text())
+        except json.JSONDecodeError as e:
+            raise InputError(f"{side}: not readable ({e.msg})") from None
+        if man.get("kind") != SHARD_KIND:
+            raise InputError(f"{side}: not a predict shard manifest")
+        parts.append((man, Path(p)))
+    first = parts[0][0]
+    for man, p in parts:
+        for key in ("num_shards", "input_digest", "format"):
+            if man[key] != first[key]:
+                raise InputError(f"{p}: its {key} differs from {parts[0][1]}'s: parts of different runs")
+    have = sorted(m["shard"] for m, _ in parts)
+    if have != list(range(first["num_shards"])):
+        missing = sorted(set(range(first["num_shards"])) - set(have))
+        raise InputError(f"parts {missing or 'duplicated'} of {first['num_shards']} missing: "
+                         f"got {', '.join(map(str, have))}")
+    parts.sort(key=lambda mp: mp[0]["shard"])
+    if first["format"] == "json":
+        rows = [r for _, p in parts for r in json.loads(p.read_text())]
+        text = json.dumps(rows, indent=1) + "\n"
+    else:
+        rows = [None] * sum(m["records"] for m, _ in parts)
+        text = "".join(p.read_text() for _, p in parts)
+    if len(rows) != first["input_records"]:
+        raise InputError(f"the parts hold {len(rows)} records, the input had {first['input_records']}")
+    write_text_atomic(out, text)
+    return len(rows)
 
 
 def _json_record(r: Result) -> dict:
@@ -757,14 +853,25 @@ def dot_plot(r: Result, stem: Path) -> None:
                  f"predicted structure (lower left, red); ensemble {r.ensemble_energy:.2f} kcal/mol",
                  fontsize="small", wrap=True)
     for suffix in (".png", ".svg"):
-        path = stem.with_name(stem.name + ".dp" + suffix)
+        path = _with(stem, ".dp" + suffix)
         with atomic_path(path, suffix=suffix) as tmp:
             fig.savefig(tmp, format=suffix[1:], dpi=120)
 
 
 def _safe(name: str) -> str:
-    """A record name as a file name."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "record"
+    """A record name as a file stem, unique and stable: the name itself when it is a safe file
+    name, else its safe characters plus 8 hex digits of its SHA-1 (so ``a/b`` and ``a_b`` never
+    share a file). Suffixes are appended, never substituted: ``NM_000014.4`` keeps its ``.4``."""
+    import hashlib
+
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    if safe == name and not name.startswith("."):
+        return name
+    return f"{safe.lstrip('.') or 'record'}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def _with(stem: Path, suffix: str) -> Path:
+    return stem.with_name(stem.name + suffix)
 
 
 def draw(r: Result, stem: Path) -> None:
@@ -779,7 +886,7 @@ def draw(r: Result, stem: Path) -> None:
     from .structure import canonical_map
     from .seqio import atomic_path
 
-    with atomic_path(stem.with_suffix(".svg"), suffix=".svg") as tmp:
+    with atomic_path(_with(stem, ".svg"), suffix=".svg") as tmp:
         svg_plot(r.seq, r.structure, tmp)
     L = len(r.seq)
     fig = Figure(figsize=(5, 5), layout="constrained")
@@ -792,4 +899,4 @@ def draw(r: Result, stem: Path) -> None:
     if len(r.pairs):
         ax.plot(r.pairs[:, 1], r.pairs[:, 0], "k.", markersize=3)
     ax.set_title(f"{r.name}: {L} nt, {len(r.pairs)} pairs", fontsize="small")
-    save_png(fig, stem.with_suffix(".png"))
+    save_png(fig, _with(stem, ".png"))

@@ -97,6 +97,15 @@ def _open_text(path: str | os.PathLike | IO[str]) -> tuple[IO[str], str]:
         raise InputError(f"{p}: no such file")
     if p.is_dir():
         raise InputError(f"{p}: is a folder, not a file")
+    with open(p, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":  # gzip, as FASTA often comes (.fa.gz)
+        import gzip
+
+        return gzip.open(p, "rt", encoding="utf-8", errors="replace"), str(p)
+    for sig, kind in ((b"BZ", "bzip2"), (b"\xfd7", "xz"), (b"PK", "zip"), (b"(\xb5", "zstd")):
+        if magic == sig:
+            raise InputError(f"{p}: {kind}-compressed file: decompress it first (gzip files are read as they are)")
     return open(p, encoding="utf-8", errors="replace"), str(p)
 
 
@@ -475,6 +484,7 @@ def write_dataset(table, out_dir: str | os.PathLike, manifest: dict, overwrite: 
     if not os.access(parent, os.W_OK):
         raise InputError(f"{out}: parent folder {parent} is not writable")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    _normal_permissions(tmp)
     try:
         meta = dict(table.schema.metadata or {})
         meta[b"rnastruct.manifest"] = json.dumps(manifest).encode()
@@ -490,6 +500,13 @@ def write_dataset(table, out_dir: str | os.PathLike, manifest: dict, overwrite: 
     finally:
         if tmp.exists():
             _rmtree(tmp)
+
+
+def _normal_permissions(folder: Path) -> None:
+    """mkdtemp makes folders 0700; a dataset others should read gets what mkdir would give it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
 
 
 def _rmtree(p: Path) -> None:

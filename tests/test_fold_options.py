@@ -135,19 +135,31 @@ def test_cli_bpp_constraint_and_shape(tmp_path):
     fa = tmp_path / "in.fa"
     fa.write_text(f">r1\n{seq}\n{con}\n")
     out, bpp = tmp_path / "out.json", tmp_path / "bpp"
-    r = run_cli("predict", fa, "--model", "mfe", "--constraint", "--bpp", bpp, "--format", "json", "--out", out,
+    r = run_cli("predict", fa, "--model", "turner", "--constraint", "--bpp", bpp, "--format", "json", "--out", out,
                 "--decoding", "mea")
     assert r.returncode == 0, r.stderr
     rec = json.loads(out.read_text())[0]
     fc, _, g = _vienna(seq, constraint=con)
     assert constraint_violation(con, np.array(rec["pairs"])) == ""
-    # the mfe set folds over S1's proposed pairs (and the forced ones): a sub-ensemble of
-    # ViennaRNA's, so its free energy is a little higher
-    assert g - 1e-3 <= rec["ensemble_energy"] <= g + 1.0
+    assert rec["ensemble_energy"] == pytest.approx(g, abs=1e-3)
+    assert rec["structure"] == fc.MEA(1.0)[0]
+    P = np.triu(np.asarray(fc.bpp())[1:, 1:], 1)
+    assert rec["unpaired_probability"] == pytest.approx(1 - P.sum(0) - P.sum(1), abs=1e-5)
     assert len(rec["unpaired_probability"]) == len(seq)
     rows = np.loadtxt(bpp / "r1.bpp.csv", delimiter=",", skiprows=1, ndmin=2)
     assert rows.shape[1] == 3 and (rows[:, 2] >= 1e-3).all() and (rows[:, 0] < rows[:, 1]).all()
     assert (bpp / "r1.dp.png").stat().st_size > 0 and (bpp / "r1.dp.svg").stat().st_size > 0
+    # the same constraint from a file
+    cf = tmp_path / "c.txt"
+    cf.write_text(f">r1\n{con}\n")
+    plain = tmp_path / "plain.fa"
+    plain.write_text(f">r1\n{seq}\n")
+    r = run_cli("predict", plain, "--model", "turner", "--constraint-file", cf, "--format", "json", "--decoding", "mea")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]["pairs"] == rec["pairs"]
+    cf.write_text(f">other\n{con}\n")
+    r = run_cli("predict", plain, "--constraint-file", cf)
+    assert r.returncode == 2 and "'other', which is not in the input" in r.stderr
     # an unsatisfiable constraint names the record and the position; nothing is written
     fa.write_text(f">r1\n{seq}\n{'x' * len(seq)}\n")
     bad = tmp_path / "bad.fa"
@@ -159,7 +171,7 @@ def test_cli_bpp_constraint_and_shape(tmp_path):
     vals = rng.gamma(0.8, 0.6, len(seq))
     shape.write_text("".join(f"{k + 1} {v:.4f}\n" for k, v in enumerate(vals)))
     fa.write_text(f">r1\n{seq}\n")
-    r = run_cli("predict", fa, "--model", "mfe", "--shape", shape, "--format", "dot-bracket")
+    r = run_cli("predict", fa, "--model", "turner", "--shape", shape, "--format", "dot-bracket")
     assert r.returncode == 0, r.stderr
     _, s, _ = _vienna(seq, shape=np.round(vals, 4))
     assert r.stdout.splitlines()[1] == s
@@ -168,9 +180,45 @@ def test_cli_bpp_constraint_and_shape(tmp_path):
     assert r.returncode == 2 and "r1.shape, line 1" in r.stderr
 
 
+def test_the_mfe_set_with_options_folds_over_its_proposals_and_the_forced_pairs():
+    """The mfe set restricts ViennaRNA to S1's proposed pairs (plus a constraint's forced
+    ones): a sub-ensemble of ViennaRNA's, so its ensemble free energy is never lower."""
+    rng = np.random.default_rng(4)
+    seqs = SEQS[:20]
+    cons = [_some_constraint(s, rng) for s in seqs]
+    p = Predictor(model="mfe", threads=1, probs=True, decoding="centroid")
+    for k, r in p.predict([f"r{k}" for k in range(len(seqs))], seqs, constraints=cons):
+        _, _, g = _vienna(seqs[k], constraint=cons[k])
+        assert r.ensemble_energy >= g - 1e-3 and constraint_violation(cons[k], r.pairs) == ""
+
+
 def test_options_need_the_fold_decoder():
     with pytest.raises(InputError, match="fold decoder"):
         Predictor(model="mfe", decoder="boxes", probs=True)
     p = Predictor(model="mfe", decoder="boxes", threads=1)
     with pytest.raises(InputError, match="fold decoder"):
         list(p.predict(["a"], ["GGGGAAAACCCC"], constraints=["((((....))))"]))
+
+
+def test_sharded_predict_merges_to_the_single_run(tmp_path):
+    fa = tmp_path / "in.fa"
+    fa.write_text("".join(f">r{k}\n{s}\n" for k, s in enumerate(SEQS[:7])))
+    for fmt in ("rnafold", "json"):
+        whole = tmp_path / f"whole.{fmt}"
+        r = run_cli("predict", fa, "--model", "mfe", "--format", fmt, "--out", whole)
+        assert r.returncode == 0, r.stderr
+        parts = []
+        for k in range(3):
+            part = tmp_path / f"part{k}.{fmt}"
+            r = run_cli("predict", fa, "--model", "mfe", "--format", fmt, "--shard", k, "--num-shards", 3,
+                        "--out", part)
+            assert r.returncode == 0, r.stderr
+            parts.append(part)
+        merged = tmp_path / f"merged.{fmt}"
+        r = run_cli("merge", parts[2], parts[0], parts[1], "--out", merged)  # any order in
+        assert r.returncode == 0, r.stderr
+        assert merged.read_text() == whole.read_text()
+        r = run_cli("merge", parts[0], parts[2], "--out", tmp_path / f"m2.{fmt}")
+        assert r.returncode == 2 and "missing" in r.stderr and not (tmp_path / f"m2.{fmt}").exists()
+    r = run_cli("predict", fa, "--shard", 3, "--num-shards", 3, "--out", tmp_path / "x.fa")
+    assert r.returncode == 2 and "0 <= K < N" in r.stderr

@@ -174,3 +174,26 @@ def test_s2_training_job(tmp_path):
     assert sub.returncode == 0, sub.stderr
     assert _wait(sub.stdout.strip()) == "COMPLETED", (tmp_path / "train.log").read_text()
     assert model_from_checkpoint(tmp_path / "run" / "last.pt")[2]["epoch"] == 1
+
+
+def test_sharded_predict_array_gives_the_single_runs_rows(tmp_path):
+    """predict/submit.sh: 3 array tasks over parts of a FASTA, then the merge: exactly the rows
+    of one rnastruct predict over the whole file."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    fa = tmp_path / "in.fa"
+    fa.write_text("".join(f">r{k}\n{''.join(rng.choice(list('ACGU'), int(rng.integers(20, 90))))}\n"
+                          for k in range(8)))
+    single = tmp_path / "single.fa"
+    r = subprocess.run(["rnastruct", "predict", str(fa), "--model", "mfe", "--out", str(single)],
+                       capture_output=True, text=True, env=_env())
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "run"
+    sub = subprocess.run([str(REPO / "predict" / "submit.sh"), str(out), "3", str(fa), "--model", "mfe"],
+                         capture_output=True, text=True, env=_env(), cwd=tmp_path)
+    assert sub.returncode == 0, sub.stderr
+    state = _wait(sub.stdout.strip().splitlines()[-1])
+    logs = "\n".join(p.read_text() for p in sorted(out.glob("*.log")))
+    assert state == "COMPLETED", f"merge job {state}; logs:\n{logs}"
+    assert (out / "merged").read_text() == single.read_text()
