@@ -30,15 +30,16 @@ REPO = Path(__file__).resolve().parents[1]
 ARCHIVE = REPO.parent / "shared" / "data" / "benchmarks" / "ArchiveII.csv"
 
 
-_DECODING = ["mfe", 1.0, 0.3]
+_DECODING = ["mfe", 1.0, 0.3, False]  # decoding, gamma, threshold, pair probabilities
 
 
 def _rnafold_timed(seq: str) -> float:
-    """RNAfold's own decoding of the kind rnastruct uses (``_DECODING``), timed."""
-    from rnastruct.folding import fold_soft
+    """RNAfold's own decoding of the kind rnastruct uses (``_DECODING``; with pair
+    probabilities, ``RNAfold -p``), timed."""
+    from rnastruct.folding import fold_full
 
     t0 = time.perf_counter()
-    fold_soft(seq, None, *_DECODING)
+    fold_full(seq, None, [tuple(_DECODING[:3])], probs=_DECODING[3])
     return time.perf_counter() - t0
 
 
@@ -63,6 +64,8 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", help="rnastruct's S1 precision (auto, bf16, fp32)")
     ap.add_argument("--model", default="real", help="rnastruct's model set (real, mfe or a folder)")
     ap.add_argument("--decoding", help="rnastruct's decoding (default: the model's own)")
+    ap.add_argument("--bpp", action="store_true",
+                    help="both also compute pair probabilities (rnastruct predict --bpp against RNAfold -p)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "predict")
     args = ap.parse_args()
 
@@ -75,9 +78,10 @@ def main() -> None:
     df = archive.sample(n=min(args.limit, len(archive)), random_state=0).sort_index() if args.limit else archive
     seqs = [normalize_sequence(s, i, ambiguous="n") for s, i in zip(df["sequence"], df["id"])]
     names = [str(k) for k in range(len(seqs))]
-    predictor = Predictor(threads=args.threads, precision=args.precision, model=args.model, decoding=args.decoding)
+    predictor = Predictor(threads=args.threads, precision=args.precision, model=args.model, decoding=args.decoding,
+                          probs=args.bpp)
     d = predictor.decoding
-    _DECODING[:] = [d.decoding, d.gamma, d.threshold]
+    _DECODING[:] = [d.decoding, d.gamma, d.threshold, args.bpp]
     list(predictor.predict(["warm"], [seqs[0]]))  # warm-up: oneDNN picks its kernels
 
     t0 = time.perf_counter()
@@ -91,7 +95,7 @@ def main() -> None:
 
     # one at a time on one core each
     timed = archive.sample(n=min(args.per_seq, len(archive)), random_state=1)
-    one = Predictor(threads=1, precision=args.precision, model=args.model, decoding=args.decoding)
+    one = Predictor(threads=1, precision=args.precision, model=args.model, decoding=args.decoding, probs=args.bpp)
     torch.set_num_threads(1)
     rows = []
     for name, s in zip(timed["id"], timed["sequence"]):
@@ -104,7 +108,7 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     per.to_csv(args.out / "times.csv", index=False)
-    summary = {"cpu": cpu_name(), "model": args.model, "decoding": _DECODING[0],
+    summary = {"cpu": cpu_name(), "model": args.model, "decoding": _DECODING[0], "pair_probabilities": args.bpp,
                "sequences": len(seqs), "threads": args.threads, "precision": predictor.precision,
                "rnafold_seq_per_s": len(seqs) / fold_wall, "rnastruct_seq_per_s": len(seqs) / ours_wall,
                "ratio_rnastruct_over_rnafold": fold_wall / ours_wall,

@@ -229,7 +229,7 @@ def _inspect(args) -> int:
 
 
 def _real_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--train", nargs="+", required=True, metavar="CSV",
+    p.add_argument("--train", nargs="*", default=[], metavar="CSV",
                    help="real-structure CSVs (id, sequence, base_pairs) whose rows are the train split")
     p.add_argument("--valid", nargs="*", default=[], metavar="CSV", help="CSVs whose rows are the valid split")
     p.add_argument("--exclude", nargs="*", default=[], metavar="CSV",
@@ -250,6 +250,8 @@ def _real_data(args) -> int:
     from .seqio import write_dataset
 
     check_out_dir(args.out, args.overwrite)
+    if not args.train and not args.valid:
+        raise InputError("give --train and/or --valid CSV files")
     if args.kmer < 0 or args.max_length < 1:
         raise InputError("--kmer must be >= 0 and --max-length >= 1")
     valid = [read_real_csv(p) for p in args.valid]

@@ -5,11 +5,17 @@
 
 P and R may each be, told apart by their name:
 
-* a folder: every ``*.bpseq`` file in it; a record's id is its file name without ``.bpseq``;
-* ``*.bpseq``: one BPSEQ record; ``*.ct``: one or more CT records;
+* a folder: every ``*.bpseq`` and ``*.ct`` file in it (``rnastruct predict --format bpseq|ct
+  --out DIR``); a BPSEQ record's id is its ``# name`` line or its file name;
+* ``*.bpseq``: one or more BPSEQ records (each opened by a ``# name`` line, or by index 1);
+  ``*.ct``: one or more CT records;
 * ``*.csv``: columns ``id``, ``sequence`` and ``base_pairs`` (JSON list of 1-based ``[i, j]``)
   or ``structure`` (dot-bracket), like ArchiveII.csv; ``base_pairs`` wins when both are there;
-* anything else: FASTA with a dot-bracket line under each sequence (RNAfold's output).
+  letters other than A C G U (IUPAC codes, modified bases) are read as N, as predict folds them;
+* ``*.json``: ``rnastruct predict --format json`` output (name, sequence, pairs);
+* anything else: FASTA with a dot-bracket line under each sequence (RNAfold's output), or with
+  the dot-bracket line alone (``rnastruct predict --format dot-bracket``: the sequence is then
+  the reference's, and only the lengths are checked).
 
 Records are matched by id. Every reference must have a prediction (``--only-predicted`` scores
 just the references that have one), every prediction a reference, and the two sequences of an id
@@ -55,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import os
@@ -71,6 +78,7 @@ from .structure import (
     normalize_sequence,
     parse_dot_bracket,
     split_pseudoknots,
+    unknown_to_n,
     validate_pairs,
 )
 
@@ -233,17 +241,20 @@ def read_structures(path: str | os.PathLike, role: str = "reference") -> dict[st
     if not p.exists():
         raise InputError(f"{p}: no such file or folder ({role}s)")
     if p.is_dir():
-        files = sorted(p.glob("*.bpseq"))
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".bpseq", ".ct"))
         if not files:
-            raise InputError(f"{p}: folder has no .bpseq files ({role}s)")
-        records = [read_bpseq(f, name=f.stem) for f in files]
+            raise InputError(f"{p}: folder has no .bpseq or .ct files ({role}s)")
+        records = [r for f in files for r in (read_ct(f) if f.suffix.lower() == ".ct" else read_bpseq_records(f))]
     elif p.suffix.lower() == ".bpseq":
-        r = read_bpseq(p)
-        records = [r._replace(name=r.name.split()[0] if r.name.split() else p.stem)]
+        records = read_bpseq_records(p)
     elif p.suffix.lower() == ".ct":
         records = read_ct(p)
+    elif p.suffix.lower() == ".json":
+        records = _read_json(p)
     elif p.suffix.lower() == ".csv":
         records = read_structure_csv(p, multiplets=role == "reference")
+    elif _structure_only(p):
+        records = _read_structure_only(p)
     else:
         records = read_fasta(p)
         missing = [r.name for r in records if r.pairs is None]
@@ -258,6 +269,95 @@ def read_structures(path: str | os.PathLike, role: str = "reference") -> dict[st
             raise InputError(f"{p}: duplicate record id {r.name!r}")
         out[r.name] = r
     return out
+
+
+#: A base of a structure-only record (``--format dot-bracket``): the reference supplies it
+UNKNOWN_BASE = "?"
+
+
+def read_bpseq_records(path: Path) -> list[Record]:
+    """One or more BPSEQ records in a file: a record opens at a ``# name`` line or where the
+    index restarts at 1. Ids: the ``# name`` (first word), else the file name (plus ``_K``)."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    has_rows = False
+    for line in lines:
+        parts = line.split()
+        starts = (line.startswith("#") and has_rows) or (parts[:1] == ["1"] and has_rows)
+        if starts:
+            chunks.append(current)
+            current, has_rows = [], False
+        current.append(line)
+        has_rows = has_rows or (bool(parts) and _is_row(parts))
+    chunks.append(current)
+    records = []
+    for k, chunk in enumerate(c for c in chunks if any(_is_row(l.split()) for l in c if l.split())):
+        r = read_bpseq(io.StringIO("".join(chunk)), name=None)
+        name = r.name.split()[0] if r.name and r.name != "<stdin>" and r.name.split() else ""
+        records.append(r._replace(name=name or (path.stem if len(chunks) == 1 else f"{path.stem}_{k + 1}")))
+    return records
+
+
+def _is_row(parts: list[str]) -> bool:
+    return len(parts) == 3 and parts[0].isdigit()
+
+
+def _read_json(path: Path) -> list[Record]:
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"name", "sequence", "pairs"} <= set(r)
+                                            for r in rows):
+        raise InputError(f"{path}: expected a list of records with name, sequence and pairs "
+                         "(rnastruct predict --format json)")
+    out = []
+    for r in rows:
+        seq = normalize_sequence(r["sequence"], r["name"])
+        out.append(Record(r["name"], seq, as_pairs(np.asarray(r["pairs"], dtype=np.int64).reshape(-1, 2))))
+    return out
+
+
+def _structure_only(path: Path) -> bool:
+    """Is the first record of this FASTA a dot-bracket line without a sequence?"""
+    from .seqio import _open_text
+
+    fh, _ = _open_text(path)
+    with fh:
+        lines = [line.strip() for _, line in zip(range(50), fh) if line.strip()]
+    return len(lines) >= 2 and lines[0].startswith(">") and lines[1][0] in ".()[]{}<>"
+
+
+def _read_structure_only(path: Path) -> list[Record]:
+    records, name, db, first = [], None, [], {}
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith(">"):
+                if name is not None:
+                    records.append(_structure_record(path, name, "".join(db), first[name]))
+                name, db = (line[1:].split() or [""])[0], []
+                if not name or name in first:
+                    raise InputError(f"{path}, line {lineno}: {'duplicate' if name else 'empty'} record id")
+                first[name] = lineno
+            elif name is None:
+                raise InputError(f"{path}, line {lineno}: structure before the first '>' header")
+            else:
+                db.append(line.split()[0])
+    if name is not None:
+        records.append(_structure_record(path, name, "".join(db), first[name]))
+    return records
+
+
+def _structure_record(path: Path, name: str, db: str, lineno: int) -> Record:
+    try:
+        pairs = parse_dot_bracket(db, name)
+    except ValueError as e:
+        raise InputError(f"{path}, line {lineno + 1}: {e}") from None
+    return Record(name, UNKNOWN_BASE * len(db), pairs)
 
 
 def read_structure_csv(path: str | os.PathLike, multiplets: bool = False) -> list[Record]:
@@ -285,7 +385,9 @@ def read_structure_csv(path: str | os.PathLike, multiplets: bool = False) -> lis
                 raise InputError(f"{p}, line {line}: duplicate record id {name!r} (first at line {seen[name]})")
             seen[name] = line
             try:
-                seq = normalize_sequence((row.get("sequence") or "").strip(), name)
+                # letters other than ACGUN (IUPAC codes, modified bases) are read as N, as
+                # rnastruct predict folds them
+                seq = unknown_to_n(normalize_sequence((row.get("sequence") or "").strip(), name, "keep"))[0]
             except ValueError as e:
                 raise InputError(f"{p}, line {line}: {e}") from None
             where = f"{p}, line {line}, record {name}"
@@ -363,6 +465,9 @@ def match_records(pred: dict[str, Record], ref: dict[str, Record], only_predicte
     ids = [k for k in ref if k in pred]
     if not ids:
         raise InputError(f"{pred_name}: no id in common with {ref_name}")
+    for k in ids:  # structure-only predictions take the reference's sequence
+        if pred[k].seq and set(pred[k].seq) == {UNKNOWN_BASE} and len(pred[k].seq) == len(ref[k].seq):
+            pred[k] = pred[k]._replace(seq=ref[k].seq)
     differ = [k for k in ids if pred[k].seq != ref[k].seq]
     if differ:
         k = differ[0]

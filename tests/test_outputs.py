@@ -49,3 +49,25 @@ def test_generated_folders_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "ds").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_evaluate_reads_every_format_predict_writes(tmp_path):
+    """predict into every format, then evaluate each against the rnafold-format predictions:
+    F1 = 1 for all (the same structures, read back), and the same F1 against references."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list("ACGU"), int(rng.integers(25, 80)))) for _ in range(12)]
+    fa = tmp_path / "in.fa"
+    fa.write_text("".join(f">r{k}.{k % 3}\n{s}\n" for k, s in enumerate(seqs)))
+    outs = {"rnafold": tmp_path / "p.fa", "dot-bracket": tmp_path / "p.db", "json": tmp_path / "p.json",
+            "bpseq": tmp_path / "p.bpseq", "ct": tmp_path / "p.ct"}
+    folders = {"bpseq": tmp_path / "bpseq_dir", "ct": tmp_path / "ct_dir"}
+    for fmt, out in [*outs.items(), *folders.items()]:
+        r = run_cli("predict", fa, "--model", "turner", "--format", fmt, "--out", out)
+        assert r.returncode == 0, (fmt, r.stderr)
+    ref = outs["rnafold"]
+    for fmt, out in [*outs.items(), *[(f + " folder", p) for f, p in folders.items()]]:
+        r = run_cli("evaluate", "--pred", out, "--ref", ref)
+        assert r.returncode == 0, (fmt, r.stderr)
+        assert "| 12 | 59 | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |" in r.stdout, (fmt, r.stdout)
