@@ -658,6 +658,14 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     opts = ScoringOptions(args.pseudoknots, args.non_canonical, args.multiplets, args.slip)
+    if args.out:  # before any reading or scoring
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise InputError(f"{out}: exists and is not a folder")
+        if not out.exists() and not out.parent.is_dir():
+            raise InputError(f"{out}: parent folder {out.parent} does not exist")
+        if not os.access(out if out.exists() else out.parent, os.W_OK):
+            raise InputError(f"{out}: not writable")
     ref = read_structures(args.ref, role="reference")
     pred = read_structures(args.pred, role="prediction")
     df = score_records(pred, ref, opts, args.only_predicted, pred_name=str(args.pred), ref_name=str(args.ref))

@@ -293,7 +293,35 @@ def pair_probabilities(seq: str, pair_energy: np.ndarray | None = None) -> tuple
     return f.probs, f.ensemble_energy
 
 
-def svg_plot(seq: str, structure: str, path) -> None:
-    """ViennaRNA's drawing of ``structure`` as an SVG file at ``path``."""
-    if not RNA.svg_rna_plot(seq, structure, str(path)):
+def svg_plot(seq: str, structure: str, path, title: str | None = None) -> None:
+    """ViennaRNA's drawing of ``structure`` as an SVG file at ``path``, in the RNApuzzler layout
+    (no crossing arms, where the default layout crosses them on long RNAs), with 5' and 3'
+    marks and ``title`` above it. Pseudoknot brackets are drawn as unpaired."""
+    import re
+
+    nested = "".join(c if c in "()" else "." for c in structure)
+    old = RNA.cvar.rna_plot_type
+    RNA.cvar.rna_plot_type = RNA.PLOT_TYPE_PUZZLER
+    try:
+        ok = RNA.svg_rna_plot(seq, nested, str(path))
+    finally:
+        RNA.cvar.rna_plot_type = old
+    if not ok:
         raise RuntimeError(f"ViennaRNA could not draw {path}")
+    text = open(path, encoding="utf-8").read()
+    xy = [(float(x), float(y)) for x, y in re.findall(r'class="nucleotide" x="([-\d.]+)" y="([-\d.]+)"', text)]
+    scale = re.search(r'scale\(([\d.]+)', text)
+    size = 12 / float(scale.group(1)) if scale else 12  # 12 px on the page, in the drawing's units
+    marks = [f'<text x="{x - size:.1f}" y="{y - size / 2:.1f}" font-family="Helvetica" font-size="{size:.1f}" '
+             f'font-weight="bold" fill="#b00">{label}</text>'
+             for (x, y), label in ((xy[0], "5'"), (xy[-1], "3'"))] if xy else []
+    end = text.rfind("</g>")  # inside the drawing's scaled group, where the nucleotides are
+    if end >= 0:
+        text = text[:end] + "\n".join(marks) + "\n" + text[end:]
+    if title:
+        safe = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        width = re.search(r'<svg[^>]*width="(\d+)', text)
+        font = min(14.0, 1.9 * int(width.group(1)) / max(len(title), 1)) if width else 12.0
+        text = text.replace("</svg>", f'<text x="6" y="16" font-family="Helvetica" font-size="{font:.1f}">{safe}</text>\n</svg>')
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)

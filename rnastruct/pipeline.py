@@ -492,7 +492,8 @@ def add_args(p) -> None:
     p.add_argument("--format", choices=FORMATS, default="rnafold",
                    help="rnafold (default: name, sequence, dot-bracket with the score), dot-bracket "
                         "(name and dot-bracket), bpseq, ct or json")
-    p.add_argument("--out", help="output file (or a folder for bpseq/ct: one file per record); default stdout")
+    p.add_argument("--out", help="output file (rnafold, dot-bracket, json; and bpseq/ct when the name ends in "
+                                 ".bpseq/.ct), else a folder of one file per record (bpseq, ct); default stdout")
     p.add_argument("--plot", metavar="DIR", help="also draw each structure (SVG, ViennaRNA) and its boxes (PNG)")
     p.add_argument("--model", default=DEFAULT_MODEL, metavar="SET",
                    help="real (default): S1 trained on real structures (bpRNA), its pair scores added "
@@ -694,49 +695,126 @@ def run(args) -> int:
         check_output_folder(args.bpp)
     per_file = args.format in ("bpseq", "ct") and args.out and not args.out.endswith((".bpseq", ".ct"))
     if args.out and not per_file:
-        parent = Path(args.out).resolve().parent
-        if not parent.is_dir():
-            raise InputError(f"{args.out}: folder {parent} does not exist")
+        check_output_file(args.out)
+    elif per_file:
+        check_output_folder(args.out)
+    if args.plot:
+        check_output_folder(args.plot)
     predictor = Predictor(args.s1, args.s2, device=args.device, decoder=args.decoder,
                           precision=args.precision, threads=args.threads,
                           allow_pseudoknots=args.allow_pseudoknots, model=args.model,
                           decoding=args.decoding, gamma=args.gamma, threshold=args.threshold,
                           probs=bool(args.bpp), shape_slope=args.shape_slope, shape_intercept=args.shape_intercept)
-    results: list = [None] * len(seqs)
-    with tqdm(total=len(seqs), unit="seq", disable=args.quiet or len(seqs) < 20, dynamic_ncols=True,
+    journal = Journal(args.out, _settings(args)) if args.out and not per_file else None
+    done = journal.load(names, seqs, constraints, shapes) if journal else {}
+    todo = [k for k in range(len(seqs)) if k not in done]
+    if done and not args.quiet:
+        print(f"rnastruct predict: {len(done)} of {len(seqs)} records already done by an interrupted run "
+              f"({journal.path.name}); predicting the other {len(todo)}", file=sys.stderr)
+    chunks: dict[int, str | dict] = dict(done)
+    # every run shows where it is (unless --quiet); per-record files (drawings, probabilities)
+    # are written as records finish, inside the bar; finished records go to the journal, so an
+    # interrupted run (exit 130, no --out file) loses nothing a rerun cannot skip
+    with tqdm(total=len(seqs), initial=len(done), unit="seq", disable=args.quiet, dynamic_ncols=True,
               desc="predict", mininterval=0.5) as bar:
-        for k, r in predictor.predict(names, seqs, constraints=constraints, shapes=shapes):
-            results[k] = r
+        sub = predictor.predict([names[k] for k in todo], [seqs[k] for k in todo],
+                                constraints=[constraints[k] for k in todo] if constraints else None,
+                                shapes=[shapes[k] for k in todo] if shapes else None)
+        for t, r in sub:
+            k = todo[t]
+            chunks[k] = _json_record(r) if args.format == "json" else format_result(r, args.format)
+            if per_file:
+                write_text_atomic(Path(args.out) / f"{_safe(r.name)}.{args.format}", chunks[k])
+            if args.plot:
+                draw(r, Path(args.plot) / _safe(r.name))
+            if args.bpp:
+                stem = Path(args.bpp) / _safe(r.name)
+                write_text_atomic(_with(stem, ".bpp.csv"), "i,j,p\n" + "".join(
+                    f"{int(i) + 1},{int(j) + 1},{p:.6g}\n" for i, j, p in r.bpp))
+                dot_plot(r, stem)
+            if journal:
+                journal.add(k, chunks[k])
             bar.update(1)
-    if args.format == "json":
-        text = json.dumps([_json_record(r) for r in results], indent=1) + "\n"
-    else:
-        text = "".join(format_result(r, args.format) for r in results)
-    if per_file:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for r in results:
-            write_text_atomic(out / f"{_safe(r.name)}.{args.format}", format_result(r, args.format))
-    elif args.out:
+    ordered = [chunks[k] for k in range(len(seqs))]
+    text = json.dumps(ordered, indent=1) + "\n" if args.format == "json" else "".join(ordered)
+    if args.out and not per_file:
         write_text_atomic(args.out, text)
         if shard is not None:
             write_text_atomic(args.out + SHARD_SUFFIX, json.dumps(shard, indent=1) + "\n")
-    else:
+        journal.remove()
+    elif not args.out:
         sys.stdout.write(text)
-    if args.bpp:
-        from .seqio import write_text_atomic as write
-
-        for r in results:
-            stem = Path(args.bpp) / _safe(r.name)
-            write(_with(stem, ".bpp.csv"), "i,j,p\n" + "".join(
-                f"{int(i) + 1},{int(j) + 1},{p:.6g}\n" for i, j, p in r.bpp))
-            dot_plot(r, stem)
-    if args.plot:
-        plot_dir = Path(args.plot)
-        plot_dir.mkdir(parents=True, exist_ok=True)
-        for r in results:
-            draw(r, plot_dir / _safe(r.name))
     return 0
+
+
+def _settings(args) -> dict:
+    """What decides a record's output (a resumed run must have the same)."""
+    keys = ("format", "model", "s1", "s2", "decoder", "decoding", "gamma", "threshold", "allow_pseudoknots",
+            "precision", "bpp", "shape", "shape_slope", "shape_intercept", "constraint", "constraint_file",
+            "strict", "device")
+    return {k: str(getattr(args, k, None)) for k in keys}
+
+
+class Journal:
+    """Finished records of a ``predict --out FILE`` run, one JSON line each, in a hidden file
+    beside the output (``.NAME.partial``). A rerun with the same settings skips the records it
+    holds (same name, sequence, constraint and probing data); it is removed once the output is
+    written, so a finished run leaves only its output."""
+
+    def __init__(self, out: str, settings: dict):
+        out = Path(out)
+        self.path = out.with_name(f".{out.name}.partial")
+        self.settings = settings
+        self._fh = None
+        self._keys: list[str] = []
+
+    @staticmethod
+    def _key(name: str, seq: str, constraint, shape) -> str:
+        import hashlib
+
+        extra = "" if shape is None else ",".join(f"{x:.6g}" for x in np.asarray(shape))
+        return hashlib.sha256(f"{name}\n{seq}\n{constraint}\n{extra}".encode()).hexdigest()
+
+    def load(self, names, seqs, constraints, shapes) -> dict:
+        """-> {record index: its output chunk} of the records a previous run finished."""
+        import json
+
+        self._keys = [self._key(n, s, constraints[k] if constraints else None, shapes[k] if shapes else None)
+                      for k, (n, s) in enumerate(zip(names, seqs))]
+        done: dict = {}
+        if self.path.is_file():
+            try:
+                lines = self.path.read_text(encoding="utf-8").splitlines()
+                header = json.loads(lines[0]) if lines else {}
+                if header.get("settings") == self.settings:
+                    where = {key: k for k, key in enumerate(self._keys)}
+                    for line in lines[1:]:
+                        try:
+                            row = json.loads(line)
+                        except json.JSONDecodeError:  # the line a kill cut short
+                            continue
+                        if row.get("key") in where:
+                            done[where[row["key"]]] = row["chunk"]
+            except (OSError, json.JSONDecodeError, IndexError):
+                done = {}
+        # start a fresh journal holding what is kept
+        with open(self.path, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps({"settings": self.settings}) + "\n")
+            for k, chunk in done.items():
+                fh.write(json.dumps({"key": self._keys[k], "chunk": chunk}) + "\n")
+        self._fh = open(self.path, "a", encoding="utf-8")
+        return done
+
+    def add(self, k: int, chunk) -> None:
+        import json
+
+        self._fh.write(json.dumps({"key": self._keys[k], "chunk": chunk}) + "\n")
+        self._fh.flush()
+
+    def remove(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        self.path.unlink(missing_ok=True)
 
 
 SHARD_KIND = "rnastruct.predict-shard"
@@ -806,6 +884,20 @@ def _json_record(r: Result) -> dict:
     return out
 
 
+def check_output_file(path: str) -> None:
+    """Fail with a one-line error, before any prediction runs, when ``path`` cannot become the
+    output file: a folder, a name ending in '/', a missing or unwritable parent folder."""
+    p = Path(path)
+    if path.endswith(("/", os.sep)) or p.is_dir():
+        raise InputError(f"{path}: is a folder; this --format writes one file (bpseq and ct write a "
+                         "folder of files unless the name ends in .bpseq/.ct)")
+    parent = p.resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"{path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise InputError(f"{path}: not writable")
+
+
 def check_output_folder(path: str) -> None:
     """Make ``path`` (a folder for per-record files) or fail with a one-line error, before any
     prediction runs."""
@@ -849,7 +941,8 @@ def dot_plot(r: Result, stem: Path) -> None:
     ax.xaxis.tick_top()
     ax.set_xlabel("position (nt)")
     ax.set_ylabel("position (nt)")
-    ax.set_title(f"{r.name} ({L} nt): pair probabilities (upper right, square side ~ sqrt p), "
+    short = r.name if len(r.name) <= 40 else r.name[:39] + "…"
+    ax.set_title(f"{short} ({L} nt): pair probabilities (upper right, square side ~ sqrt p), "
                  f"predicted structure (lower left, red); ensemble {r.ensemble_energy:.2f} kcal/mol",
                  fontsize="small", wrap=True)
     for suffix in (".png", ".svg"):
@@ -887,7 +980,8 @@ def draw(r: Result, stem: Path) -> None:
     from .seqio import atomic_path
 
     with atomic_path(_with(stem, ".svg"), suffix=".svg") as tmp:
-        svg_plot(r.seq, r.structure, tmp)
+        svg_plot(r.seq, r.structure, tmp, title=f"{r.name} ({len(r.seq)} nt, {len(r.pairs)} pairs, "
+                                                 f"{r.energy:.2f} kcal/mol)")
     L = len(r.seq)
     fig = Figure(figsize=(5, 5), layout="constrained")
     FigureCanvasAgg(fig)
@@ -897,6 +991,19 @@ def draw(r: Result, stem: Path) -> None:
         ax.add_patch(Rectangle((b.bb_y - b.siz_y + 0.5, b.bb_x - 0.5), b.siz_y, b.siz_x, fill=False,
                                edgecolor=BOX_COLOURS[b.type], linewidth=1.5, label=b.type))
     if len(r.pairs):
-        ax.plot(r.pairs[:, 1], r.pairs[:, 0], "k.", markersize=3)
-    ax.set_title(f"{r.name}: {L} nt, {len(r.pairs)} pairs", fontsize="small")
+        ax.plot(r.pairs[:, 1], r.pairs[:, 0], "k.", markersize=3, label="base pair")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor="none", edgecolor=BOX_COLOURS[t], label={"stem": "stem", "iloop": "internal loop / bulge",
+                                                                         "hloop": "hairpin loop"}[t])
+               for t in ("stem", "iloop", "hloop")]
+    handles += [Line2D([], [], color="k", marker=".", linestyle="none", label="base pair"),
+                Patch(facecolor="0.6", label="canonical pair possible")]
+    ax.legend(handles=handles, loc="lower left", fontsize="x-small", framealpha=0.9)
+    ax.set_xlabel("j (nt)")
+    ax.set_ylabel("i (nt)")
+    short = r.name if len(r.name) <= 40 else r.name[:39] + "…"
+    ax.set_title(f"{short}: {L} nt, {len(r.pairs)} pairs, {r.energy:.2f} kcal/mol\n"
+                 "pair map (row i, column j) with the structure's boxes", fontsize="small")
     save_png(fig, _with(stem, ".png"))

@@ -71,3 +71,69 @@ def test_evaluate_reads_every_format_predict_writes(tmp_path):
         r = run_cli("evaluate", "--pred", out, "--ref", ref)
         assert r.returncode == 0, (fmt, r.stderr)
         assert "| 12 | 59 | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |" in r.stdout, (fmt, r.stdout)
+
+
+def test_output_paths_are_checked_before_any_prediction(tmp_path):
+    import os
+
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("x")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    seq = "GGGGAAAACCCC"
+    cases = [(["--out", tmp_path / "adir"], "is a folder"),
+             (["--format", "json", "--out", f"{tmp_path}/newdir/"], "is a folder"),
+             (["--format", "ct", "--out", tmp_path / "afile"], "not a folder"),
+             (["--plot", tmp_path / "afile"], "not a folder")]
+    if os.geteuid() != 0:  # root writes anywhere
+        cases += [(["--plot", ro / "p"], "cannot create"), (["--out", ro / "x.fa"], "not writable")]
+    for extra, msg in cases:
+        r = run_cli("predict", seq, "--model", "turner", *extra)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (extra, r.stderr)
+    r = run_cli("evaluate", "--pred", tmp_path / "afile", "--ref", tmp_path / "afile", "--out", tmp_path / "afile")
+    assert r.returncode == 2 and "not a folder" in r.stderr
+
+
+def test_an_interrupted_run_keeps_nothing_half_written_and_a_rerun_skips_what_it_finished(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    fa = tmp_path / "in.fa"
+    fa.write_text("".join(f">r{k}\n{''.join(rng.choice(list('ACGU'), 220))}\n" for k in range(60)))
+    out = tmp_path / "out.fa"
+    journal = tmp_path / ".out.fa.partial"
+    args = [sys.executable, "-m", "rnastruct", "predict", str(fa), "--model", "turner", "--threads", "1",
+            "--out", str(out), "--decoding", "mea"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 4):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not out.exists() and journal.exists()
+    finished = journal.read_text().count("\n") - 1
+    assert 3 <= finished < 60
+    r = run_cli("predict", fa, "--model", "turner", "--threads", "1", "--out", out, "--decoding", "mea")
+    assert r.returncode == 0, r.stderr
+    assert f"{finished} of 60 records already done" in r.stderr
+    assert not journal.exists()
+    whole = tmp_path / "whole.fa"
+    r = run_cli("predict", fa, "--model", "turner", "--out", whole, "--decoding", "mea")
+    assert out.read_text() == whole.read_text()
+    # other settings: the journal is not used
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not journal.exists() or journal.read_text().count("\n") < 3:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    r = run_cli("predict", fa, "--model", "turner", "--out", out, "--decoding", "centroid")
+    assert r.returncode == 0 and "already done" not in r.stderr
+    assert os.listdir(tmp_path).count(".out.fa.partial") == 0
