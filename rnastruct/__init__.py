@@ -1,6 +1,8 @@
 """rnastruct: RNA secondary structure as object detection on the base-pair map."""
 
-__version__ = "0.1.0"
+from ._version import __version__
+
+__all__ = ["__version__", "predict"]
 
 
 def predict(seqs, names=None, **kwargs):

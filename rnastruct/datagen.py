@@ -660,7 +660,7 @@ def versions() -> dict:
     """Versions of everything that can change the output (read without importing them)."""
     from importlib.metadata import version
 
-    from . import __version__
+    from ._version import __version__
     from .folding import VIENNARNA_VERSION
 
     return {"rnastruct": __version__, "viennarna": VIENNARNA_VERSION, "python": platform.python_version(),

@@ -59,7 +59,6 @@ its first ``_`` (ArchiveII: ``5s_...``, ``tRNA_...``); an id without ``_`` is fa
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -633,44 +632,3 @@ def write_outputs(df, out_dir: str | os.PathLike, markdown: str) -> list[Path]:
     plot_f1_by_length(df, paths[2])
     plot_f1_by_family(df, paths[3])
     return paths
-
-
-# ---------------------------------------------------------------------------------------------
-# command line
-
-
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pred", required=True,
-                   help="predicted structures: dot-bracket FASTA, CT, BPSEQ (file or folder) or CSV")
-    p.add_argument("--ref", required=True, help="reference structures, in any of the same formats")
-    p.add_argument("--out", help="folder for per_sequence.csv, summary.md and the F1 plots")
-    p.add_argument("--pseudoknots", choices=PSEUDOKNOTS, default="keep",
-                   help="keep pseudoknot pairs, drop the reference's, or drop both sides' (default keep)")
-    p.add_argument("--non-canonical", choices=KEEP_DROP, default="keep",
-                   help="non-canonical reference pairs (not AU/GC/GU): keep or drop (default keep)")
-    p.add_argument("--multiplets", choices=KEEP_DROP, default="keep",
-                   help="reference pairs of bases in several pairs: keep or drop (default keep)")
-    p.add_argument("--slip", type=int, choices=SLIPS, default=0,
-                   help="1: a pair shifted by one base at one end counts as correct (default 0)")
-    p.add_argument("--only-predicted", action="store_true",
-                   help="score only the references that have a prediction")
-
-
-def run(args) -> int:
-    opts = ScoringOptions(args.pseudoknots, args.non_canonical, args.multiplets, args.slip)
-    if args.out:  # before any reading or scoring
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise InputError(f"{out}: exists and is not a folder")
-        if not out.exists() and not out.parent.is_dir():
-            raise InputError(f"{out}: parent folder {out.parent} does not exist")
-        if not os.access(out if out.exists() else out.parent, os.W_OK):
-            raise InputError(f"{out}: not writable")
-    ref = read_structures(args.ref, role="reference")
-    pred = read_structures(args.pred, role="prediction")
-    df = score_records(pred, ref, opts, args.only_predicted, pred_name=str(args.pred), ref_name=str(args.ref))
-    md = summary_markdown(df, opts, title=f"{args.pred} against {args.ref}")
-    if args.out:
-        write_outputs(df, args.out, md)
-    print(md, end="")
-    return 0

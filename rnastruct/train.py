@@ -22,6 +22,11 @@ import torch.distributed as dist
 from .seqio import InputError, atomic_path
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (a Slurm allocation's, not the whole node's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 class NonFiniteLoss(RuntimeError):
     """Training stops when the loss is not finite (as torchvision's engine does)."""
 

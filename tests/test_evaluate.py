@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rnastruct import evaluate as ev
+from rnastruct.cli import evaluate as ev_cli
 from rnastruct.metrics import pair_scores
 from rnastruct.seqio import InputError, Record, format_bpseq, format_ct, format_fasta
 from rnastruct.structure import parse_dot_bracket
@@ -23,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def parse(argv):
     p = argparse.ArgumentParser()
-    ev.add_args(p)
+    ev_cli.add_args(p)
     return p.parse_args([str(a) for a in argv])
 
 
@@ -219,7 +220,7 @@ def test_run_writes_csv_markdown_and_plots(tmp_path, capsys):
     refs = write_all_formats(RECORDS, tmp_path / "ref")
     preds = write_all_formats(PRED, tmp_path / "pred")
     out = tmp_path / "out"
-    assert ev.run(parse(["--pred", preds["fasta"], "--ref", refs["csv_pairs"], "--out", out])) == 0
+    assert ev_cli.run(parse(["--pred", preds["fasta"], "--ref", refs["csv_pairs"], "--out", out])) == 0
     md = capsys.readouterr().out
     assert "| mean over sequences |" in md and "| micro (summed counts) |" in md and "| tRNA | 2 |" in md
     assert (out / "summary.md").read_text() == md
@@ -229,7 +230,7 @@ def test_run_writes_csv_markdown_and_plots(tmp_path, capsys):
     for png in ("f1_by_length.png", "f1_by_family.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the option reaches the scores: dropping the reference pseudoknot makes tRNA_pk perfect
-    assert ev.run(parse(["--pred", preds["ct"], "--ref", refs["bpseq_dir"], "--out", out,
+    assert ev_cli.run(parse(["--pred", preds["ct"], "--ref", refs["bpseq_dir"], "--out", out,
                          "--pseudoknots", "drop-ref"])) == 0
     rows = {r["id"]: r for r in csv.DictReader(open(out / "per_sequence.csv"))}
     assert float(rows["tRNA_pk"]["f1"]) == 1.0 and int(rows["tRNA_pk"]["dropped_ref"]) == 2
@@ -245,7 +246,7 @@ def test_reference_csv_tolerates_multiplets_predictions_do_not(tmp_path):
     pred = tmp_path / "p.fa"
     pred.write_text(">x\nGGAAAAACCC\n(.(...).).\n")
     out = tmp_path / "o"
-    ev.run(parse(["--pred", pred, "--ref", f, "--multiplets", "drop", "--out", out]))
+    ev_cli.run(parse(["--pred", pred, "--ref", f, "--multiplets", "drop", "--out", out]))
     row = next(csv.DictReader(open(out / "per_sequence.csv")))
     assert (int(row["n_ref"]), int(row["dropped_ref"]), int(row["dropped_pred"]), float(row["f1"])) == (1, 2, 1, 1.0)
 
@@ -259,7 +260,7 @@ def errors_for(tmp_path, pred_text: str, ref_text: str = None, *extra, pred_name
     pred = tmp_path / pred_name
     pred.write_text(pred_text)
     with pytest.raises(InputError) as e:
-        ev.run(parse(["--pred", pred, "--ref", ref, *extra]))
+        ev_cli.run(parse(["--pred", pred, "--ref", ref, *extra]))
     return str(e.value)
 
 
@@ -268,7 +269,7 @@ def test_missing_and_extra_ids_are_errors(tmp_path):
     assert "1 of 2 reference id(s) have no prediction: b" in msg and "--only-predicted" in msg
     ok = tmp_path / "ok.fa"
     ok.write_text(">a\nGGGAAACCC\n(((...)))\n")
-    assert ev.run(parse(["--pred", ok, "--ref", tmp_path / "r.fa", "--only-predicted"])) == 0
+    assert ev_cli.run(parse(["--pred", ok, "--ref", tmp_path / "r.fa", "--only-predicted"])) == 0
     msg = errors_for(tmp_path, ">a\nGGGAAACCC\n(((...)))\n>b\nGGGAAAACCC\n(((....)))\n>zz\nACGU\n....\n")
     assert "1 predicted id(s) are not in" in msg and "zz" in msg
 
@@ -277,7 +278,7 @@ def test_different_sequence_under_one_id_is_an_error(tmp_path):
     # case and T -> U are normalised away; a real difference is not
     same = _write(tmp_path / "same.fa", ">a\ngggaaaccc\n(((...)))\n>b\nGGGAAAACCC\n(((....)))\n")
     ref = _write(tmp_path / "r.csv", "id,sequence,structure\na,GGGAAACCC,(((...)))\nb,GGGAAAACCC,(((....)))\n")
-    assert ev.run(parse(["--pred", same, "--ref", ref])) == 0
+    assert ev_cli.run(parse(["--pred", same, "--ref", ref])) == 0
     msg = errors_for(tmp_path, ">a\nGGGAAACCC\n(((...)))\n>b\nGGGAAAACCA\n(((....)))\n")
     assert "1 id(s) have a different sequence" in msg and ": b (first: b" in msg
 

@@ -9,7 +9,6 @@ import pytest
 import RNA
 
 from rnastruct.folding import check_constraint, fold_full
-from rnastruct.learned import pair_pseudo_energies
 from rnastruct.pipeline import Predictor, constraint_violation, forced_pairs
 from rnastruct.seqio import InputError, read_shape
 from rnastruct.structure import to_dot_bracket

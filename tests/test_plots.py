@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from rnastruct import cli, plots
+from rnastruct.cli import plot as plot_cli
 from rnastruct.plots import (best_epoch, metric_direction, metrics_grid, read_run_metrics, read_runs,
                              save_png)
 from rnastruct.s1.criterion import metric_names, selection_score
@@ -199,7 +200,7 @@ def test_cli_writes_a_png(runs_dir, tmp_path, monkeypatch, capsys):
 
 def test_cli_parser_has_plot_kinds():
     p = argparse.ArgumentParser()
-    plots.add_args(p)
+    plot_cli.add_args(p)
     args = p.parse_args(["metrics", "a", "b", "--out", "x.png", "--metrics", "loss"])
     assert (args.kind, args.run_dirs, args.out, args.metrics) == ("metrics", ["a", "b"], "x.png", ["loss"])
     with pytest.raises(SystemExit):

@@ -3,7 +3,6 @@ pair head fine-tuned on them, and the learned pseudo-energies inside ViennaRNA's
 against ViennaRNA computed directly)."""
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest

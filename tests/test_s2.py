@@ -156,7 +156,7 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
         assert all(j - i > 3 for i, j in pairs)
     fasta = tmp_path / "in.fa"
     fasta.write_text(f">a\n{seqs[0]}\n>b\n{seqs[1]}\n")
-    r = run_cli("predict", fasta, "--s2", s2, "--format", "json", "--out", tmp_path / "out.json",
+    r = run_cli("predict", fasta, "--decoder", "boxes", "--s2", s2, "--format", "json", "--out", tmp_path / "out.json",
                 "--plot", tmp_path / "plots")
     assert r.returncode == 0, r.stderr
     js = json.loads((tmp_path / "out.json").read_text())
@@ -165,21 +165,21 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
         boxes = [Box(**b) for b in x["boxes"]]
         assert box_problems(boxes, len(x["sequence"])) == []
     assert {p.name for p in (tmp_path / "plots").iterdir()} == {"a.svg", "a.png", "b.svg", "b.png"}
-    r = run_cli("predict", fasta, "--s2", s2, "--format", "ct", "--out", tmp_path / "ct")
+    r = run_cli("predict", fasta, "--decoder", "boxes", "--s2", s2, "--format", "ct", "--out", tmp_path / "ct")
     assert r.returncode == 0 and sorted(p.name for p in (tmp_path / "ct").iterdir()) == ["a.ct", "b.ct"]
-    p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--s2", str(s2), "--format", "bpseq"],
+    p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--decoder", "boxes", "--s2", str(s2), "--format", "bpseq"],
                        input=f">s\n{seqs[0]}\n", capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith("# s\n1 G ")
     # bare sequences on stdin, one per line, as RNAfold reads them; a bad one is named
-    p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--s2", str(s2)],
+    p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--decoder", "boxes", "--s2", str(s2)],
                        input=f"{seqs[0]}\n\n{seqs[1]}\n", capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith(f">seq1\n{seqs[0]}\n") and f">seq2\n{seqs[1]}\n" in p.stdout
-    p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--s2", str(s2)],
+    p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--decoder", "boxes", "--s2", str(s2)],
                        input=f"{seqs[0]}\nACGXU\n", capture_output=True, text=True)
     assert p.returncode == 2 and "seq2" in p.stderr and p.stdout == ""
     for bad, msg in ((["ACGZ"], "neither a file nor a sequence"), ([tmp_path / "none.fa"], "neither a file"),
                      ([fasta, fasta], "more than once")):
-        r = run_cli("predict", *bad, "--s2", s2, "--out", tmp_path / "x.txt")
+        r = run_cli("predict", *bad, "--decoder", "boxes", "--s2", s2, "--out", tmp_path / "x.txt")
         assert r.returncode == 2 and msg in r.stderr and not (tmp_path / "x.txt").exists()
     r = run_cli("predict", seqs[0], "--decoder", "boxes", "--s2", tmp_path / "none.pt")
     assert r.returncode == 2 and "none.pt" in r.stderr

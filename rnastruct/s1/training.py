@@ -129,7 +129,7 @@ def with_pair_probs(parts: list, cfg: S1Config, cache: Path, rank: int, world: i
     """Each ``S1Examples`` of ``parts`` with ViennaRNA's pair probabilities attached. Computed
     once per run by rank 0 with all cores and kept in ``cache`` (``--resume`` and the other
     ranks read them there)."""
-    from ..pipeline import available_cores
+    from ..train import available_cores
     from .data import S1Examples, load_pair_probs, pair_probs_of, save_pair_probs, sequence_digest
 
     seqs = [s for ex in parts for s in ex.seqs]

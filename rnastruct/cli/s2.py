@@ -1,4 +1,4 @@
-"""S2 stage entry points: ``rnastruct s2-data`` and ``rnastruct s2-train``."""
+"""``rnastruct s2-data`` and ``rnastruct s2-train``: the S2 commands."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-
 from ..seqio import InputError, pairs_of_table
+from .train import training_args
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def run_data(args) -> int:
     from ..s1.stage import read_proposals
-    from .training import make_dataset, save_npz
+    from ..s2.training import make_dataset, save_npz
 
     out = Path(args.out)
     if out.suffix != ".npz":
@@ -41,14 +41,12 @@ def run_data(args) -> int:
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    from ..cli import training_args
-
     training_args(p, "s2", "S2 dataset (.npz from rnastruct s2-data)")
 
 
 def run_train(args) -> int:
     from ..config import load_config
-    from .training import S2Config, run
+    from ..s2.training import S2Config, run
 
     cfg = load_config(S2Config, args.config, None, args.set)
     run(cfg, args.data, args.out, resume=args.resume, device_name=args.device, progress=not args.quiet)

@@ -1,28 +1,22 @@
-"""``rnastruct``: one console script, a subcommand per stage.
-
-Each subcommand is a pair ``add_args(parser)`` / ``run(args)``; bad input ends with a one-line
-``rnastruct: error: ...`` naming the culprit and exit status 2, and no partial output.
-"""
+"""``rnastruct generate``, ``merge``, ``real-data``, ``boxes`` and ``inspect``: the data commands."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .seqio import InputError, check_out_dir
+from ..seqio import InputError, check_out_dir
 
 
 # ---------------------------------------------------------------------------------------------
 # generate
 
 
-def _generate_args(p: argparse.ArgumentParser) -> None:
-    from .datagen import GenerateConfig
+def add_generate_args(p: argparse.ArgumentParser) -> None:
+    from ..datagen import GenerateConfig
 
     d = GenerateConfig()
     src = p.add_argument_group("input")
@@ -75,10 +69,10 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _generate(args) -> int:
-    from .config import load_config
-    from .datagen import GenerateConfig, generate
-    from .seqio import write_dataset
+def run_generate(args) -> int:
+    from ..config import load_config
+    from ..datagen import GenerateConfig, generate
+    from ..seqio import write_dataset
 
     fields = {f.name for f in dataclasses.fields(GenerateConfig)}
     overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
@@ -98,7 +92,7 @@ def _generate(args) -> int:
 # merge
 
 
-def _merge_args(p: argparse.ArgumentParser) -> None:
+def add_merge_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="shard folders written by rnastruct generate or s1-infer with "
                                              "--shard, or the --out files of rnastruct predict --shard")
     p.add_argument("--out", required=True, help="output folder")
@@ -106,11 +100,11 @@ def _merge_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true")
 
 
-def _merge(args) -> int:
-    from .datagen import merge
-    from .seqio import read_table, write_dataset
+def run_merge(args) -> int:
+    from ..datagen import merge
+    from ..seqio import read_table, write_dataset
 
-    from .pipeline import is_predict_shard, merge_predictions
+    from .predict import is_predict_shard, merge_predictions
 
     if all(is_predict_shard(p) for p in args.inputs):
         if Path(args.out).exists() and not args.overwrite:
@@ -126,7 +120,7 @@ def _merge(args) -> int:
             raise InputError(f"{path}: has no rnastruct manifest")
         datasets.append((table, man))
     if datasets[0][1].get("kind") == "rnastruct.s1-infer":
-        from .s1.stage import merge_proposals
+        from ..s1.stage import merge_proposals
 
         if args.allow_partial:
             raise InputError("--allow-partial is for generate shards; s1-infer shards must all be there")
@@ -142,16 +136,16 @@ def _merge(args) -> int:
 # boxes
 
 
-def _boxes_args(p: argparse.ArgumentParser) -> None:
+def add_boxes_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="a dot-bracket string, a FASTA with structure lines, a CT or BPSEQ "
                                  "file, or a dataset folder")
     p.add_argument("--format", choices=["tsv", "json"], default="tsv")
 
 
-def _boxes(args) -> int:
-    from .boxes import boxes_from_records, structure_to_boxes
-    from .seqio import read_bpseq, read_ct, read_dataset, read_fasta
-    from .structure import parse_dot_bracket
+def run_boxes(args) -> int:
+    from ..boxes import boxes_from_records, structure_to_boxes
+    from ..seqio import read_bpseq, read_ct, read_dataset, read_fasta
+    from ..structure import parse_dot_bracket
 
     src = Path(args.input)
     items = []  # (name, length, boxes)
@@ -190,15 +184,15 @@ def _boxes(args) -> int:
 # inspect
 
 
-def _inspect_args(p: argparse.ArgumentParser) -> None:
+def add_inspect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="dataset folder or Parquet file")
     p.add_argument("--rows", type=int, default=5, help="example rows to show")
 
 
-def _inspect(args) -> int:
+def run_inspect(args) -> int:
     import numpy as np
 
-    from .seqio import read_dataset
+    from ..seqio import read_dataset
 
     df, man = read_dataset(args.dataset)
     print(f"{args.dataset}: {len(df)} segments")
@@ -228,7 +222,7 @@ def _inspect(args) -> int:
 # real-data
 
 
-def _real_data_args(p: argparse.ArgumentParser) -> None:
+def add_real_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", nargs="*", default=[], metavar="CSV",
                    help="real-structure CSVs (id, sequence, base_pairs) whose rows are the train split")
     p.add_argument("--valid", nargs="*", default=[], metavar="CSV", help="CSVs whose rows are the valid split")
@@ -242,12 +236,12 @@ def _real_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
-def _real_data(args) -> int:
+def run_real_data(args) -> int:
     import pyarrow as pa
 
-    from .datagen import versions
-    from .realdata import build_rows, read_real_csv, to_table
-    from .seqio import write_dataset
+    from ..datagen import versions
+    from ..realdata import build_rows, read_real_csv, to_table
+    from ..seqio import write_dataset
 
     check_out_dir(args.out, args.overwrite)
     if not args.train and not args.valid:
@@ -281,156 +275,3 @@ def _real_data(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------
-# s1-train
-
-
-def training_args(p: argparse.ArgumentParser, stage: str, data_help: str, nargs=None) -> None:
-    """The options every training command shares (``s1-train``, ``s2-train``)."""
-    p.add_argument("--config", help=f"YAML training config (configs/{stage}/*.yaml); defaults otherwise")
-    p.add_argument("--data", required=True, nargs=nargs, help=data_help)
-    p.add_argument("--out", required=True, help="run folder: config.yaml, metrics.csv, checkpoints")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
-    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                   help="cuda uses the GPUs CUDA_VISIBLE_DEVICES shows (one per torchrun process)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set epochs=5 --set model.width=64")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _s1_train_args(p: argparse.ArgumentParser) -> None:
-    training_args(p, "s1", "dataset folder(s) from rnastruct generate, used together "
-                  "(e.g. human segments and --random ones)", nargs="+")
-
-
-def _s1_train(args) -> int:
-    from .config import load_config
-    from .s1.training import S1Config, run
-
-    cfg = load_config(S1Config, args.config, None, args.set)
-    run(cfg, args.data, args.out, resume=args.resume, device_name=args.device, progress=not args.quiet)
-    return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# s1-infer, prune, s1-eval (rnastruct.s1.stage)
-
-
-def _stage(name: str, module: str = "s1"):
-    """``add_args``/``run`` pair of ``rnastruct.<module>.stage``, imported only when used."""
-    import importlib
-
-    def add_args(p: argparse.ArgumentParser) -> None:
-        getattr(importlib.import_module(f"rnastruct.{module}.stage"), f"add_{name}_args")(p)
-
-    def run(args) -> int:
-        return getattr(importlib.import_module(f"rnastruct.{module}.stage"), f"run_{name}")(args)
-
-    return add_args, run
-
-
-# ---------------------------------------------------------------------------------------------
-# evaluate
-
-
-def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    from .evaluate import add_args
-
-    add_args(p)
-
-
-def _evaluate(args) -> int:
-    from .evaluate import run
-
-    return run(args)
-
-
-# ---------------------------------------------------------------------------------------------
-# plot
-
-
-def _plot_args(p: argparse.ArgumentParser) -> None:
-    from .plots import add_args
-
-    add_args(p)
-
-
-def _plot(args) -> int:
-    from .plots import run
-
-    return run(args)
-
-
-# ---------------------------------------------------------------------------------------------
-
-def _predict_args(p: argparse.ArgumentParser) -> None:
-    from .pipeline import add_args
-
-    add_args(p)
-
-
-def _predict(args) -> int:
-    from .pipeline import run
-
-    return run(args)
-
-
-COMMANDS = {
-    "predict": (_predict_args, _predict, "predict secondary structures (bundled S1 + S2 models)"),
-    "generate": (_generate_args, _generate, "sample segments, fold them with ViennaRNA, keep confident ones"),
-    "merge": (_merge_args, _merge, "join the shards of a generate run"),
-    "real-data": (_real_data_args, _real_data,
-                  "real structures (bpRNA, PDB, ArchiveII CSVs) -> a training dataset, leakage filtered"),
-    "boxes": (_boxes_args, _boxes, "print the stem / internal loop / hairpin boxes of structures"),
-    "inspect": (_inspect_args, _inspect, "summarise a dataset and its manifest"),
-    "s1-train": (_s1_train_args, _s1_train, "train the S1 network (pixels -> box predictions)"),
-    "s1-infer": (*_stage("infer"), "S1 box proposals for sequences (dataset or FASTA), any length"),
-    "prune": (*_stage("prune"), "drop S1 proposals that cannot be in a structure"),
-    "s1-eval": (*_stage("eval"), "box sensitivity of S1 proposals against the true structures"),
-    "s2-data": (*_stage("data", "s2"), "S2 training data: labelled, featurised S1 proposals"),
-    "s2-train": (*_stage("train", "s2"), "train the S2 network (box proposals -> box scores)"),
-    "evaluate": (_evaluate_args, _evaluate,
-                 "score predicted structures against reference ones (P/R/F1/MCC, per family)"),
-    "plot": (_plot_args, _plot, "plot runs: training curves (plot metrics RUN_DIR ... --out grid.png)"),
-}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnastruct", description="RNA secondary structure prediction as object detection on the base-pair map.")
-    parser.add_argument("--version", action="version", version=f"rnastruct {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (add_args, run, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        add_args(p)
-        p.set_defaults(run=run)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return _leave_process_group(args.run(args))
-    except InputError as e:
-        print(f"rnastruct {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"rnastruct {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-def _leave_process_group(code: int) -> int:
-    """Under torchrun, exit at once, without the interpreter's teardown. On torch 2.13 CPU,
-    gloo's threads sometimes abort a rank there ("terminate called without an active
-    exception"), after every rank has done its work and passed the final barrier, and so fail
-    a run that succeeded. By then every output is written; it is flushed here. An error raised
-    earlier never gets here and exits non-zero as usual."""
-    dist = sys.modules.get("torch.distributed")
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The package's shape: the command line in one package, no import cycles, and the data
+generator usable without torch (bench/import_graph.py prints the graph)."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _graph_module():
+    spec = importlib.util.spec_from_file_location("import_graph", REPO / "bench" / "import_graph.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_no_import_cycles_and_argparse_only_in_the_cli():
+    g = _graph_module()
+    graph = g.graph()
+    assert "rnastruct.cli" in graph and "rnastruct.cli.predict" in graph
+    assert g.cycles(graph) == []
+    seeing_argparse = sorted(m for m, deps in graph.items() if "argparse" in deps)
+    assert seeing_argparse and all(m.startswith("rnastruct.cli") for m in seeing_argparse), seeing_argparse
+    # nothing in the library imports the command line
+    assert not [m for m, deps in graph.items() if not m.startswith("rnastruct.cli") and m != "rnastruct.__main__"
+                and any(d.startswith("rnastruct.cli") for d in deps)]
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    g = _graph_module()
+    assert g.cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_data_generator_does_not_import_torch():
+    code = "import rnastruct.datagen, rnastruct.realdata, sys; assert 'torch' not in sys.modules"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
