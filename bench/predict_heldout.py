@@ -3,7 +3,7 @@ for each decoder on the same S1 proposals: ``fold`` (ViennaRNA's MFE over the pr
 the default), ``boxes`` (S2 scores, exact assembly) and the original's greedy assembly on the
 same S2 scores.
 
-    python bench/predict_heldout.py --data data/heldout_len20_200 [--limit N] [--json out.json]
+    python bench/predict_heldout.py --data data/heldout_len20_200 [--model mfe] [--limit N] [--json out.json]
 
 The data: ``rnastruct generate ... --length 20-200 --min-mfe-freq 0.02 --only-splits test``
 (genes never used to train S1 or S2). Prints mean base-pair F1 of each decoder, the share of
@@ -23,7 +23,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--limit", type=int)
-    ap.add_argument("--s1", help="S1 checkpoint (default: bundled)")
+    ap.add_argument("--model", default="mfe", help="model set (default mfe: the models of this task)")
+    ap.add_argument("--s1", help="S1 checkpoint (default: the set's)")
     ap.add_argument("--s2", help="S2 checkpoint (default: bundled)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -47,8 +48,8 @@ def main() -> None:
     true_pairs = pairs_of_table(table)
     n = min(args.limit or len(seqs), len(seqs))
     # one S1 pass serves both decoders; each selects proposals with its own thresholds
-    folder = Predictor(s1=args.s1)
-    predictor = Predictor(s1=args.s1, s2=args.s2, decoder="boxes")
+    folder = Predictor(s1=args.s1, model=args.model)
+    predictor = Predictor(s1=args.s1, s2=args.s2, decoder="boxes", model=args.model)
     decoders = ("fold", "boxes", "greedy")
     f1 = {d: np.zeros(n) for d in decoders}
     valid = {d: np.zeros(n, bool) for d in decoders}

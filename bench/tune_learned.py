@@ -120,6 +120,7 @@ def main() -> None:
     if args.table:
         Path(args.table).write_text("\n".join(lines) + "\n")
     w, b, d, g, t, f = rows[0]
+    w, b, g, t, f = (float(x) for x in (w, b, g, t, f))  # checkpoints hold plain Python numbers
     chosen = FoldEnergy(weight=w, offset=b, decoding=d, gamma=g, threshold=t if d == "threshknot" else 0.3)
     print(f"chosen: {chosen} (mean F1 {f:.4f})")
     if args.out:

@@ -234,7 +234,10 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
         if decoding == "mfe":
             pairs = parse_dot_bracket(structure)
         elif decoding == "mea":
-            pairs = parse_dot_bracket(fc.MEA(gamma)[0])
+            try:
+                pairs = parse_dot_bracket(fc.MEA(gamma)[0])
+            except ValueError:  # ViennaRNA's MEA backtrack can fail on extreme energies: centroid
+                pairs = parse_dot_bracket(fc.centroid()[0])
         elif decoding == "centroid":
             pairs = parse_dot_bracket(fc.centroid()[0])
         elif decoding == "threshknot":

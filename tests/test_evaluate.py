@@ -303,7 +303,7 @@ def test_malformed_files_are_errors_naming_the_place(tmp_path):
     assert "declares 9 bases" in msg
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(InputError, match="folder has no .bpseq files"):
+    with pytest.raises(InputError, match="folder has no .bpseq or .ct files"):
         ev.read_structures(empty)
     with pytest.raises(InputError, match="no such file"):
         ev.read_structures(tmp_path / "nope.fa")

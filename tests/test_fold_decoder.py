@@ -118,7 +118,7 @@ def test_predictor_fold_decoder_uses_only_proposed_pairs():
 
     rng = np.random.default_rng(6)
     seqs = ["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"] + ["".join(rng.choice(list("ACGU"), n)) for n in (40, 120)]
-    predictor = Predictor()
+    predictor = Predictor(model="mfe")
     assert predictor.s2 is None
     fast = dict(predictor.predict([f"s{k}" for k in range(len(seqs))], seqs))  # s1.allowed's path
     for k, proposals in predictor.s1.propose(seqs):
@@ -156,7 +156,13 @@ def test_predict_cli_default_decoder_prints_rnafold_layout():
     from .conftest import run_cli
 
     seq = "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"
-    r = run_cli("predict", seq)
+    r = run_cli("predict", seq)  # the default set: its structure in RNAfold's layout
+    assert r.returncode == 0, r.stderr
+    name, got_seq, line = r.stdout.splitlines()
+    structure, energy = line[:len(seq)], line[len(seq):].strip()
+    assert (name, got_seq) == (">seq1", seq)
+    assert float(energy.strip("()")) == pytest.approx(RNA.fold_compound(seq).eval_structure(structure), abs=0.006)
+    r = run_cli("predict", seq, "--model", "mfe")
     assert r.returncode == 0, r.stderr
     name, got_seq, line = r.stdout.splitlines()
     structure, energy = line[:len(seq)], line[len(seq):].strip()
@@ -204,5 +210,5 @@ def test_both_precisions_give_rnafold_on_a_clear_hairpin(precision):
     from rnastruct.pipeline import Predictor
 
     seq = "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"
-    (_, r), = Predictor(precision=precision).predict(["s"], [seq])
+    (_, r), = Predictor(precision=precision, model="mfe").predict(["s"], [seq])
     assert r.structure == RNA.fold(seq)[0]
