@@ -51,7 +51,14 @@ def _fold_one(k: int) -> list[np.ndarray]:
 
     seq, logits = _JOB["seqs"][k], _JOB["logits"][k]
     out = []
-    for _, w, b, d, g, t in _JOB["variants"]:
+    for label, w, b, d, g, t in _JOB["variants"]:
+        if label.startswith("EternaFold"):
+            import linearpartition  # benchmark only (non-commercial licence): bench/peers_setup.sh
+
+            from rnastruct.structure import parse_dot_bracket
+
+            out.append(parse_dot_bracket(linearpartition.partition(seq, mode="eterna")["structure"]))
+            continue
         energy = pair_pseudo_energies(logits, seq, w, b) if w else None
         out.append(fold_soft(seq, energy, d, g, t)[0])
     return out
@@ -63,6 +70,9 @@ def main() -> None:
     ap.add_argument("--model", default="real")
     ap.add_argument("--limit", type=int, help="a seeded random subset of each set")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--eternafold", action="store_true",
+                    help="also EternaFold (LinearPartition with EternaFold parameters, its MEA structure; "
+                         "benchmark only: bash bench/peers_setup.sh)")
     ap.add_argument("--short", action="store_true",
                     help="only RNAfold MFE, RNAfold MEA and the default (no ablation): large sets")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "real")
@@ -83,7 +93,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     report = [f"# Real structures: {args.model} model against RNAfold\n",
               f"Command: `python bench/real_eval.py --sets {' '.join(args.sets)}"
-              f"{f' --limit {args.limit}' if args.limit else ''}{' --short' if args.short else ''}`. Chosen settings: "
+              f"{f' --limit {args.limit}' if args.limit else ''}{' --short' if args.short else ''}{' --eternafold' if args.eternafold else ''}`. Chosen settings: "
               f"`{dataclasses.asdict(predictor.decoding)}`.\n"]
     summary = {}
     for name in args.sets:
@@ -100,6 +110,8 @@ def main() -> None:
         variants = _variants(predictor.decoding)[:4 if args.short else None]
         if args.short:
             variants = [v for v in variants if v[0] != "RNAfold centroid"]
+        if args.eternafold:
+            variants.insert(3, ("EternaFold (LinearPartition MEA)", 0, 0, "", 0, 0))
         _JOB.update(seqs=seqs, logits=logits, variants=variants)
         with mp.get_context("fork").Pool(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             folded = pool.map(_fold_one, range(len(seqs)), chunksize=2)

@@ -329,26 +329,9 @@ def _structure_only(path: Path) -> bool:
 
 
 def _read_structure_only(path: Path) -> list[Record]:
-    records, name, db, first = [], None, [], {}
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                if name is not None:
-                    records.append(_structure_record(path, name, "".join(db), first[name]))
-                name, db = (line[1:].split() or [""])[0], []
-                if not name or name in first:
-                    raise InputError(f"{path}, line {lineno}: {'duplicate' if name else 'empty'} record id")
-                first[name] = lineno
-            elif name is None:
-                raise InputError(f"{path}, line {lineno}: structure before the first '>' header")
-            else:
-                db.append(line.split()[0])
-    if name is not None:
-        records.append(_structure_record(path, name, "".join(db), first[name]))
-    return records
+    from .seqio import read_named_blocks
+
+    return [_structure_record(path, name, db, lineno) for name, db, lineno in read_named_blocks(path, "structure")]
 
 
 def _structure_record(path: Path, name: str, db: str, lineno: int) -> Record:

@@ -624,3 +624,33 @@ def read_shape(path: str | os.PathLike, seq: str, name: str) -> np.ndarray:
             if value >= 0:
                 out[pos - 1] = value
     return out
+
+
+def read_named_blocks(path: str | os.PathLike, what: str) -> list[tuple[str, str, int]]:
+    """A FASTA-shaped file of ``what`` (constraints, structures): ``>name`` lines, each followed
+    by lines joined into one text (the first word of each line) -> ``(name, text, header line)``
+    in file order. Errors name the file and line: text before the first header, an empty or
+    repeated name."""
+    p = Path(path)
+    out: list[tuple[str, str, int]] = []
+    seen: set[str] = set()
+    name, lines, at = None, [], 0
+    with open(p, encoding="utf-8", errors="replace") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith(">"):
+                if name is not None:
+                    out.append((name, "".join(lines), at))
+                name, lines, at = (line[1:].split() or [""])[0], [], lineno
+                if not name or name in seen:
+                    raise InputError(f"{p}, line {lineno}: {'duplicate' if name else 'empty'} record name")
+                seen.add(name)
+            elif name is None:
+                raise InputError(f"{p}, line {lineno}: {what} before the first '>' header")
+            else:
+                lines.append(line.split()[0])
+    if name is not None:
+        out.append((name, "".join(lines), at))
+    return out

@@ -137,3 +137,19 @@ def test_an_interrupted_run_keeps_nothing_half_written_and_a_rerun_skips_what_it
     r = run_cli("predict", fa, "--model", "turner", "--out", out, "--decoding", "centroid")
     assert r.returncode == 0 and "already done" not in r.stderr
     assert os.listdir(tmp_path).count(".out.fa.partial") == 0
+
+
+def test_iupac_codes_and_modified_bases_fold_as_n_with_a_warning(tmp_path):
+    fa = tmp_path / "s.fa"
+    fa.write_text(">x\nGGGGAAASCCCC\n>y\nGGGPAAAACCCC\n")
+    r = run_cli("predict", fa, "--model", "turner")
+    assert r.returncode == 0, r.stderr
+    assert "record x: 'S' at 8 folded as N" in r.stderr and "record y: 'P' at 4 folded as N" in r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1] == "GGGGAAANCCCC" and lines[4] == "GGGNAAAACCCC"
+    assert lines[2][7] == "." and lines[5][3] == "."  # an N pairs with nothing
+    import RNA
+
+    assert lines[2].split()[0] == RNA.fold("GGGGAAANCCCC")[0]
+    r = run_cli("predict", fa, "--strict")
+    assert r.returncode == 2 and "invalid base 'S' at position 8" in r.stderr

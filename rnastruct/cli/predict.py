@@ -144,26 +144,9 @@ def _read_constraint_file(path: str, names: list[str]) -> list:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"--constraint-file {p}: no such file")
-    found: dict[str, str] = {}
-    name, lines, first = None, [], {}
-    with open(p, encoding="utf-8", errors="replace") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = raw.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                if name is not None:
-                    found[name] = "".join(lines)
-                name, lines = line[1:].split()[0] if line[1:].split() else "", []
-                if not name or name in first:
-                    raise InputError(f"{p}, line {lineno}: {'duplicate' if name else 'empty'} record name")
-                first[name] = lineno
-            elif name is None:
-                raise InputError(f"{p}, line {lineno}: constraint before the first '>' header")
-            else:
-                lines.append(line)
-        if name is not None:
-            found[name] = "".join(lines)
+    from ..seqio import read_named_blocks
+
+    found = {name: text for name, text, _ in read_named_blocks(p, "constraint")}
     unknown = [n for n in found if n not in set(names)]
     if unknown:
         raise InputError(f"{p}: constraint for record {unknown[0]!r}, which is not in the input")

@@ -259,23 +259,13 @@ class S1Predictor:
         from tqdm import tqdm
 
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-        order = np.argsort(lengths, kind="stable")
         with tqdm(total=len(seqs), unit="seq", disable=not progress, dynamic_ncols=True,
                   mininterval=0.5, desc="s1") as bar:
-            k = 0
-            while k < len(order):
-                L = int(lengths[order[k]])
-                if L > self.tile:
-                    yield int(order[k]), self._tiles(seqs[order[k]], light, votes)
-                    k += 1
+            for index in self._length_batches(lengths):
+                if lengths[index[0]] > self.tile:  # alone in its batch
+                    yield int(index[0]), self._tiles(seqs[index[0]], light, votes)
                     bar.update(1)
                     continue
-                # sorted by length, so the batch's longest is its last: grow while it fits
-                end = k + 1
-                while end < len(order) and lengths[order[end]] <= self.tile and \
-                        (end - k + 1) * int(lengths[order[end]]) ** 2 <= self.batch_pixels:
-                    end += 1
-                index = order[k:end]
                 tokens, lens = self._batch([seqs[i] for i in index])
                 rows, cols = _upper_triangle(tokens.shape[1], self.device)  # [N] each
                 with self._autocast():
@@ -292,7 +282,20 @@ class S1Predictor:
                     else:
                         yield int(i), [proposals_and_votes(values, rows_np[:n], cols_np[:n], light, votes[1])]
                 bar.update(len(index))
-                k = end
+
+    def _length_batches(self, lengths: np.ndarray) -> Iterator[np.ndarray]:
+        """Indices of the sequences in length order, cut into batches of at most
+        ``batch_pixels`` map pixels; a sequence longer than ``tile`` is a batch of its own."""
+        order = np.argsort(lengths, kind="stable")
+        k = 0
+        while k < len(order):
+            end = k + 1
+            # sorted by length, so the batch's longest is its last: grow while it fits
+            while lengths[order[k]] <= self.tile and end < len(order) and lengths[order[end]] <= self.tile \
+                    and (end - k + 1) * int(lengths[order[end]]) ** 2 <= self.batch_pixels:
+                end += 1
+            yield order[k:end]
+            k = end
 
     @torch.inference_mode()
     def pair_logits(self, seqs: list[str], progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
@@ -307,16 +310,9 @@ class S1Predictor:
         if head is None:
             raise InputError("this S1 model has no pair head (model.pair_prob_head): it gives no pair scores")
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-        order = np.argsort(lengths, kind="stable")
         with tqdm(total=len(seqs), unit="seq", disable=not progress, dynamic_ncols=True,
                   mininterval=0.5, desc="s1") as bar:
-            k = 0
-            while k < len(order):
-                end = k + 1
-                while end < len(order) and lengths[order[end]] <= self.tile and \
-                        (end - k + 1) * int(lengths[order[end]]) ** 2 <= self.batch_pixels:
-                    end += 1
-                index = order[k:end]
+            for index in self._length_batches(lengths):
                 tokens, lens = self._batch([seqs[i] for i in index])
                 L = tokens.shape[1]
                 out = np.zeros((len(index), L, L), dtype=np.float32)
@@ -331,7 +327,6 @@ class S1Predictor:
                     n = int(lengths[i])
                     yield int(i), out[b, :n, :n]
                 bar.update(len(index))
-                k = end
 
     @torch.inference_mode()  # a generator of its own, run after pixel_tiles yields it
     def _tiles(self, seq: str, light: bool = False,
