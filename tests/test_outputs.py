@@ -153,3 +153,21 @@ def test_iupac_codes_and_modified_bases_fold_as_n_with_a_warning(tmp_path):
     assert lines[2].split()[0] == RNA.fold("GGGGAAANCCCC")[0]
     r = run_cli("predict", fa, "--strict")
     assert r.returncode == 2 and "invalid base 'S' at position 8" in r.stderr
+
+
+def test_progress_shows_for_few_records_and_counts_work():
+    from rnastruct.cli.predict import work
+
+    r = run_cli("predict", "GGGGAAAACCCC", "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA", "--model", "turner")
+    assert r.returncode == 0 and "predict 2/2 records: 100%" in r.stderr
+    # the bar advances by each record's expected work: a 400-nt RNA weighs far more than 20 nt
+    assert work(400) / work(20) > (400 / 20) ** 2
+
+
+def test_python_api_takes_any_sequence_of_strings():
+    import rnastruct
+
+    seqs = ("GGGGAAAACCCC", "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA")
+    by_tuple = rnastruct.predict(seqs, model="turner")
+    by_gen = rnastruct.predict((s for s in seqs), model="turner")
+    assert [r.structure for r in by_tuple] == [r.structure for r in by_gen] and len(by_tuple) == 2
