@@ -175,8 +175,12 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
                        input=f"{seqs[0]}\n\n{seqs[1]}\n", capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith(f">seq1\n{seqs[0]}\n") and f">seq2\n{seqs[1]}\n" in p.stdout
     p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--decoder", "boxes", "--s2", str(s2)],
-                       input=f"{seqs[0]}\nACGXU\n", capture_output=True, text=True)
+                       input=f"{seqs[0]}\nACG-U\n", capture_output=True, text=True)
     assert p.returncode == 2 and "seq2" in p.stderr and p.stdout == ""
+    # a letter other than ACGUN is folded as N, with a warning that names the record
+    p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--decoder", "boxes", "--s2", str(s2)],
+                       input=f"{seqs[0]}\nACGXUAGCUAGC\n", capture_output=True, text=True)
+    assert p.returncode == 0 and "record seq2: 'X' at 4 folded as N" in p.stderr
     for bad, msg in ((["ACGZ"], "neither a file nor a sequence"), ([tmp_path / "none.fa"], "neither a file"),
                      ([fasta, fasta], "more than once")):
         r = run_cli("predict", *bad, "--decoder", "boxes", "--s2", s2, "--out", tmp_path / "x.txt")
