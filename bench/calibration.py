@@ -35,8 +35,10 @@ def _probs_one(k: int) -> dict:
     from rnastruct.learned import pair_pseudo_energies
 
     seq, logits, d = _JOB["seqs"][k], _JOB["logits"][k], _JOB["decoding"]
-    out = {"RNAfold": pair_probabilities(seq)[0],
-           "rnastruct": pair_probabilities(seq, pair_pseudo_energies(logits, seq, d.weight, d.offset))[0]}
+    energy = pair_pseudo_energies(logits, seq, d.weight, d.offset)
+    out = {"RNAfold": pair_probabilities(seq)[0]}
+    for scale in _JOB["scales"]:
+        out[f"rnastruct x{scale:g}"] = pair_probabilities(seq, energy, scale)[0]
     try:
         import linearpartition
 
@@ -77,6 +79,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "calibration")
+    ap.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0],
+                    help="temperatures (x kT) tried for rnastruct's probabilities; the best on the first set is chosen")
+    ap.add_argument("--write", help="write the chosen temperature into this S1 checkpoint (fold_energy.prob_scale)")
     args = ap.parse_args()
 
     import torch
@@ -89,6 +94,7 @@ def main() -> None:
 
     torch.set_num_threads(args.workers)
     predictor = Predictor(threads=1)
+    predictor.decoding.prob_scale = 1.0  # the fit starts from the uncalibrated ensemble
     args.out.mkdir(parents=True, exist_ok=True)
     summary, lines = {}, []
     fig = Figure(figsize=(5 * len(args.sets), 4.6), layout="constrained")
@@ -102,7 +108,7 @@ def main() -> None:
         logits = [None] * len(seqs)
         for k, lg in predictor.s1.pair_logits(seqs):
             logits[k] = lg.copy()
-        _JOB.update(seqs=seqs, logits=logits, decoding=predictor.decoding)
+        _JOB.update(seqs=seqs, logits=logits, decoding=predictor.decoding, scales=args.scales)
         with mp.get_context("fork").Pool(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             per_seq = pool.map(_probs_one, range(len(seqs)), chunksize=2)
         ax = fig.add_subplot(1, len(args.sets), s + 1)
@@ -112,15 +118,31 @@ def main() -> None:
             n, conf, freq, ece = reliability([d[tool] for d in per_seq], [r.pairs for r in records])
             summary[name][tool] = {"ece": ece, "pairs": int(n.sum()), "bins": n.tolist(),
                                    "mean_p": conf.tolist(), "observed": freq.tolist()}
-            ok = n > 0
-            ax.plot(conf[ok], freq[ok], "o-", label=f"{tool} (ECE {ece:.3f})")
             lines.append(f"| {name} | {tool} | {ece:.4f} | {int(n.sum())} |")
+        if s == 0:  # the temperature is chosen on the first set (the validation split)
+            chosen = min(args.scales, key=lambda x: summary[name][f"rnastruct x{x:g}"]["ece"])
+        shown = ["RNAfold", "rnastruct x1", f"rnastruct x{chosen:g}"] + [t for t in per_seq[0] if t == "EternaFold"]
+        for tool in dict.fromkeys(shown):
+            r = summary[name][tool]
+            ok = np.asarray(r["bins"]) > 0
+            label = tool.replace("rnastruct x1", "rnastruct (uncalibrated)") if tool == "rnastruct x1" else tool
+            ax.plot(np.asarray(r["mean_p"])[ok], np.asarray(r["observed"])[ok], "o-",
+                    label=f"{label} (ECE {r['ece']:.3f})")
         ax.set_xlabel("predicted pair probability (bin mean)")
         ax.set_ylabel("share that are reference pairs")
         ax.set_title(f"{name}: {len(seqs)} RNAs, pairs with p >= {FLOOR:g}", fontsize="small")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.legend(fontsize="small")
+    summary["chosen_prob_scale"] = chosen
+    lines.append(f"\nrnastruct's temperature, chosen on {args.sets[0]}: x{chosen:g} kT")
+    if args.write:
+        from rnastruct.train import load_checkpoint, save_checkpoint
+
+        state = load_checkpoint(args.write)
+        state["fold_energy"]["prob_scale"] = float(chosen)
+        save_checkpoint(args.write, state)
+        print(f"wrote prob_scale {chosen:g} into {args.write}")
     save_png(fig, args.out / "reliability.png")
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     table = "| set | tool | ECE | pairs |\n|---|---|---|---|\n" + "\n".join(lines) + "\n"

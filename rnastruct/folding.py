@@ -192,7 +192,7 @@ def fold_soft_many(seq: str, pair_energy: np.ndarray | None, decodings: list[tup
 def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[str, float, float]],
               allowed=None, constraint: str | None = None, shape: np.ndarray | None = None,
               shape_slope: float = SHAPE_SLOPE, shape_intercept: float = SHAPE_INTERCEPT,
-              probs: bool = False) -> list[Folded]:
+              probs: bool = False, prob_scale: float = 1.0) -> list[Folded]:
     """Every option of the fold decoder, one ViennaRNA fold compound for all ``decodings``.
 
     - ``pair_energy``: ``[L, L]`` kcal/mol per pair (the learned pseudo-energies), or None;
@@ -202,24 +202,31 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
     - ``shape``: ``[L]`` SHAPE reactivities (NaN or negative = no data) as Deigan et al.'s
       pseudo-energies ``slope * ln(r + 1) + intercept`` per stacked pair, added to the others;
     - ``probs``: also return the pair probabilities and the ensemble free energy (the partition
-      function is computed for ensemble decodings anyway).
+      function is computed for ensemble decodings anyway); ``prob_scale`` != 1 reports them for
+      the ensemble at ``prob_scale`` times the thermal energy (ViennaRNA's ``betaScale``, a
+      calibration temperature), while the structure is still decoded at 1.
     Raises ``ValueError`` when the constraints leave no structure."""
     from .learned import threshknot
     from .structure import parse_dot_bracket, split_pseudoknots, to_dot_bracket
 
     L = len(seq)
     ensemble = probs or any(d != "mfe" for d, _, _ in decodings)
-    fc = RNA.fold_compound(seq, _model_details(ensemble))
-    if allowed is not None:
-        _forbid_outside(fc, seq, allowed)
-    if constraint is not None:
-        fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
-    if pair_energy is not None:
-        _soft_pairs(fc, pair_energy)
-    if shape is not None:
-        data = np.where(np.isfinite(shape) & (np.asarray(shape) >= 0), shape, -999.0)  # ViennaRNA: < 0 = none
-        fc.sc_add_SHAPE_deigan([-999.0] + data.astype(np.float64).tolist(), shape_slope, shape_intercept,
-                               RNA.OPTION_DEFAULT)
+
+    def compound(md):
+        fc = RNA.fold_compound(seq, md)
+        if allowed is not None:
+            _forbid_outside(fc, seq, allowed)
+        if constraint is not None:
+            fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
+        if pair_energy is not None:
+            _soft_pairs(fc, pair_energy)
+        if shape is not None:
+            data = np.where(np.isfinite(shape) & (np.asarray(shape) >= 0), shape, -999.0)  # ViennaRNA: < 0 = none
+            fc.sc_add_SHAPE_deigan([-999.0] + data.astype(np.float64).tolist(), shape_slope, shape_intercept,
+                                   RNA.OPTION_DEFAULT)
+        return fc
+
+    fc = compound(_model_details(ensemble))
     structure, mfe = fc.mfe()
     if mfe >= INFEASIBLE:
         raise ValueError("the constraints leave no structure")
@@ -228,6 +235,16 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
         fc.exp_params_rescale(mfe)
         g = float(fc.pf()[1])
         P = np.triu(np.asarray(fc.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
+    reported = P
+    if probs and prob_scale != 1.0:
+        # the probabilities reported are those of the ensemble at prob_scale x kT (a temperature
+        # fitted for calibration); the structure is decoded from the unscaled one
+        md = RNA.md()
+        md.compute_bpp, md.betaScale = 1, float(prob_scale)
+        hot = compound(md)
+        hot.exp_params_rescale(hot.mfe()[1])
+        g = float(hot.pf()[1])
+        reported = np.triu(np.asarray(hot.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
     plain = RNA.fold_compound(seq, _model_details(False))
     out = []
     for decoding, gamma, threshold in decodings:
@@ -246,7 +263,7 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
             raise ValueError(f"unknown decoding {decoding!r}")
         nested = split_pseudoknots(pairs)[0]
         energy = round(float(plain.eval_structure(to_dot_bracket(nested, L))), 2)
-        out.append(Folded(pairs, energy, g, P if probs else None))
+        out.append(Folded(pairs, energy, g, reported if probs else None))
     return out
 
 
@@ -289,10 +306,12 @@ def _soft_pairs(fc: "RNA.fold_compound", pair_energy: np.ndarray) -> None:
     fc.sc_add_bp(m.tolist())
 
 
-def pair_probabilities(seq: str, pair_energy: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def pair_probabilities(seq: str, pair_energy: np.ndarray | None = None,
+                       prob_scale: float = 1.0) -> tuple[np.ndarray, float]:
     """Base-pair probabilities ``[L, L]`` (upper triangle) under Turner 2004 plus
-    ``pair_energy`` (as ``fold_soft``), and the ensemble free energy (kcal/mol)."""
-    f = fold_full(seq, pair_energy, [("mfe", 1.0, 0.3)], probs=True)[0]
+    ``pair_energy`` (as ``fold_soft``; at ``prob_scale`` x kT), and the ensemble free energy
+    (kcal/mol)."""
+    f = fold_full(seq, pair_energy, [("mfe", 1.0, 0.3)], probs=True, prob_scale=prob_scale)[0]
     return f.probs, f.ensemble_energy
 
 

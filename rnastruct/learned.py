@@ -33,13 +33,17 @@ class FoldEnergy:
     decoding: str = "mfe"  # mfe | mea | centroid | threshknot
     gamma: float = 1.0  # MEA: weight of paired against unpaired bases
     threshold: float = 0.3  # ThreshKnot: least pair probability
+    # the pair probabilities reported (--bpp, unpaired probabilities) are those of the ensemble
+    # at this many times the thermal energy: a temperature fitted on validation structures so
+    # that a pair given probability p is real about p of the time (bench/calibration.py)
+    prob_scale: float = 1.0
 
     def validate(self) -> None:
         from .seqio import InputError
 
         if self.decoding not in DECODINGS:
             raise InputError(f"unknown decoding {self.decoding!r}: expected one of {', '.join(DECODINGS)}")
-        if not (self.weight >= 0 and self.gamma > 0 and 0 < self.threshold <= 1):
+        if not (self.weight >= 0 and self.gamma > 0 and 0 < self.threshold <= 1 and self.prob_scale > 0):
             raise InputError(f"weight must be >= 0, gamma > 0 and threshold in (0, 1]; got {self.weight}, "
                              f"{self.gamma}, {self.threshold}")
 

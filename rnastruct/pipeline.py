@@ -338,7 +338,8 @@ class Predictor:
         try:
             folded = fold_full(seq, energy, [(d.decoding, d.gamma, d.threshold)], allowed=allowed,
                                constraint=constraint, shape=shape, shape_slope=self.shape_slope,
-                               shape_intercept=self.shape_intercept, probs=self.probs)[0]
+                               shape_intercept=self.shape_intercept, probs=self.probs,
+                               prob_scale=d.prob_scale)[0]
         except ValueError as e:
             raise InputError(f"record {name}: {e}") from None
         if constraint is not None:

@@ -221,3 +221,16 @@ def test_sharded_predict_merges_to_the_single_run(tmp_path):
         assert r.returncode == 2 and "missing" in r.stderr and not (tmp_path / f"m2.{fmt}").exists()
     r = run_cli("predict", fa, "--shard", 3, "--num-shards", 3, "--out", tmp_path / "x.fa")
     assert r.returncode == 2 and "0 <= K < N" in r.stderr
+
+
+def test_a_calibration_temperature_scales_the_reported_probabilities_only():
+    for seq in SEQS[:10]:
+        md = RNA.md()
+        md.betaScale = 2.0
+        fc = RNA.fold_compound(seq, md)
+        fc.exp_params_rescale(fc.mfe()[1])
+        fc.pf()
+        hot = np.triu(np.asarray(fc.bpp())[1:, 1:], 1)
+        plain, scaled = (fold_full(seq, None, [("mea", 0.5, 0)], probs=True, prob_scale=x)[0] for x in (1.0, 2.0))
+        assert np.abs(scaled.probs - hot).max() < 1e-6
+        assert plain.pairs.tolist() == scaled.pairs.tolist()  # decoded from the unscaled ensemble
