@@ -242,7 +242,7 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
         md = RNA.md()
         md.compute_bpp, md.betaScale = 1, float(prob_scale)
         hot = compound(md)
-        hot.exp_params_rescale(hot.mfe()[1])
+        hot.exp_params_rescale(mfe)  # the MFE does not depend on the temperature scale
         g = float(hot.pf()[1])
         reported = np.triu(np.asarray(hot.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
     plain = RNA.fold_compound(seq, _model_details(False))
