@@ -17,14 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rnastruct.realdata import kmers
 from rnastruct.seqio import read_table, write_dataset
-
-_COMP = str.maketrans("ACGU", "UGCA")
-
-
-def kmers(seq: str, k: int) -> set[str]:
-    both = (seq, seq.translate(_COMP)[::-1])
-    return {s[i:i + k] for s in both for i in range(len(s) - k + 1)}
 
 
 def main() -> None:

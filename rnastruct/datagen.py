@@ -644,16 +644,24 @@ def _arrow_columns(cols) -> dict:
 
     pairs = cols.pop("pairs")
     boxes = cols.pop("boxes")
-    box_cols = list(zip(*(b for row in boxes for b in row))) or [()] * len(_BOX_FIELDS)
-    struct = pa.StructArray.from_arrays(
-        [pa.array(c, type=getattr(pa, t)()) for c, (_, t) in zip(box_cols, _BOX_FIELDS)],
-        names=[n for n, _ in _BOX_FIELDS])
     types = {"start": pa.int64(), "end": pa.int64(), "src_start": pa.int64(), "src_end": pa.int64(),
              "len": pa.int32(), "mfe": pa.float64(), "mfe_freq": pa.float64(), "ens_div": pa.float64()}
     out = {k: pa.array(v, type=types.get(k, pa.string())) for k, v in cols.items()}
     out["pairs"] = pairs_column(pairs)
-    out["boxes"] = pa.ListArray.from_arrays(list_offsets([len(b) for b in boxes]), struct)
+    out["boxes"] = boxes_column(boxes)
     return out
+
+
+def boxes_column(boxes: list[list[tuple]]):
+    """Per-row box tuples ``(type, bb_x, bb_y, siz_x, siz_y, pseudoknot)`` -> the ``boxes``
+    list-of-struct column of every dataset, built from flat buffers."""
+    import pyarrow as pa
+
+    box_cols = list(zip(*(b for row in boxes for b in row))) or [()] * len(_BOX_FIELDS)
+    struct = pa.StructArray.from_arrays(
+        [pa.array(c, type=getattr(pa, t)()) for c, (_, t) in zip(box_cols, _BOX_FIELDS)],
+        names=[n for n, _ in _BOX_FIELDS])
+    return pa.ListArray.from_arrays(list_offsets([len(b) for b in boxes]), struct)
 
 
 def versions() -> dict:

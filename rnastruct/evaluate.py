@@ -374,7 +374,7 @@ def read_structure_csv(path: str | os.PathLike, multiplets: bool = False) -> lis
                 raise InputError(f"{p}, line {line}: {e}") from None
             where = f"{p}, line {line}, record {name}"
             if (row.get("base_pairs") or "").strip():
-                pairs = _parse_base_pairs(row["base_pairs"], len(seq), where, multiplets)
+                pairs = parse_base_pairs(row["base_pairs"], len(seq), where, multiplets)
             elif (row.get("structure") or "").strip():
                 db = row["structure"].strip()
                 if len(db) != len(seq):
@@ -391,7 +391,7 @@ def read_structure_csv(path: str | os.PathLike, multiplets: bool = False) -> lis
     return records
 
 
-def _parse_base_pairs(text: str, length: int, where: str, multiplets: bool) -> np.ndarray:
+def parse_base_pairs(text: str, length: int, where: str, multiplets: bool) -> np.ndarray:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:

@@ -212,14 +212,16 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
     L = len(seq)
     ensemble = probs or any(d != "mfe" for d, _, _ in decodings)
 
+    soft = _soft_matrix(pair_energy) if pair_energy is not None else None  # built once, used by both compounds
+
     def compound(md):
         fc = RNA.fold_compound(seq, md)
         if allowed is not None:
             _forbid_outside(fc, seq, allowed)
         if constraint is not None:
             fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
-        if pair_energy is not None:
-            _soft_pairs(fc, pair_energy)
+        if soft is not None:
+            fc.sc_add_bp(soft)
         if shape is not None:
             data = np.where(np.isfinite(shape) & (np.asarray(shape) >= 0), shape, -999.0)  # ViennaRNA: < 0 = none
             fc.sc_add_SHAPE_deigan([-999.0] + data.astype(np.float64).tolist(), shape_slope, shape_intercept,
@@ -299,11 +301,12 @@ def check_constraint(seq: str, constraint: str) -> list[str]:
     return problems
 
 
-def _soft_pairs(fc: "RNA.fold_compound", pair_energy: np.ndarray) -> None:
+def _soft_matrix(pair_energy: np.ndarray) -> list:
+    """``[L, L]`` pair energies -> the 1-based ``(L + 1) x (L + 1)`` matrix ``sc_add_bp`` takes."""
     L = pair_energy.shape[0]
     m = np.zeros((L + 1, L + 1))
     m[1:, 1:] = np.triu(pair_energy, 1)  # ViennaRNA is 1-based
-    fc.sc_add_bp(m.tolist())
+    return m.tolist()
 
 
 def pair_probabilities(seq: str, pair_energy: np.ndarray | None = None,

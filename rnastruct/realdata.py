@@ -153,20 +153,15 @@ def to_table(cols: dict[str, list]):
     (``seq``, ``pairs``, ``split``, ``boxes``, ...), so every stage reads it."""
     import pyarrow as pa
 
-    from .datagen import _BOX_FIELDS
-    from .seqio import list_offsets, pairs_column
+    from .datagen import boxes_column
+    from .seqio import pairs_column
 
-    boxes = cols["boxes"]
-    box_cols = list(zip(*(b for row in boxes for b in row))) or [()] * len(_BOX_FIELDS)
-    struct = pa.StructArray.from_arrays(
-        [pa.array(c, type=getattr(pa, t)()) for c, (_, t) in zip(box_cols, _BOX_FIELDS)],
-        names=[n for n, _ in _BOX_FIELDS])
     out = {k: pa.array(cols[k], type=pa.string()) for k in ("id", "family", "split", "seq", "structure")}
     out["len"] = pa.array(cols["len"], type=pa.int32())
     out["n_ref_pairs"] = pa.array(cols["n_ref_pairs"], type=pa.int32())
     out["pairs"] = pairs_column(cols["pairs"])
     out["pk_pairs"] = pairs_column(cols["pk_pairs"])
-    out["boxes"] = pa.ListArray.from_arrays(list_offsets([len(b) for b in boxes]), struct)
+    out["boxes"] = boxes_column(cols["boxes"])
     return pa.table(out)
 
 
@@ -177,7 +172,7 @@ def read_real_csv(path) -> tuple[list, dict[str, str]]:
     import csv
     from pathlib import Path
 
-    from .evaluate import _parse_base_pairs
+    from .evaluate import parse_base_pairs
     from .seqio import InputError, Record
 
     p = Path(path)
@@ -200,7 +195,7 @@ def read_real_csv(path) -> tuple[list, dict[str, str]]:
             except ValueError as e:
                 raise InputError(f"{where}: {e}") from None
             raw = row["sequence"].strip()
-            records.append(Record(name, raw, _parse_base_pairs(row["base_pairs"], len(raw), where, True)))
+            records.append(Record(name, raw, parse_base_pairs(row["base_pairs"], len(raw), where, True)))
             families[name] = (row.get("family") or "").strip()
     if not records:
         raise InputError(f"{p}: no records")
