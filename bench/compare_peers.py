@@ -599,12 +599,12 @@ def docs_section(args, info, acc, fam, folds, agree, speed, res) -> str:
     return "\n".join(L)
 
 
-def write_docs(path: Path, section: str) -> None:
-    """Replace the peers section of ``path`` (from DOC_HEADING to the next ``## `` heading),
+def write_docs(path: Path, section: str, heading: str = DOC_HEADING) -> None:
+    """Replace the section ``heading`` of ``path`` (from it to the next ``## `` heading),
     leaving every other section as it is; append it when absent."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
     lines = text.splitlines(keepends=True)
-    start = next((k for k, l in enumerate(lines) if l.rstrip() == DOC_HEADING), None)
+    start = next((k for k, l in enumerate(lines) if l.rstrip() == heading), None)
     if start is None:
         new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
     else:

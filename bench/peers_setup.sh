@@ -32,6 +32,7 @@ if [[ -z "$VENV" ]]; then
     echo "peers_setup: no virtualenv: activate one or pass its folder (bash bench/peers_setup.sh VENV)" >&2
     exit 2
 fi
+if [[ -d "$VENV" ]]; then VENV=$(cd "$VENV" && pwd); fi  # absolute: some steps run in other folders
 PY="$VENV/bin/python"
 if [[ ! -x "$PY" ]]; then
     echo "peers_setup: $PY not found: is $VENV a virtualenv?" >&2

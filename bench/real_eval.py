@@ -52,6 +52,16 @@ def _fold_one(k: int) -> list[np.ndarray]:
     seq, logits = _JOB["seqs"][k], _JOB["logits"][k]
     out = []
     for label, w, b, d, g, t in _JOB["variants"]:
+        if label.startswith("MXfold2"):
+            if "mxfold2" not in _JOB:  # once per worker process
+                sys.path.insert(0, str(REPO / "bench"))
+                import peers  # bench/peers.py: MXfold2 built as `mxfold2 predict` builds it
+
+                _JOB["mxfold2"] = peers._mxfold2_load(1)
+            from rnastruct.structure import parse_dot_bracket
+
+            out.append(parse_dot_bracket(_JOB["mxfold2"](seq)[0]))
+            continue
         if label.startswith("EternaFold"):
             import linearpartition  # benchmark only (non-commercial licence): bench/peers_setup.sh
 
@@ -73,6 +83,9 @@ def main() -> None:
     ap.add_argument("--eternafold", action="store_true",
                     help="also EternaFold (LinearPartition with EternaFold parameters, its MEA structure; "
                          "benchmark only: bash bench/peers_setup.sh)")
+    ap.add_argument("--mxfold2", action="store_true",
+                    help="also MXfold2 with its shipped weights (TrainSetAB; bash bench/peers_setup.sh). Its "
+                         "training sets overlap ArchiveII and bpRNA: not a test of unseen RNAs")
     ap.add_argument("--no-pruning", action="store_true", help="skip the count of pairs the mfe set's pruning keeps")
     ap.add_argument("--short", action="store_true",
                     help="only RNAfold MFE, RNAfold MEA and the default (no ablation): large sets")
@@ -94,7 +107,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     report = [f"# Real structures: {args.model} model against RNAfold\n",
               f"Command: `python bench/real_eval.py --sets {' '.join(args.sets)}"
-              f"{f' --limit {args.limit}' if args.limit else ''}{' --short' if args.short else ''}{' --eternafold' if args.eternafold else ''}`. Chosen settings: "
+              f"{f' --limit {args.limit}' if args.limit else ''}{' --short' if args.short else ''}{' --eternafold' if args.eternafold else ''}{' --mxfold2' if args.mxfold2 else ''}`. Chosen settings: "
               f"`{dataclasses.asdict(predictor.decoding)}`.\n"]
     summary = {}
     for name in args.sets:
@@ -113,6 +126,8 @@ def main() -> None:
             variants = [v for v in variants if v[0] != "RNAfold centroid"]
         if args.eternafold:
             variants.insert(3, ("EternaFold (LinearPartition MEA)", 0, 0, "", 0, 0))
+        if args.mxfold2:
+            variants.insert(3, ("MXfold2 (shipped TrainSetAB weights)", 0, 0, "", 0, 0))
         _JOB.update(seqs=seqs, logits=logits, variants=variants)
         with mp.get_context("fork").Pool(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             folded = pool.map(_fold_one, range(len(seqs)), chunksize=2)
@@ -147,7 +162,7 @@ def main() -> None:
                       f"{total} canonical reference pairs (a cap on its recall).\n"))
         print(report[-1], flush=True)
         print(f"{name}: {time.time() - t0:.0f} s", file=sys.stderr)
-    tag = "_".join(args.sets) + (f"_limit{args.limit}" if args.limit else "") + ("_short" if args.short else "") + ("_eternafold" if args.eternafold else "")
+    tag = "_".join(args.sets) + (f"_limit{args.limit}" if args.limit else "") + ("_short" if args.short else "") + ("_eternafold" if args.eternafold else "") + ("_mxfold2" if args.mxfold2 else "")
     (args.out / f"eval_{tag}.md").write_text("".join(report))
     (args.out / f"eval_{tag}.json").write_text(json.dumps(summary, indent=1) + "\n")
 

@@ -50,6 +50,40 @@ def _label(decoding: str, gamma: float, threshold: float) -> str:
     return {"mea": f"mea(gamma {gamma})", "threshknot": f"threshknot({threshold})"}.get(decoding, decoding)
 
 
+def grid_search(seqs: list[str], refs: list[np.ndarray], logits: list, grid: list[tuple[float, float]],
+                workers: int = 2) -> list[tuple]:
+    """Mean F1 of every (weight, offset) of ``grid`` with every decoding of ``DECODINGS`` ->
+    rows ``(weight, offset, decoding, gamma, threshold, mean_f1)``, best first (ties: the
+    earlier in grid order, so weight 0, RNAfold's own, wins a tie)."""
+    import torch
+
+    _JOB.update(seqs=seqs, refs=refs, logits=logits, grid=grid)
+    torch.set_num_threads(1)
+    with mp.get_context("fork").Pool(workers) as pool:
+        f1 = np.array(pool.map(_score_one, range(len(seqs)), chunksize=4))  # [N, grid x decodings]
+    mean = f1.mean(axis=0).reshape(len(grid), len(DECODINGS))
+    rows = [(w, b, d, g, t, float(f)) for (w, b), row in zip(grid, mean) for (d, g, t), f in zip(DECODINGS, row)]
+    return sorted(rows, key=lambda r: -r[5])  # stable: ties keep grid order
+
+
+def _decoding_order(row: tuple) -> int:
+    return DECODINGS.index(tuple(row[2:5]))
+
+
+def table_lines(rows: list[tuple]) -> list[str]:
+    return (["weight\toffset\tdecoding\tgamma\tthreshold\tmean_f1"]
+            + [f"{w}\t{b}\t{d}\t{g}\t{t}\t{f:.4f}" for w, b, d, g, t, f in rows])
+
+
+def best(rows: list[tuple]):
+    """The best row of ``grid_search`` -> (``learned.FoldEnergy``, its mean F1)."""
+    from rnastruct.learned import FoldEnergy
+
+    w, b, d, g, t, f = rows[0]
+    w, b, g, t, f = (float(x) for x in (w, b, g, t, f))  # checkpoints hold plain Python numbers
+    return FoldEnergy(weight=w, offset=b, decoding=d, gamma=g, threshold=t if d == "threshknot" else 0.3), f
+
+
 def load_validation(paths: list[str], limit: int | None, seed: int):
     from rnastruct.realdata import clean_sequence, read_real_csv
 
@@ -84,7 +118,6 @@ def main() -> None:
 
     import torch
 
-    from rnastruct.learned import FoldEnergy
     from rnastruct.s1.infer import S1Predictor
     from rnastruct.train import load_checkpoint, save_checkpoint
 
@@ -101,27 +134,15 @@ def main() -> None:
         sys.exit("--out needs --s1")
 
     grid = [(0.0, 0.0)] + [(w, b) for w, b in itertools.product(args.weights, args.offsets) if w and args.s1]
-    _JOB.update(seqs=seqs, refs=refs, logits=logits, grid=grid)
-    torch.set_num_threads(1)
-    with mp.get_context("fork").Pool(args.workers) as pool:
-        f1 = np.array(pool.map(_score_one, range(len(seqs)), chunksize=4))  # [N, grid x decodings]
-    mean = f1.mean(axis=0).reshape(len(grid), len(DECODINGS))
-    rows = []
-    for (w, b), row in zip(grid, mean):
-        for (d, g, t), f in zip(DECODINGS, row):
-            rows.append((w, b, d, g, t, f))
-    rows.sort(key=lambda r: -r[5])
-    lines = ["weight\toffset\tdecoding\tgamma\tthreshold\tmean_f1"]
-    lines += [f"{w}\t{b}\t{d}\t{g}\t{t}\t{f:.4f}" for w, b, d, g, t, f in rows]
+    rows = grid_search(seqs, refs, logits, grid, args.workers)
+    lines = table_lines(rows)
     print(f"{len(seqs)} validation sequences from {', '.join(args.valid)}; {time.time() - t0:.0f} s")
     print("baseline (weight 0 = RNAfold): " + ", ".join(
-        f"{_label(d, g, t)} {f:.4f}" for (d, g, t), f in zip(DECODINGS, mean[0])))
+        f"{_label(d, g, t)} {f:.4f}" for w, b, d, g, t, f in sorted(rows, key=_decoding_order) if w == 0))
     print("\n".join(lines[:16]))
     if args.table:
         Path(args.table).write_text("\n".join(lines) + "\n")
-    w, b, d, g, t, f = rows[0]
-    w, b, g, t, f = (float(x) for x in (w, b, g, t, f))  # checkpoints hold plain Python numbers
-    chosen = FoldEnergy(weight=w, offset=b, decoding=d, gamma=g, threshold=t if d == "threshknot" else 0.3)
+    chosen, f = best(rows)
     print(f"chosen: {chosen} (mean F1 {f:.4f})")
     if args.out:
         import dataclasses

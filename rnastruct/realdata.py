@@ -16,8 +16,9 @@ pairs, so each record is reduced to one, every step counted in the manifest:
    is the ``pairs`` column; the crossing rest is kept in ``pk_pairs``.
 
 Records longer than ``max_length`` are left out. ``exclude`` names sequences (of evaluation
-sets) that must not be trained on: identical ones are left out, and with ``kmer`` every record
-that shares a k-mer (either strand) with one of them.
+sets) that must not be trained on: identical ones are left out, with ``kmer`` every record that
+shares a k-mer (either strand) with one of them, and with ``homologs`` (``nhmmer_homologs``:
+HMMER's nhmmer, each evaluation sequence a query) every record found as their homolog.
 
 Positions are 0-based, pairs ``(i, j)`` with ``i < j``, as everywhere in rnastruct.
 """
@@ -98,14 +99,48 @@ def kmers(seq: str, k: int) -> set[str]:
     return {s[i:i + k] for s in both for i in range(len(s) - k + 1)}
 
 
+def nhmmer_homologs(queries: Iterable[str], targets: dict[str, str], evalue: float = 1e-3,
+                    cpus: int = 0) -> set[str]:
+    """Names of the ``targets`` (name -> sequence) that HMMER's nhmmer finds with an E-value
+    <= ``evalue`` when each of ``queries`` is searched against them.
+
+    Exact and k-mer matches miss distant members of an RNA family (a tRNA of another phylum
+    shares few 16-mers with ours); a profile HMM built from each query finds them. E-values
+    count the whole target set (nhmmer's default), so a set's filter is deterministic. Letters
+    other than A C G U are searched as N. Needs ``pyhmmer`` (``pip install rnastruct[homology]``)."""
+    try:
+        import pyhmmer
+    except ImportError:
+        raise ImportError("the homology filter needs pyhmmer: pip install 'rnastruct[homology]'") from None
+    alphabet = pyhmmer.easel.Alphabet.rna()
+
+    def block(named):
+        return pyhmmer.easel.TextSequenceBlock(
+            [pyhmmer.easel.TextSequence(name=name.encode(), sequence=clean_sequence(s)[0]) for name, s in named]
+        ).digitize(alphabet)
+
+    unique = sorted({clean_sequence(s)[0] for s in queries})
+    if not unique or not targets:
+        return set()
+    found = set()
+    for hits in pyhmmer.hmmer.nhmmer(block((f"q{k}", s) for k, s in enumerate(unique)),
+                                     block(targets.items()), cpus=cpus, E=evalue):
+        found.update(h.name.decode() if isinstance(h.name, bytes) else h.name for h in hits if h.included)
+    return found
+
+
 def build_rows(records: Iterable, split: str, max_length: int | None = None,
-               exclude: Iterable[str] = (), kmer: int = 0, families: dict[str, str] | None = None):
+               exclude: Iterable[str] = (), kmer: int = 0, families: dict[str, str] | None = None,
+               homologs: Iterable[str] = (), identical: Iterable[str] = ()):
     """Real records (``seqio.Record`` with raw sequence and 0-based pairs, bases possibly in
     several pairs) -> (column dict for ``to_table``, counts). ``exclude``: sequences of
     evaluation sets (cleaned the same way) that no row may equal, or with ``kmer > 0`` share a
-    k-mer with."""
+    k-mer with; ``homologs``: names of records to leave out as their homologs; ``identical``:
+    more sequences that no row may equal (a validation split)."""
+    homologs = set(homologs)
     excluded = {clean_sequence(s)[0] for s in exclude}
     held = set().union(*(kmers(s, kmer) for s in excluded)) if kmer and excluded else set()
+    excluded |= {clean_sequence(s)[0] for s in identical}
     cols: dict[str, list] = {k: [] for k in ("id", "family", "split", "len", "seq", "structure",
                                              "pairs", "pk_pairs", "n_ref_pairs", "boxes")}
     counts: Counter = Counter()
@@ -125,6 +160,9 @@ def build_rows(records: Iterable, split: str, max_length: int | None = None,
             continue
         if held and not held.isdisjoint(kmers(seq, kmer)):
             counts["dropped_kmer_shared_with_evaluation"] += 1
+            continue
+        if r.name in homologs:
+            counts["dropped_homolog_of_evaluation"] += 1
             continue
         ref = as_pairs(r.pairs)
         nested, knotted, c = reduce_structure(seq, ref)

@@ -11,7 +11,8 @@ import torch
 
 from rnastruct.folding import fold_soft, fold_soft_many, pair_probabilities
 from rnastruct.learned import FoldEnergy, pair_pseudo_energies, threshknot
-from rnastruct.realdata import build_rows, clean_sequence, read_real_csv, reduce_structure, resolve_multiplets
+from rnastruct.realdata import (build_rows, clean_sequence, kmers, nhmmer_homologs, read_real_csv, reduce_structure,
+                                resolve_multiplets)
 from rnastruct.s1.data import load_examples
 from rnastruct.s1.model import S1ModelConfig, build_model
 from rnastruct.s1.training import CHECKPOINT_KIND, S1Config, init_weights, with_reference_pairs
@@ -82,6 +83,27 @@ def test_leakage_filter_identity_and_kmer():
     assert cols["id"] == ["a"] and counts["dropped_too_long"] == 2
 
 
+# tRNA-Phe of yeast and of E. coli: homologs (same family, same cloverleaf) that share no 12-mer
+TRNA_PHE_YEAST = "GCGGAUUUAGCUCAGUUGGGAGAGCGCCAGACUGAAGAUCUGGAGGUCCUGUGUUCGAUCCACAGAAUUCGCACCA"
+TRNA_PHE_ECOLI = "GCCCGGAUAGCUCAGUCGGUAGAGCAGGGGAUUGAAAAUCCCCGUGUCCUUGGUUCGAUUCCGAGUCCGGGCACCA"
+
+
+def test_homology_filter_finds_a_homolog_that_kmers_miss():
+    assert not kmers(TRNA_PHE_YEAST, 12) & kmers(TRNA_PHE_ECOLI, 12)
+    rng = np.random.default_rng(0)
+    shuffled = "".join(rng.permutation(list(TRNA_PHE_ECOLI)))  # same composition, no homology
+    unrelated = "".join(rng.choice(list("ACGU"), 300))
+    targets = {"ecoli": TRNA_PHE_ECOLI, "shuffled": shuffled, "unrelated": unrelated,
+               "ecoli_in_a_longer_rna": unrelated[:100] + TRNA_PHE_ECOLI.replace("U", "T") + unrelated[100:160]}
+    assert nhmmer_homologs([TRNA_PHE_YEAST], targets, 1e-3) == {"ecoli", "ecoli_in_a_longer_rna"}
+    assert nhmmer_homologs([TRNA_PHE_YEAST], targets, 1e-30) == set()  # the E-value threshold is honoured
+    assert nhmmer_homologs([], targets) == set()
+    recs = [Record(n, s, np.zeros((0, 2))) for n, s in targets.items()]
+    cols, counts = build_rows(recs, "train", exclude=[TRNA_PHE_YEAST],
+                              homologs=nhmmer_homologs([TRNA_PHE_YEAST], targets))
+    assert cols["id"] == ["shuffled", "unrelated"] and counts["dropped_homolog_of_evaluation"] == 2
+
+
 def _write_csv(path, rows):
     import csv
 
@@ -112,6 +134,20 @@ def test_real_data_command_writes_a_dataset_s1_reads(tmp_path):
     assert c["records_with_other_letters"] == 1 and c["kept"] == 2
     ex, split = load_examples(out)
     assert len(ex) == 3 and list(split) == ["train", "train", "valid"]
+    # the homology filter, on the training rows and (--filter-valid) on the validation rows
+    _write_csv(train, [("t1", "GGGGAAAACCCC", "[[1, 12]]", ""), ("phe", TRNA_PHE_ECOLI, "[[1, 72]]", "")])
+    _write_csv(valid, [("v1", "GCGCAAAAGCGC", "[[1, 12]]", ""), ("phe2", TRNA_PHE_ECOLI[1:], "[]", "")])
+    _write_csv(held, [("e1", TRNA_PHE_YEAST, "[]", "")])
+    for extra, valid_ids in (([], ["v1", "phe2"]), (["--filter-valid"], ["v1"])):
+        r = run_cli("real-data", "--train", train, "--valid", valid, "--exclude", held, "--homology-evalue", "1e-3",
+                    *extra, "--out", out, "--overwrite")
+        assert r.returncode == 0, r.stderr
+        table, manifest = read_table(out)
+        assert table.column("id").to_pylist() == ["t1", *valid_ids]
+        assert manifest["counts"][str(train)]["dropped_homolog_of_evaluation"] == 1
+        assert manifest["params"]["homology_evalue"] == 1e-3
+    r = run_cli("real-data", "--train", train, "--homology-evalue", "1e-3", "--out", tmp_path / "ds3")
+    assert r.returncode == 2 and "--exclude" in r.stderr and not (tmp_path / "ds3").exists()
     # a bad file: a clear error naming it, nothing written
     bad = tmp_path / "bad.csv"
     bad.write_text("id,seq\nx,ACGU\n")

@@ -229,8 +229,13 @@ def add_real_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exclude", nargs="*", default=[], metavar="CSV",
                    help="evaluation sets: training rows with an identical sequence are left out")
     p.add_argument("--kmer", type=int, default=0, metavar="K",
-                   help="also leave out training rows sharing a K-mer (either strand) with --exclude "
-                        "or --valid (0 = identity only)")
+                   help="also leave out training rows sharing a K-mer (either strand) with an --exclude "
+                        "sequence (0 = identity only); rows identical to a --valid row are always left out")
+    p.add_argument("--homology-evalue", type=float, default=None, metavar="E",
+                   help="also leave out training rows that HMMER's nhmmer finds as homologs of an --exclude "
+                        "sequence with E-value <= E (needs pip install 'rnastruct[homology]'); e.g. 1e-3")
+    p.add_argument("--filter-valid", action="store_true",
+                   help="filter the --valid rows against --exclude too (identity, --kmer, --homology-evalue)")
     p.add_argument("--max-length", type=int, default=500, help="leave out longer records (default 500)")
     p.add_argument("--out", required=True, help="output folder: segments.parquet + manifest.json")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -240,7 +245,7 @@ def run_real_data(args) -> int:
     import pyarrow as pa
 
     from ..datagen import versions
-    from ..realdata import build_rows, read_real_csv, to_table
+    from ..realdata import build_rows, nhmmer_homologs, read_real_csv, to_table
     from ..seqio import write_dataset
 
     check_out_dir(args.out, args.overwrite)
@@ -248,21 +253,33 @@ def run_real_data(args) -> int:
         raise InputError("give --train and/or --valid CSV files")
     if args.kmer < 0 or args.max_length < 1:
         raise InputError("--kmer must be >= 0 and --max-length >= 1")
+    if args.homology_evalue is not None and not args.homology_evalue > 0:
+        raise InputError("--homology-evalue must be > 0")
+    if (args.homology_evalue is not None or args.filter_valid) and not args.exclude:
+        raise InputError("--homology-evalue and --filter-valid filter against --exclude: name the evaluation CSVs")
     valid = [read_real_csv(p) for p in args.valid]
-    # validation sequences are evaluation sequences too: never trained on
-    exclude = [r.seq for p in args.exclude for r in read_real_csv(p)[0]] + [r.seq for rs, _ in valid for r in rs]
+    evaluation = [r.seq for p in args.exclude for r in read_real_csv(p)[0]]
+    exclude = {"train": evaluation, "valid": evaluation if args.filter_valid else []}
+    # a training row identical to a validation row would inflate every validation figure
+    identical = {"train": [r.seq for rs, _ in valid for r in rs], "valid": []}
     tables, counts = [], {}
     for split, paths in (("train", args.train), ("valid", args.valid)):
         for path in paths:
             records, families = read_real_csv(path)
-            cols, c = build_rows(records, split, args.max_length, exclude if split == "train" else (),
-                                 args.kmer, families)
+            homologs = set()
+            if args.homology_evalue is not None and exclude[split]:
+                print(f"{path}: searching homologs of {len(evaluation)} evaluation sequences (nhmmer, "
+                      f"E <= {args.homology_evalue:g})", file=sys.stderr)
+                homologs = nhmmer_homologs(evaluation, {r.name: r.seq for r in records}, args.homology_evalue)
+            cols, c = build_rows(records, split, args.max_length, exclude[split], args.kmer, families, homologs,
+                                 identical[split])
             tables.append(to_table(cols))
             counts[str(path)] = {"split": split, **dict(sorted(c.items()))}
     table = pa.concat_tables(tables)
     manifest = {"kind": "rnastruct.real-data", "versions": versions(),
                 "params": {"train": args.train, "valid": args.valid, "exclude": args.exclude,
-                           "kmer": args.kmer, "max_length": args.max_length},
+                           "kmer": args.kmer, "homology_evalue": args.homology_evalue,
+                           "filter_valid": args.filter_valid, "max_length": args.max_length},
                 "counts": counts, "run": {"argv": sys.argv}}
     write_dataset(table, args.out, manifest, overwrite=args.overwrite)
     for path, c in counts.items():
