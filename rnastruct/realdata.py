@@ -124,7 +124,7 @@ def nhmmer_homologs(queries: Iterable[str], targets: dict[str, str], evalue: flo
         return set()
     found = set()
     for hits in pyhmmer.hmmer.nhmmer(block((f"q{k}", s) for k, s in enumerate(unique)),
-                                     block(targets.items()), cpus=cpus, E=evalue):
+                                     block(targets.items()), cpus=cpus, E=evalue, incE=evalue):
         found.update(h.name.decode() if isinstance(h.name, bytes) else h.name for h in hits if h.included)
     return found
 

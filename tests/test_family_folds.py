@@ -50,7 +50,13 @@ def test_one_fold_rescored_by_evaluate_and_rerun_identically(tmp_path):
     published = table[table["tool"] == "RNAfold"].set_index("id")["f1"].reindex(here.index)
     assert abs(here.mean() - published.mean()) < 0.02
     settings = json.loads((fold / "settings.json").read_text())
-    assert settings["n_test"] == 4 and settings["n_valid"] == 6 and settings["fold_energy"]["weight"] in (0.0, 0.15)
+    assert settings["n_test"] == 4 and settings["n_valid"] == 6
+    # the settings were chosen on other families only, and are the best row of the grid
+    assert not any(i.startswith("telomerase") for i in settings["valid_ids"])
+    assert not set(settings["valid_ids"]) & set(ours.index)
+    tuning = pd.read_csv(fold / "tuning.tsv", sep="\t")
+    assert settings["validation_f1"] == pytest.approx(tuning["mean_f1"].max(), abs=1e-4)
+    assert settings["fold_energy"]["weight"] == tuning.iloc[0]["weight"]
     doc = (tmp_path / "bench.md").read_text()
     assert "## Unseen families: ArchiveII family folds" in doc and "| telomerase | 4 |" in doc
     assert (tmp_path / "res" / "f1_by_family.png").stat().st_size > 1000
@@ -58,6 +64,10 @@ def test_one_fold_rescored_by_evaluate_and_rerun_identically(tmp_path):
     first = (fold / "scores.csv").read_text()
     _bench("--fold", "telomerase", *TINY, *_paths(tmp_path), "--force")
     assert (fold / "scores.csv").read_text() == first
+    # other inputs (a different validation subset) recompute the fold without --force
+    r = _bench("--fold", "telomerase", *TINY, *_paths(tmp_path), "--seed", "1")
+    assert "its inputs changed" in r.stderr
+    assert json.loads((fold / "settings.json").read_text())["inputs"]["seed"] == 1
 
 
 def test_unknown_fold_and_missing_s1_are_clear_errors(tmp_path):
@@ -86,3 +96,23 @@ def test_slurm_array_runs_the_folds_then_the_report(tmp_path):
     scores = pd.read_csv(tmp_path / "res" / "scores.csv")
     assert set(scores.loc[scores["tool"] == "rnastruct", "id"].str.split("_").str[0]) == {"telomerase"}
     assert "| telomerase | 4 |" in (tmp_path / "bench.md").read_text()
+
+
+def test_cloverleaf_detector_by_hand():
+    sys.path.insert(0, str(REPO / "bench"))
+    from family_folds import cloverleaf
+
+    # yeast tRNA-Phe: acceptor, D, anticodon and T stems
+    phe = "(((((((..((((........)))).(((((.......))))).....(((((.......))))))))))))...."
+    assert cloverleaf(phe)
+    assert cloverleaf("." + phe[:-1])  # a 5' tail
+    # class II (tRNA-Ser/Leu): a variable arm as a fourth branch
+    ser = "(((((((..(((.........))).(((((.......)))))..((((.....))))..(((((.......))))))))))))...."
+    assert cloverleaf(ser)
+    # an interior loop in the acceptor stem is still a cloverleaf; a branched branch is not
+    assert cloverleaf("((((.(((..((((........)))).(((((.......))))).....(((((.......)))))))).))))....")
+    assert not cloverleaf("(((((((..((((..((...))..((...))..)))).(((((.......))))).....(((((.......))))))))))))")
+    assert not cloverleaf("((((((((((((((((((((((((((((.......))))))))))))))))))))))))))))..........")  # a hairpin
+    assert not cloverleaf("(((((((..((((........)))).....(((((.......))))))))))))......................")  # 2 branches
+    assert not cloverleaf("((((........))))" + phe)  # two outer stems
+    assert not cloverleaf(phe * 2)  # too long

@@ -97,6 +97,7 @@ def test_homology_filter_finds_a_homolog_that_kmers_miss():
                "ecoli_in_a_longer_rna": unrelated[:100] + TRNA_PHE_ECOLI.replace("U", "T") + unrelated[100:160]}
     assert nhmmer_homologs([TRNA_PHE_YEAST], targets, 1e-3) == {"ecoli", "ecoli_in_a_longer_rna"}
     assert nhmmer_homologs([TRNA_PHE_YEAST], targets, 1e-30) == set()  # the E-value threshold is honoured
+    assert nhmmer_homologs([TRNA_PHE_YEAST], {"ecoli": TRNA_PHE_ECOLI}, 0.5) == {"ecoli"}  # above 0.01 too
     assert nhmmer_homologs([], targets) == set()
     recs = [Record(n, s, np.zeros((0, 2))) for n, s in targets.items()]
     cols, counts = build_rows(recs, "train", exclude=[TRNA_PHE_YEAST],

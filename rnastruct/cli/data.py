@@ -241,6 +241,12 @@ def add_real_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
+def _pyhmmer_version() -> str:
+    import pyhmmer
+
+    return f"nhmmer of pyhmmer {pyhmmer.__version__}"
+
+
 def run_real_data(args) -> int:
     import pyarrow as pa
 
@@ -280,6 +286,7 @@ def run_real_data(args) -> int:
                 "params": {"train": args.train, "valid": args.valid, "exclude": args.exclude,
                            "kmer": args.kmer, "homology_evalue": args.homology_evalue,
                            "filter_valid": args.filter_valid, "max_length": args.max_length},
+                "homology_search": _pyhmmer_version() if args.homology_evalue is not None else None,
                 "counts": counts, "run": {"argv": sys.argv}}
     write_dataset(table, args.out, manifest, overwrite=args.overwrite)
     for path, c in counts.items():
