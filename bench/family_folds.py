@@ -424,10 +424,11 @@ def docs_section(fam, overall, n, gap, settings, data_counts: dict, filter_check
     cpus = sorted({s["cpu"] for s in settings.values()})
     L = [DOC_HEADING, "",
          "Leave-one-family-out on ArchiveII (`ArchiveII_familyfold.csv`): each of the nine families is predicted "
-         "by a model that never saw it. Regenerate with `python bench/family_folds.py` (or fold by fold, "
+         "by a model trained with that family filtered out of its data. Regenerate with `python bench/family_folds.py` (or fold by fold, "
          "`--fold NAME`, then `--report`; `bash bench/family_folds.sbatch` on Slurm). How the model is retrained "
-         "per fold, and why: the docstring of `bench/family_folds.py` (S1 fine-tuned once on bpRNA TR0 without "
-         "any of the nine families, removed by source database, identity, shared 16-mers and nhmmer; the "
+         "per fold, and why: the docstring of `bench/family_folds.py` (S1 fine-tuned once on bpRNA TR0 with "
+         "all nine families filtered out by source database, identity, shared 16-mers, nhmmer and the tRNA "
+         "cloverleaf; the "
          "pseudo-energy weight, offset and decoding chosen per fold on RNAs of the other families).",
          "",
          f"Folds done: {len(fam)} of 9 ({', '.join(fam.index)}); {int(n.sum())} RNAs"
