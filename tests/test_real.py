@@ -135,6 +135,9 @@ def test_real_data_command_writes_a_dataset_s1_reads(tmp_path):
     assert c["records_with_other_letters"] == 1 and c["kept"] == 2
     ex, split = load_examples(out)
     assert len(ex) == 3 and list(split) == ["train", "train", "valid"]
+    r = run_cli("inspect", out)  # a real dataset has no MFE columns
+    assert r.returncode == 0, r.stderr
+    assert f"{train}: train, kept 2 of 3" in r.stdout and "t2" in r.stdout
     # the homology filter, on the training rows and (--filter-valid) on the validation rows
     _write_csv(train, [("t1", "GGGGAAAACCCC", "[[1, 12]]", ""), ("phe", TRNA_PHE_ECOLI, "[[1, 72]]", "")])
     _write_csv(valid, [("v1", "GCGCAAAAGCGC", "[[1, 12]]", ""), ("phe2", TRNA_PHE_ECOLI[1:], "[]", "")])

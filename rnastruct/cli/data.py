@@ -200,19 +200,26 @@ def run_inspect(args) -> int:
         c = man.get("counts", {})
         print(f"  made by {man.get('kind')} with rnastruct {man['versions']['rnastruct']}, "
               f"ViennaRNA {man['versions']['viennarna']}")
-        print(f"  sampled {c.get('sampled')}, kept {c.get('kept')}, rejected {c.get('rejected')}")
+        if man.get("kind") == "rnastruct.real-data":  # counts per input file
+            for path, fc in c.items():
+                dropped = {k: v for k, v in fc.items() if k.startswith("dropped") and v}
+                print(f"  {path}: {fc.get('split')}, kept {fc.get('kept', 0)} of {fc.get('read')} "
+                      f"(left out: {dropped or 'none'})")
+        else:
+            print(f"  sampled {c.get('sampled')}, kept {c.get('kept')}, rejected {c.get('rejected')}")
         print("  params: " + ", ".join(f"{k}={v}" for k, v in man.get("params", {}).items() if v not in (None, [], "")))
     if len(df):
         lens = df["len"].to_numpy()
         print(f"  length min/median/max: {lens.min()}/{int(np.median(lens))}/{lens.max()}")
-        print(f"  mfe_freq median {df['mfe_freq'].median():.3f}; pairs per segment "
-              f"{df['pairs'].map(len).mean():.1f}; splits {df['split'].value_counts().to_dict()}")
+        mfe_freq = f"mfe_freq median {df['mfe_freq'].median():.3f}; " if "mfe_freq" in df else ""
+        print(f"  {mfe_freq}pairs per segment {df['pairs'].map(len).mean():.1f}; "
+              f"splits {df['split'].value_counts().to_dict()}")
         n_boxes = {t: 0 for t in ("stem", "iloop", "hloop")}
         for boxes in df["boxes"]:
             for b in boxes:
                 n_boxes[b["type"]] += 1
         print(f"  boxes: {n_boxes}")
-        cols = ["id", "split", "len", "mfe", "mfe_freq", "structure"]
+        cols = [c for c in ("id", "split", "len", "mfe", "mfe_freq", "structure") if c in df]  # real data: no MFE
         with __import__("pandas").option_context("display.width", 200, "display.max_colwidth", 80):
             print(df[cols].head(args.rows).to_string(index=False))
     return 0
