@@ -168,8 +168,9 @@ def drop_cloverleaves(src: Path, dst: Path) -> None:
 
     table, manifest = read_table(src)
     clover = np.array([cloverleaf(s) for s in table.column("structure").to_pylist()])
+    splits = np.array(table.column("split").to_pylist())
     for split in ("train", "valid"):
-        n = int((clover & (np.array(table.column("split").to_pylist()) == split)).sum())
+        n = int((clover & (splits == split)).sum())
         manifest.setdefault("structure_filter", {})[split] = {"dropped_trna_cloverleaf": n}
     manifest["structure_filter_rule"] = "bench/family_folds.py cloverleaf(): tRNA cloverleaves of 55-100 nt"
     write_dataset(table.filter(pa.array(~clover)), dst, manifest, overwrite=True)

@@ -114,9 +114,9 @@ def nhmmer_homologs(queries: Iterable[str], targets: dict[str, str], evalue: flo
         raise ImportError("the homology filter needs pyhmmer: pip install 'rnastruct[homology]'") from None
     alphabet = pyhmmer.easel.Alphabet.rna()
 
-    def block(named):
+    def block(named):  # (name, cleaned sequence) pairs
         return pyhmmer.easel.TextSequenceBlock(
-            [pyhmmer.easel.TextSequence(name=name.encode(), sequence=clean_sequence(s)[0]) for name, s in named]
+            [pyhmmer.easel.TextSequence(name=name.encode(), sequence=s) for name, s in named]
         ).digitize(alphabet)
 
     unique = sorted({clean_sequence(s)[0] for s in queries})
@@ -124,7 +124,8 @@ def nhmmer_homologs(queries: Iterable[str], targets: dict[str, str], evalue: flo
         return set()
     found = set()
     for hits in pyhmmer.hmmer.nhmmer(block((f"q{k}", s) for k, s in enumerate(unique)),
-                                     block(targets.items()), cpus=cpus, E=evalue, incE=evalue):
+                                     block((n, clean_sequence(s)[0]) for n, s in targets.items()),
+                                     cpus=cpus, E=evalue, incE=evalue):
         found.update(h.name.decode() if isinstance(h.name, bytes) else h.name for h in hits if h.included)
     return found
 
