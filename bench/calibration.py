@@ -32,10 +32,12 @@ _JOB: dict = {}
 
 def _probs_one(k: int) -> dict:
     from rnastruct.folding import pair_probabilities
-    from rnastruct.learned import pair_pseudo_energies
+    from rnastruct.learned import pair_pseudo_energies, stem_pseudo_energies
 
     seq, logits, d = _JOB["seqs"][k], _JOB["logits"][k], _JOB["decoding"]
     energy = pair_pseudo_energies(logits, seq, d.weight, d.offset)
+    if d.s2_weight:
+        energy = energy + stem_pseudo_energies(_JOB["stems"][k], d.s2_weight, d.s2_offset)
     out = {"RNAfold": pair_probabilities(seq)[0]}
     for scale in _JOB["scales"]:
         out[f"rnastruct x{scale:g}"] = pair_probabilities(seq, energy, scale)[0]
@@ -108,7 +110,14 @@ def main() -> None:
         logits = [None] * len(seqs)
         for k, lg in predictor.s1.pair_logits(seqs):
             logits[k] = lg.copy()
-        _JOB.update(seqs=seqs, logits=logits, decoding=predictor.decoding, scales=args.scales)
+        stems = None
+        if predictor.decoding.s2_weight:  # S2's stem term, as the predictor adds it
+            from rnastruct.s1.infer import proposal_table
+
+            stems = [None] * len(seqs)
+            for k, tiles in predictor.s1.pixel_tiles(seqs):
+                stems[k] = predictor.stem_scores(proposal_table(tiles), seqs[k], predictor.decoding.s2_max_boxes)
+        _JOB.update(seqs=seqs, logits=logits, decoding=predictor.decoding, scales=args.scales, stems=stems)
         with mp.get_context("fork").Pool(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             per_seq = pool.map(_probs_one, range(len(seqs)), chunksize=2)
         ax = fig.add_subplot(1, len(args.sets), s + 1)

@@ -30,28 +30,36 @@ SETS = {"VL0": DATA / "real" / "bpRNA_VL0.csv", "VL1": DATA / "real" / "PDB_VL1.
 _JOB: dict = {}
 
 
-def _variants(chosen) -> list[tuple[str, float, float, str, float, float]]:
-    """(label, weight, offset, decoding, gamma, threshold): RNAfold's decodings, the chosen
-    model, the chosen weight with every decoding, and the weight halved and doubled."""
+def _variants(chosen, s2_term: tuple[float, float]) -> list[tuple]:
+    """(label, weight, offset, decoding, gamma, threshold, s2_weight, s2_offset): RNAfold's
+    decodings, the chosen model, the chosen weights with every decoding, the S1 weight halved
+    and doubled, and S1 with S2's stem term (``s2_term``: the chosen one, or the given one when
+    the model chose none) against S1 alone."""
     w, b, g, t = chosen.weight, chosen.offset, chosen.gamma, chosen.threshold
-    out = [("RNAfold MFE", 0, 0, "mfe", 1, 0.3), ("RNAfold MEA (gamma 1)", 0, 0, "mea", 1, 0.3),
-           ("RNAfold centroid", 0, 0, "centroid", 1, 0.3),
-           (f"rnastruct default ({chosen.decoding})", w, b, chosen.decoding, g, t)]
+    w2, b2 = chosen.s2_weight, chosen.s2_offset
+    out = [("RNAfold MFE", 0, 0, "mfe", 1, 0.3, 0, 0), ("RNAfold MEA (gamma 1)", 0, 0, "mea", 1, 0.3, 0, 0),
+           ("RNAfold centroid", 0, 0, "centroid", 1, 0.3, 0, 0),
+           (f"rnastruct default ({chosen.decoding})", w, b, chosen.decoding, g, t, w2, b2)]
     for d in ("mfe", "mea", "centroid", "threshknot"):
         if d != chosen.decoding:
-            out.append((f"rnastruct, {d} decoding", w, b, d, g, t))
-    out += [(f"rnastruct, weight {w / 2:g}", w / 2, b, chosen.decoding, g, t),
-            (f"rnastruct, weight {2 * w:g}", 2 * w, b, chosen.decoding, g, t)]
+            out.append((f"rnastruct, {d} decoding", w, b, d, g, t, w2, b2))
+    out += [(f"rnastruct, S1 weight {w / 2:g}", w / 2, b, chosen.decoding, g, t, w2, b2),
+            (f"rnastruct, S1 weight {2 * w:g}", 2 * w, b, chosen.decoding, g, t, w2, b2)]
+    if w2:
+        out.append(("rnastruct, S1 alone (no S2 term)", w, b, chosen.decoding, g, t, 0, 0))
+    elif s2_term[0]:
+        out.append((f"rnastruct, S1 + S2 stem term (weight {s2_term[0]:g}, offset {s2_term[1]:g})",
+                    w, b, chosen.decoding, g, t, *s2_term))
     return out
 
 
 def _fold_one(k: int) -> list[np.ndarray]:
     from rnastruct.folding import fold_soft
-    from rnastruct.learned import pair_pseudo_energies
+    from rnastruct.learned import pair_pseudo_energies, stem_pseudo_energies
 
     seq, logits = _JOB["seqs"][k], _JOB["logits"][k]
     out = []
-    for label, w, b, d, g, t in _JOB["variants"]:
+    for label, w, b, d, g, t, w2, b2 in _JOB["variants"]:
         if label.startswith("MXfold2"):
             if "mxfold2" not in _JOB:  # once per worker process
                 sys.path.insert(0, str(REPO / "bench"))
@@ -70,6 +78,8 @@ def _fold_one(k: int) -> list[np.ndarray]:
             out.append(parse_dot_bracket(linearpartition.partition(seq, mode="eterna")["structure"]))
             continue
         energy = pair_pseudo_energies(logits, seq, w, b) if w else None
+        if w2:
+            energy = energy + stem_pseudo_energies(_JOB["stems"][k], w2, b2)
         out.append(fold_soft(seq, energy, d, g, t)[0])
     return out
 
@@ -89,6 +99,9 @@ def main() -> None:
     ap.add_argument("--no-pruning", action="store_true", help="skip the count of pairs the mfe set's pruning keeps")
     ap.add_argument("--short", action="store_true",
                     help="only RNAfold MFE, RNAfold MEA and the default (no ablation): large sets")
+    ap.add_argument("--s2-term", type=float, nargs=2, metavar=("WEIGHT", "OFFSET"), default=(0.0, 0.0),
+                    help="when the model's settings give S2 no weight: add a row with this S2 stem term "
+                         "(learned.stem_pseudo_energies) on the model set's S2")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "real")
     args = ap.parse_args()
 
@@ -107,7 +120,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     report = [f"# Real structures: {args.model} model against RNAfold\n",
               f"Command: `python bench/real_eval.py --sets {' '.join(args.sets)}"
-              f"{f' --limit {args.limit}' if args.limit else ''}{' --short' if args.short else ''}{' --eternafold' if args.eternafold else ''}{' --mxfold2' if args.mxfold2 else ''}`. Chosen settings: "
+              f"{f' --limit {args.limit}' if args.limit else ''}{' --short' if args.short else ''}{' --eternafold' if args.eternafold else ''}{' --mxfold2' if args.mxfold2 else ''}{' --s2-term %g %g' % tuple(args.s2_term) if args.s2_term[0] else ''}`. Chosen settings: "
               f"`{dataclasses.asdict(predictor.decoding)}`.\n"]
     summary = {}
     for name in args.sets:
@@ -121,14 +134,22 @@ def main() -> None:
         logits = [None] * len(seqs)
         for k, lg in predictor.s1.pair_logits(seqs):
             logits[k] = lg.copy()
-        variants = _variants(predictor.decoding)[:4 if args.short else None]
+        variants = _variants(predictor.decoding, tuple(args.s2_term))[:4 if args.short else None]
+        stems = None
+        if any(v[6] for v in variants):  # S2's stem scores of the boxes the box decoder would see
+            from rnastruct.s1.infer import proposal_table
+
+            boxes = Predictor(model=args.model, decoder="boxes", threads=1)
+            stems = [None] * len(seqs)
+            for k, tiles in boxes.s1.pixel_tiles(seqs):
+                stems[k] = boxes.stem_scores(proposal_table(tiles), seqs[k], predictor.decoding.s2_max_boxes)
         if args.short:
             variants = [v for v in variants if v[0] != "RNAfold centroid"]
         if args.eternafold:
-            variants.insert(3, ("EternaFold (LinearPartition MEA)", 0, 0, "", 0, 0))
+            variants.insert(3, ("EternaFold (LinearPartition MEA)", 0, 0, "", 0, 0, 0, 0))
         if args.mxfold2:
-            variants.insert(3, ("MXfold2 (shipped TrainSetAB weights)", 0, 0, "", 0, 0))
-        _JOB.update(seqs=seqs, logits=logits, variants=variants)
+            variants.insert(3, ("MXfold2 (shipped TrainSetAB weights)", 0, 0, "", 0, 0, 0, 0))
+        _JOB.update(seqs=seqs, logits=logits, variants=variants, stems=stems)
         with mp.get_context("fork").Pool(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             folded = pool.map(_fold_one, range(len(seqs)), chunksize=2)
         rows = []

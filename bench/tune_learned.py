@@ -12,11 +12,17 @@ function. Scored as ``rnastruct evaluate`` does by default: mean per-sequence F1
 reference pair counted (pseudoknots, non-canonical pairs and multiplets included). Weight 0 is
 RNAfold's own decoding, the baseline, in the same run. The highest mean F1 is chosen. Only
 validation sets (bpRNA VL0, PDB VL1) may be given: never ArchiveII or a test set.
+
+With ``--s2 CKPT`` a second grid follows, at the chosen weight and offset: S2's stem term
+(``learned.stem_pseudo_energies``; ``--s2-weights``, ``--s2-offsets``) on the boxes that S1
+proposes and the predictor's pruning keeps (``Predictor.candidates``), weight 0 being the first
+grid's choice again. Its choice is stored too (``s2_weight``, ``s2_offset``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import multiprocessing as mp
 import sys
@@ -36,10 +42,16 @@ def _score_one(k: int) -> list[float]:
     from rnastruct.folding import fold_soft_many
     from rnastruct.learned import pair_pseudo_energies
 
+    from rnastruct.learned import stem_pseudo_energies
+
     seq, ref, logits = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k]
+    base = _JOB.get("base")  # the S2 grid: the chosen (weight, offset) under each (s2_weight, s2_offset)
     f1 = []
     for w, b in _JOB["grid"]:
-        energy = pair_pseudo_energies(logits, seq, w, b) if w else None
+        if base is None:
+            energy = pair_pseudo_energies(logits, seq, w, b) if w else None
+        else:
+            energy = pair_pseudo_energies(logits, seq, *base) + stem_pseudo_energies(_JOB["stems"][k], w, b)
         for pairs, _ in fold_soft_many(seq, energy, DECODINGS):
             prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
             f1.append(scores(count_pairs(prep.pred, prep.ref, len(seq)))["f1"])
@@ -51,13 +63,15 @@ def _label(decoding: str, gamma: float, threshold: float) -> str:
 
 
 def grid_search(seqs: list[str], refs: list[np.ndarray], logits: list, grid: list[tuple[float, float]],
-                workers: int = 2) -> list[tuple]:
+                workers: int = 2, base: tuple[float, float] | None = None, stems: list | None = None) -> list[tuple]:
     """Mean F1 of every (weight, offset) of ``grid`` with every decoding of ``DECODINGS`` ->
     rows ``(weight, offset, decoding, gamma, threshold, mean_f1)``, best first (ties: the
-    earlier in grid order, so weight 0, RNAfold's own, wins a tie)."""
+    earlier in grid order, so weight 0, RNAfold's own, wins a tie). With ``base = (weight,
+    offset)`` and ``stems`` (``learned.stem_pair_scores`` per sequence) the grid is S2's
+    (s2_weight, s2_offset) on top of that S1 term."""
     import torch
 
-    _JOB.update(seqs=seqs, refs=refs, logits=logits, grid=grid)
+    _JOB.update(seqs=seqs, refs=refs, logits=logits, grid=grid, base=base, stems=stems)
     torch.set_num_threads(1)
     with mp.get_context("fork").Pool(workers) as pool:
         f1 = np.array(pool.map(_score_one, range(len(seqs)), chunksize=4))  # [N, grid x decodings]
@@ -82,6 +96,21 @@ def best(rows: list[tuple]):
     w, b, d, g, t, f = rows[0]
     w, b, g, t, f = (float(x) for x in (w, b, g, t, f))  # checkpoints hold plain Python numbers
     return FoldEnergy(weight=w, offset=b, decoding=d, gamma=g, threshold=t if d == "threshknot" else 0.3), f
+
+
+def s2_stem_scores(s1: str, s2: str, seqs: list[str], max_boxes: int) -> list[np.ndarray]:
+    """Per sequence, S2's raw log-odds of the pairs of the stems S1 proposes and the predictor
+    keeps (``Predictor.stem_scores``), S2 being the checkpoint at ``s2``."""
+    from rnastruct.pipeline import Predictor
+    from rnastruct.s1.infer import proposal_table
+
+    t0 = time.time()
+    predictor = Predictor(s1=s1, s2=s2, decoder="boxes", precision="fp32")
+    stems: list = [None] * len(seqs)
+    for k, tiles in predictor.s1.pixel_tiles(seqs, progress=True):
+        stems[k] = predictor.stem_scores(proposal_table(tiles), seqs[k], max_boxes)
+    print(f"S2 scores of {len(seqs)} sequences in {time.time() - t0:.0f} s", file=sys.stderr)
+    return stems
 
 
 def load_validation(paths: list[str], limit: int | None, seed: int):
@@ -111,6 +140,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0])
     ap.add_argument("--offsets", type=float, nargs="+", default=[-2.0, 0.0, 2.0])
+    ap.add_argument("--s2", help="S2 checkpoint: also choose the weight of its stem term")
+    ap.add_argument("--s2-weights", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.4])
+    ap.add_argument("--s2-offsets", type=float, nargs="+", default=[-2.0, 0.0, 2.0])
+    ap.add_argument("--max-boxes", type=int, default=256, help="boxes S2 sees per sequence (as s2-data)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", help="write a copy of --s1 with the chosen fold_energy here")
     ap.add_argument("--table", help="write the whole grid as TSV here")
@@ -144,9 +177,21 @@ def main() -> None:
         Path(args.table).write_text("\n".join(lines) + "\n")
     chosen, f = best(rows)
     print(f"chosen: {chosen} (mean F1 {f:.4f})")
+    if args.s2:
+        stems = s2_stem_scores(args.s1, args.s2, seqs, args.max_boxes)
+        s2_grid = [(0.0, 0.0)] + list(itertools.product(args.s2_weights, args.s2_offsets))
+        s2_rows = grid_search(seqs, refs, logits, s2_grid, args.workers, (chosen.weight, chosen.offset), stems)
+        s2_lines = table_lines(s2_rows)
+        print("S2 stem term at the chosen weight and offset (weight, offset: S2's):")
+        print("\n".join(s2_lines[:10]))
+        if args.table:
+            Path(args.table).with_suffix(".s2.tsv").write_text("\n".join(s2_lines) + "\n")
+        s2_choice, f = best(s2_rows)
+        chosen = dataclasses.replace(s2_choice, weight=chosen.weight, offset=chosen.offset,
+                                     s2_weight=s2_choice.weight, s2_offset=s2_choice.offset,
+                                     s2_max_boxes=args.max_boxes)
+        print(f"chosen with S2: {chosen} (mean F1 {f:.4f})")
     if args.out:
-        import dataclasses
-
         state = load_checkpoint(args.s1)
         state["fold_energy"] = dataclasses.asdict(chosen)
         state["fold_energy_tuning"] = {"valid": [Path(p).name for p in args.valid], "n": len(seqs),

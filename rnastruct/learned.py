@@ -11,6 +11,14 @@ structure is then the MFE under these energies, or an ensemble decoding of their
 function (MEA, centroid, ThreshKnot). ``weight``, ``offset`` and the decoding are chosen on
 validation structures (bench/tune_learned.py) and travel in the S1 checkpoint as
 ``fold_energy``. Pure numpy: positions 0-based, pairs ``i < j``.
+
+S2 can add its own term: each pair of a proposed stem box gets
+
+    e2(i, j) = -s2_weight * clip(s(i, j) - s2_offset, -10, 10)    kcal/mol
+
+where ``s(i, j)`` is S2's log-odds of the best-scored stem box holding the pair (pairs in no
+proposed stem get nothing), so S2's view of whole stems, in the context of every other box,
+enters the same dynamic programme.
 """
 
 from __future__ import annotations
@@ -37,15 +45,20 @@ class FoldEnergy:
     # at this many times the thermal energy: a temperature fitted on validation structures so
     # that a pair given probability p is real about p of the time (bench/calibration.py)
     prob_scale: float = 1.0
+    # S2's term (see the module docstring): kcal/mol per log-odds unit, and the log-odds at
+    # which a stem's pairs cost nothing extra (0 = S2 unused)
+    s2_weight: float = 0.0
+    s2_offset: float = 0.0
+    s2_max_boxes: int = 256  # boxes S2 sees per sequence, the best supported (as in its training data)
 
     def validate(self) -> None:
         from .seqio import InputError
 
         if self.decoding not in DECODINGS:
             raise InputError(f"unknown decoding {self.decoding!r}: expected one of {', '.join(DECODINGS)}")
-        if not (self.weight >= 0 and self.gamma > 0 and 0 < self.threshold <= 1 and self.prob_scale > 0):
-            raise InputError(f"weight must be >= 0, gamma > 0 and threshold in (0, 1]; got {self.weight}, "
-                             f"{self.gamma}, {self.threshold}")
+        if not (self.weight >= 0 and self.s2_weight >= 0 and self.gamma > 0 and 0 < self.threshold <= 1 and self.prob_scale > 0):
+            raise InputError(f"weight and s2_weight must be >= 0, gamma > 0 and threshold in (0, 1]; got "
+                             f"{self.weight}, {self.s2_weight}, {self.gamma}, {self.threshold}")
 
 
 def pair_pseudo_energies(logits: np.ndarray, seq: str, weight: float, offset: float) -> np.ndarray:
@@ -56,6 +69,31 @@ def pair_pseudo_energies(logits: np.ndarray, seq: str, weight: float, offset: fl
         raise ValueError(f"logits of shape {logits.shape} for a sequence of length {L}")
     energy = -weight * (logits.astype(np.float64) - offset)  # [L, L]
     return np.where(np.triu(canonical_map(seq), 1), energy, 0.0)
+
+
+def stem_pair_scores(boxes, scores: np.ndarray, length: int) -> np.ndarray:
+    """Proposed boxes (``BOX_COLUMNS`` table) and their S2 log-odds ``[N]`` -> ``[L, L]``: each
+    pair's best score among the stem boxes holding it, ``-inf`` where none does. A stem box
+    ``(bb_x, bb_y)`` of size ``n`` holds ``(bb_x + k, bb_y - k)``, ``k < n`` (``rnastruct.boxes``)."""
+    t = np.asarray(boxes["type"])
+    stem = t == "stem"
+    x, y = np.asarray(boxes["bb_x"], np.int64)[stem], np.asarray(boxes["bb_y"], np.int64)[stem]
+    n = np.maximum(np.minimum(np.asarray(boxes["siz_x"], np.int64)[stem],
+                              np.asarray(boxes["siz_y"], np.int64)[stem]), 0)
+    k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)  # [P] step along each stem
+    i, j = np.repeat(x, n) + k, np.repeat(y, n) - k
+    score = np.repeat(np.asarray(scores, np.float64)[stem], n)
+    ok = (i >= 0) & (i < j) & (j < length)
+    best = np.full((length, length), -np.inf)
+    np.maximum.at(best, (i[ok], j[ok]), score[ok])
+    return best
+
+
+def stem_pseudo_energies(best: np.ndarray, weight: float, offset: float) -> np.ndarray:
+    """``stem_pair_scores`` -> S2's pseudo-energies ``[L, L]`` (kcal/mol): ``-weight *
+    clip(score - offset, -10, 10)`` where a stem holds the pair, 0 elsewhere."""
+    held = np.isfinite(best)
+    return np.where(held, -weight * np.clip(np.where(held, best, 0.0) - offset, -10, 10), 0.0)
 
 
 def threshknot(probs: np.ndarray, threshold: float) -> np.ndarray:

@@ -46,7 +46,7 @@ DEFAULT_S2 = MODELS / "s2_default" / "s2.pt"
 #: entering ViennaRNA as pseudo-energies; "mfe" learned from ViennaRNA's MFE folds of human
 #: segments (the original method's task); "turner": no learned model at all, ViennaRNA's Turner
 #: 2004 alone (RNAfold, with every option of the fold decoder). Each is (S1, S2).
-MODEL_SETS = {"real": (MODELS / "real" / "s1.pt", DEFAULT_S2), "mfe": (DEFAULT_S1, DEFAULT_S2),
+MODEL_SETS = {"real": (MODELS / "real" / "s1.pt", MODELS / "real" / "s2.pt"), "mfe": (DEFAULT_S1, DEFAULT_S2),
               "turner": (None, None)}
 DEFAULT_MODEL = "real"
 
@@ -186,8 +186,8 @@ class Predictor:
         self.probs = probs
         self.shape_slope = SHAPE_SLOPE if shape_slope is None else shape_slope
         self.shape_intercept = SHAPE_INTERCEPT if shape_intercept is None else shape_intercept
-        self.s2 = None  # the fold decoder needs no S2
-        if decoder == "boxes":
+        self.s2 = None  # the fold decoder needs S2 only for a stem term (s2_weight)
+        if decoder == "boxes" or (self.fold_energy is not None and self.decoding.s2_weight):
             self.s2, self.s2_cfg, state = model_from_checkpoint(s2 or DEFAULT_S2)
             self.s2.to(self.device)
             # boxes are worth taking above this S2 probability (tuned on validation sequences
@@ -204,20 +204,40 @@ class Predictor:
         self.max_boxes = max_boxes
 
     @torch.inference_mode()
+    def s2_logits(self, boxes: dict, seq: str) -> tuple[np.ndarray, np.ndarray]:
+        """S2's log-odds of one sequence's pruned boxes (``BOX_COLUMNS`` table) -> ``([N],
+        [N, F] features)``."""
+        from .s2.features import box_features
+
+        n = len(boxes["type"])
+        feats = box_features(boxes, seq)  # [N, F]
+        if n == 0:
+            return np.zeros(0), feats
+        mask = torch.ones(1, n, dtype=torch.bool, device=self.device)
+        logits = self.s2(torch.from_numpy(feats)[None].to(self.device), mask)[0]  # [N]
+        return logits.float().cpu().numpy().astype(np.float64), feats
+
     def score_boxes(self, boxes: dict, seq: str) -> np.ndarray:
         """Assembly scores of one sequence's pruned boxes (``BOX_COLUMNS`` table) -> ``[N]``:
         S2 log-odds relative to ``box_threshold`` (positive = worth taking), minus
         ``energy_weight`` times the box's own ViennaRNA energy."""
-        from .s2.features import FEATURES, box_features
+        from .s2.features import FEATURES
 
-        n = len(boxes["type"])
-        if n == 0:
-            return np.zeros(0)
-        feats = box_features(boxes, seq)  # [N, F]
-        mask = torch.ones(1, n, dtype=torch.bool, device=self.device)
-        logits = self.s2(torch.from_numpy(feats)[None].to(self.device), mask)[0]  # [N]
+        logits, feats = self.s2_logits(boxes, seq)
         energy = feats[:, FEATURES.index("energy")].astype(np.float64) * 10  # kcal/mol
-        return logits.float().cpu().numpy().astype(np.float64) - self._offset - self.energy_weight * energy
+        return logits - self._offset - self.energy_weight * energy
+
+    def stem_scores(self, proposals: dict, seq: str, max_boxes: int) -> np.ndarray:
+        """One sequence's S1 proposals -> S2's view of each pair, ``learned.stem_pair_scores``:
+        the raw log-odds of the best stem box holding it among the selected, pruned boxes (at
+        most ``max_boxes``, the best supported); ``s2_offset`` of the fold energy plays the box
+        threshold's part."""
+        from .learned import stem_pair_scores
+        from .s2.training import ranked_subset
+
+        boxes = self.pruned(proposals, seq)
+        boxes = {c: v[ranked_subset(boxes, max_boxes)] for c, v in boxes.items()}
+        return stem_pair_scores(boxes, self.s2_logits(boxes, seq)[0], len(seq))
 
     def pruned(self, proposals: dict, seq: str) -> dict:
         """One sequence's S1 proposals (``targets.decode`` rows) -> the boxes this predictor's
@@ -313,6 +333,15 @@ class Predictor:
             for k in range(len(seqs)):
                 yield k, self._fold_with(names[k], seqs[k], None, None, constraints[k], shapes[k])
             return
+        if self.fold_energy is not None and self.decoding.s2_weight:
+            # both generators walk the same length batches, so the k-th items are one sequence's;
+            # S2's features read every statistic of the proposals (not light ones)
+            for (k, logits), (k2, tiles) in zip(self.s1.pair_logits(seqs, progress=progress),
+                                                 self.s1.pixel_tiles(seqs), strict=True):
+                assert k == k2
+                stems = self.stem_scores(proposal_table(tiles), seqs[k], self.decoding.s2_max_boxes)
+                yield k, self.fold_learned(names[k], seqs[k], logits, constraints[k], shapes[k], stems)
+            return
         if self.fold_energy is not None:
             for k, logits in self.s1.pair_logits(seqs, progress=progress):
                 yield k, self.fold_learned(names[k], seqs[k], logits, constraints[k], shapes[k])
@@ -321,14 +350,18 @@ class Predictor:
             yield k, self.decode_tiles(names[k], seqs[k], tiles, constraints[k], shapes[k])
 
     def fold_learned(self, name: str, seq: str, logits: np.ndarray, constraint: str | None = None,
-                     shape: np.ndarray | None = None) -> Result:
+                     shape: np.ndarray | None = None, stems: np.ndarray | None = None) -> Result:
         """One sequence's pair logits ``[L, L]`` -> its ``Result``: ViennaRNA (Turner 2004) plus
-        the learned pseudo-energies (``learned.pair_pseudo_energies``), decoded as
-        ``self.decoding`` says, under an optional hard ``constraint`` and SHAPE data."""
-        from .learned import pair_pseudo_energies
+        the learned pseudo-energies (``learned.pair_pseudo_energies``, and S2's stem term when
+        ``stems`` are given: ``learned.stem_pair_scores``), decoded as ``self.decoding`` says,
+        under an optional hard ``constraint`` and SHAPE data."""
+        from .learned import pair_pseudo_energies, stem_pseudo_energies
 
         d = self.decoding
         energy = pair_pseudo_energies(logits, seq, d.weight, d.offset) if d.weight else None
+        if stems is not None:
+            stem_energy = stem_pseudo_energies(stems, d.s2_weight, d.s2_offset)  # [L, L]
+            energy = stem_energy if energy is None else energy + stem_energy
         return self._fold_with(name, seq, energy, None, constraint, shape)
 
     def _fold_with(self, name: str, seq: str, energy, allowed, constraint, shape) -> Result:

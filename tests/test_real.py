@@ -10,7 +10,8 @@ import RNA
 import torch
 
 from rnastruct.folding import fold_soft, fold_soft_many, pair_probabilities
-from rnastruct.learned import FoldEnergy, pair_pseudo_energies, threshknot
+from rnastruct.learned import (FoldEnergy, pair_pseudo_energies, stem_pair_scores, stem_pseudo_energies,
+                               threshknot)
 from rnastruct.realdata import (build_rows, clean_sequence, kmers, nhmmer_homologs, read_real_csv, reduce_structure,
                                 resolve_multiplets)
 from rnastruct.s1.data import load_examples
@@ -189,6 +190,18 @@ def test_pseudo_energies_only_on_canonical_pairs():
     assert e[0, 1] == 0 and e[2, 0] == 0 and e[3, 4] == 0  # G-A, below the diagonal, C-A
 
 
+def test_stem_scores_by_hand():
+    # two overlapping stems and a hairpin box: a pair held by both stems takes the better score
+    boxes = {"type": np.array(["stem", "stem", "hloop"]), "bb_x": np.array([0, 1, 2]),
+             "bb_y": np.array([9, 8, 7]), "siz_x": np.array([3, 2, 6]), "siz_y": np.array([3, 2, 6])}
+    best = stem_pair_scores(boxes, np.array([1.0, 3.0, 9.0]), 10)
+    held = {tuple(p): best[tuple(p)] for p in np.argwhere(np.isfinite(best)).tolist()}
+    assert held == {(0, 9): 1.0, (1, 8): 3.0, (2, 7): 3.0}  # the hairpin holds no pair
+    e = stem_pseudo_energies(best, weight=0.5, offset=2.0)
+    assert e[0, 9] == pytest.approx(0.5) and e[1, 8] == pytest.approx(-0.5) and e[3, 6] == 0
+    assert stem_pseudo_energies(np.full((2, 2), 40.0), 1.0, 0.0)[0, 1] == -10  # clipped
+
+
 def test_threshknot_by_hand():
     P = np.zeros((6, 6))
     P[0, 5], P[0, 4], P[1, 4], P[2, 3] = 0.6, 0.35, 0.5, 0.2
@@ -338,6 +351,46 @@ def test_predictor_with_learned_energies(tmp_path):
         Predictor(model=str(tmp_path / "nowhere"))
     with pytest.raises(InputError, match="option of the fold decoder"):
         Predictor(model=str(tmp_path / "set"), decoder="boxes", decoding="mea")
+
+
+def test_predictor_with_s2_stem_term(tmp_path):
+    """A set whose fold_energy gives S2 a weight: the structure is ViennaRNA's under the pair
+    head's pseudo-energies plus S2's stem term on the boxes the box decoder would score."""
+    import shutil
+
+    from rnastruct.learned import stem_pseudo_energies
+    from rnastruct.pipeline import MODEL_SETS, Predictor
+    from rnastruct.s1.infer import proposal_table
+    from rnastruct.train import load_checkpoint
+
+    s1, s2 = MODEL_SETS["real"]
+    state = load_checkpoint(s1)
+    state["fold_energy"] = {**state["fold_energy"], "decoding": "mfe", "s2_weight": 0.5, "s2_offset": 1.0,
+                            "s2_max_boxes": 40}  # fewer than the box decoder's default: the set's own count is used
+    (tmp_path / "set").mkdir()
+    save_checkpoint(tmp_path / "set" / "s1.pt", state)
+    shutil.copy(s2, tmp_path / "set" / "s2.pt")
+    seqs = _random_seqs(4, 40, 110, seed=6)
+    names = [f"s{k}" for k in range(len(seqs))]
+    got = dict(Predictor(model=str(tmp_path / "set"), threads=1, precision="fp32").predict(names, seqs))
+    boxes = Predictor(model=str(tmp_path / "set"), decoder="boxes", threads=1, precision="fp32",
+                      max_boxes=state["fold_energy"]["s2_max_boxes"])
+    logits = dict(boxes.s1.pair_logits(seqs))
+    held = 0
+    for k, tiles in boxes.s1.pixel_tiles(seqs):
+        # S2's raw log-odds of the boxes the box decoder scores, its stems' pairs by hand
+        found, _ = boxes.candidates(proposal_table(tiles), seqs[k])
+        box_logits, _ = boxes.s2_logits(found, seqs[k])
+        stems = np.full((len(seqs[k]),) * 2, -np.inf)
+        for t, x, y, sx, sy, lg in zip(found["type"], found["bb_x"], found["bb_y"], found["siz_x"],
+                                       found["siz_y"], box_logits):
+            for step in range(min(sx, sy) if t == "stem" else 0):
+                stems[x + step, y - step] = max(stems[x + step, y - step], lg)
+        held += int(np.isfinite(stems).sum())
+        energy = pair_pseudo_energies(logits[k], seqs[k], state["fold_energy"]["weight"],
+                                      state["fold_energy"]["offset"]) + stem_pseudo_energies(stems, 0.5, 1.0)
+        assert got[k].pairs.tolist() == fold_soft(seqs[k], energy)[0].tolist()
+    assert held > 0  # S2 did score stems
 
 
 def test_bundled_sets_and_the_cli_choice():

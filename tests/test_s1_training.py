@@ -18,8 +18,8 @@ import torch
 from rnastruct.datagen import GenerateConfig, generate
 from rnastruct.s1.criterion import S1Criterion, auprc, auroc, metric_names, selection_score
 from rnastruct.folding import fold, pair_probs
-from rnastruct.s1.data import (S1Examples, length_batches, load_datasets, load_examples, load_pair_probs,
-                               pair_probs_of, save_pair_probs, sequence_digest)
+from rnastruct.s1.data import (S1Examples, iterate, length_batches, load_datasets, load_examples,
+                               load_pair_probs, pair_probs_of, save_pair_probs, sequence_digest)
 from rnastruct.s1.model import PAD, S1ModelConfig, build_model, receptive_field
 from rnastruct.s1.targets import OUTPUTS
 from rnastruct.s1.training import S1Config, columns, model_from_checkpoint
@@ -193,6 +193,20 @@ def test_ranking_metrics_against_hand_counts():
     assert np.isnan(auroc(scores, np.zeros(5)))
     tied = np.array([0.5, 0.5])
     assert auroc(tied, np.array([1, 0])) == 0.5
+    # with many ties, against the definitions counted by brute force (and on tensors too)
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, 200) / 5.0
+    labels = rng.random(200) < 0.3
+    p, n = scores[labels], scores[~labels]
+    pairs = (p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum()
+    assert auroc(torch.tensor(scores), torch.tensor(labels)) == pytest.approx(pairs / (len(p) * len(n)))
+    ap, prev_recall = 0.0, 0.0
+    for t in np.unique(scores)[::-1]:  # one threshold per distinct score, highest first
+        hit = scores >= t
+        recall = (hit & labels).sum() / labels.sum()
+        ap += (recall - prev_recall) * (hit & labels).sum() / hit.sum()
+        prev_recall = recall
+    assert auprc(scores, labels) == pytest.approx(ap)
     m = {n: 1.0 for n in metric_names()}
     n_diff = sum(n.endswith(".diff") for n in metric_names())
     assert selection_score(m) == len(m) - 2 * n_diff
@@ -207,6 +221,21 @@ def test_length_batches_group_lengths_and_shard():
     r0, r1 = length_batches(lengths, 20, 1, 0, 2), length_batches(lengths, 20, 1, 1, 2)
     assert len(r0) == len(r1) == 25
     assert not set(np.concatenate(r0)) & set(np.concatenate(r1))
+
+
+def test_loader_workers_build_the_same_batches():
+    import RNA
+
+    rng = np.random.default_rng(4)
+    seqs = ["".join(rng.choice(list("ACGU"), n)) for n in rng.integers(20, 60, 12)]
+    ex = S1Examples(seqs, [parse_dot_bracket(RNA.fold(s)[0]) for s in seqs])
+    batches = length_batches(ex.lengths, 4, seed=2)
+    for here, ahead in zip(iterate(ex, batches), iterate(ex, batches, workers=2), strict=True):
+        assert torch.equal(torch.as_tensor(here["tokens"]), ahead["tokens"])
+        for part in ("targets", "masks"):
+            assert here[part].keys() == ahead[part].keys()
+            for name in here[part]:
+                assert torch.equal(torch.as_tensor(here[part][name]), ahead[part][name])
 
 
 def _rows(run_dir):

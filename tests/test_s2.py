@@ -207,7 +207,7 @@ def test_bundled_models_predict_valid_structures_from_the_api():
     with pytest.raises(InputError, match="invalid base"):
         rnastruct.predict(["ACGX"])
     bundled = REPO / "rnastruct" / "models"
-    assert (bundled / "s1_default" / "s1.pt").stat().st_size + (bundled / "s2_default" / "s2.pt").stat().st_size < 25e6
+    assert sum(f.stat().st_size for f in bundled.rglob("*") if f.is_file()) < 25e6  # every set, cards too
 
 
 @pytest.mark.skipif(not (Path(sys.executable).parent / "torchrun").exists(), reason="torchrun not installed")

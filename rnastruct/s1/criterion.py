@@ -85,37 +85,40 @@ def metric_names() -> list[str]:
     return names
 
 
-def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); nan without both classes."""
-    pos = labels.astype(bool)
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+def auroc(scores, labels) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half); nan without both classes.
+    Arrays or tensors; computed where the tensors live (on the GPU while training there)."""
+    s = torch.as_tensor(scores).double()
+    pos = torch.as_tensor(labels, device=s.device).bool()
+    n_pos = int(pos.sum())
+    n_neg = len(pos) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    s = scores[order]
-    ranks = np.empty(len(s), dtype=np.float64)
+    s_sorted, order = torch.sort(s, stable=True)
     # average ranks over ties
-    _, first, counts = np.unique(s, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    _, counts = torch.unique_consecutive(s_sorted, return_counts=True)
+    first = torch.cumsum(counts, 0) - counts
+    ranks = torch.repeat_interleave(first + (counts - 1) / 2.0 + 1.0, counts)  # in sorted order
+    return float((ranks[pos[order]].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def auprc(scores: np.ndarray, labels: np.ndarray) -> float:
+def auprc(scores, labels) -> float:
     """Average precision (the step-wise area under the precision-recall curve, as scikit-learn's
-    ``average_precision_score``); nan without positives."""
-    pos = labels.astype(bool)
+    ``average_precision_score``); nan without positives. Arrays or tensors."""
+    s = torch.as_tensor(scores).double()
+    pos = torch.as_tensor(labels, device=s.device).bool()
     n_pos = int(pos.sum())
     if n_pos == 0:
         return float("nan")
-    order = np.argsort(-scores, kind="mergesort")
-    s, y = scores[order], pos[order]
+    s_sorted, order = torch.sort(s, descending=True, stable=True)
+    y = pos[order]
     # one threshold per distinct score: take the last index of each tie group
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), len(s) - 1]
-    tp = np.cumsum(y)[last]
+    last = torch.cat([torch.nonzero(torch.diff(s_sorted) != 0).flatten(),
+                      torch.tensor([len(s) - 1], device=s.device)])
+    tp = torch.cumsum(y, 0)[last].double()
     precision = tp / (last + 1)
     recall = tp / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(torch.sum(torch.diff(recall, prepend=recall.new_zeros(1)) * precision))
 
 
 @torch.no_grad()
@@ -136,10 +139,9 @@ def example_metrics(outputs, targets, masks) -> list[dict[str, float]]:
             err = ((pred - tgt).abs() * m).sum(dim=(1, 2))  # [B]
             cols[f"{name}.diff"] = (err / n).cpu().numpy()
         else:
-            prob = torch.sigmoid(pred).cpu().numpy()
-            labels, mk = tgt.cpu().numpy(), m.cpu().numpy()
-            cols[f"{name}.auroc"] = np.array([auroc(p[k], y[k]) for p, y, k in zip(prob, labels, mk)])
-            cols[f"{name}.auprc"] = np.array([auprc(p[k], y[k]) for p, y, k in zip(prob, labels, mk)])
+            prob = torch.sigmoid(pred)  # [B, L, L], where the model runs
+            cols[f"{name}.auroc"] = np.array([auroc(p[k], y[k]) for p, y, k in zip(prob, tgt, m)])
+            cols[f"{name}.auprc"] = np.array([auprc(p[k], y[k]) for p, y, k in zip(prob, tgt, m)])
     batch = len(next(iter(cols.values())))
     return [{k: float(v[b]) for k, v in cols.items()} for b in range(batch)]
 

@@ -226,6 +226,24 @@ def length_batches(lengths: np.ndarray, batch_size: int, seed: int | None, rank:
     return batches
 
 
-def iterate(ex: S1Examples, batches: list[np.ndarray]) -> Iterator[dict]:
-    for index in batches:
-        yield ex.batch(index)
+class _Batches(torch.utils.data.Dataset):
+    def __init__(self, ex: S1Examples, batches: list[np.ndarray]):
+        self.ex, self.batches = ex, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, k: int) -> dict:
+        return self.ex.batch(self.batches[k])
+
+
+def iterate(ex: S1Examples, batches: list[np.ndarray], workers: int = 0) -> Iterator[dict]:
+    """The padded batches, in order. ``workers > 0``: built by that many processes ahead of the
+    step (on a GPU, building the targets in one process would leave it waiting)."""
+    if workers == 0:
+        for index in batches:
+            yield ex.batch(index)
+        return
+    yield from torch.utils.data.DataLoader(_Batches(ex, batches), batch_size=None, shuffle=False,
+                                           num_workers=workers, prefetch_factor=4,
+                                           pin_memory=torch.cuda.is_available())

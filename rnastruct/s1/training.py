@@ -55,6 +55,10 @@ class S1Config:
     max_train_examples: int | None = None  # use only this many training examples (debugging)
     bf16: bool = True  # bf16 autocast (about 2x fp32 on this kind of CPU)
     threads: int = 0  # torch CPU threads (0 = torch's default)
+    loader_workers: int = 0  # processes building batches ahead of the step (0 = in the main one)
+    # per-example metrics of the training batches too (false: validation only; on a GPU they
+    # cost a third of the step)
+    train_metrics: bool = True
     max_minutes: float | None = None  # stop after the epoch that passes this wall time
     # > 0: also learn ViennaRNA's base-pair probabilities of each training segment (needs
     # model.pair_prob_head), this weight times their binary cross-entropy added to the loss: the
@@ -115,6 +119,8 @@ def check_config(cfg: S1Config) -> None:
     unknown = set(cfg.loss_weights) - set(OUTPUTS)
     if unknown:
         raise InputError(f"loss_weights: unknown loss(es) {', '.join(sorted(unknown))}; outputs: {', '.join(OUTPUTS)}")
+    if cfg.loader_workers < 0:
+        raise InputError(f"loader_workers must be >= 0, got {cfg.loader_workers}")
     if cfg.pair_target not in ("vienna", "reference"):
         raise InputError(f"pair_target must be 'vienna' or 'reference', got {cfg.pair_target!r}")
     if cfg.init is not None and not Path(cfg.init).is_file():
@@ -266,12 +272,15 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
                    disable=not progress or rank != 0, dynamic_ncols=True, mininterval=1.0)
         with bar:
             train_loss = train_one_epoch(
-                net, criterion, iterate(train_ex, batches), optimizer, step, scheduler=scheduler,
+                net, criterion, iterate(train_ex, batches, cfg.loader_workers), optimizer, step,
+                scheduler=scheduler,
                 grad_clip=cfg.grad_clip, amp=amp, bar=bar,
-                on_batch=lambda o, t, m: train_rows.extend(example_metrics(o, t, m)))
+                on_batch=(lambda o, t, m: train_rows.extend(example_metrics(o, t, m)))
+                if cfg.train_metrics else None)
         valid_rows: list[dict] = []
         valid_batches = length_batches(valid_ex.lengths, cfg.batch_size, None)[rank::world]
-        valid_loss = evaluate(model, criterion, iterate(valid_ex, valid_batches), step, amp=amp,
+        valid_loss = evaluate(model, criterion, iterate(valid_ex, valid_batches, cfg.loader_workers),
+                              step, amp=amp,
                               on_batch=lambda o, t, m: valid_rows.extend(example_metrics(o, t, m)))
         # every rank's per-example metrics and losses -> rank 0
         train_rows = sum(gather(train_rows, world), [])
