@@ -4,7 +4,7 @@
 #   bash s2_training/real.sh S1_CHECKPOINT RUN_DIR [s2-train options, e.g. --device cuda]
 # Needs data/real_bprna (s1_training/real.sbatch makes it). Each step is skipped when its output
 # exists, and s2-train resumes, so a rerun continues. This 2-core CPU: 14 min of proposals,
-# 5 epochs of 5-8 min.
+# 18 min for the 5 epochs.
 set -euo pipefail
 s1=$1; out=$2; shift 2
 subset=data/real_s2

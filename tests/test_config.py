@@ -60,6 +60,10 @@ def test_every_shipped_config_loads_and_builds(path):
     cls = {"data_gen": GenerateConfig, "s1": S1Config, "s2": S2Config}[path.parent.name]
     cfg = load_config(cls, path)
     if cls is S1Config:
+        if cfg.init is not None and Path(cfg.init).parts[0] == "runs":
+            # a later stage starts from an earlier stage's run (configs/s1/real_cont.yaml), which
+            # a fresh checkout does not have: the rest of the config is still checked
+            cfg.init = None
         check_config(cfg)
         net = build_s1(cfg.model)
         assert (getattr(net, "pair_prob", None) is not None) == cfg.model.pair_prob_head
