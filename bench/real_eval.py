@@ -120,7 +120,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     report = [f"# Real structures: {args.model} model against RNAfold\n",
               f"Command: `python bench/real_eval.py --sets {' '.join(args.sets)}"
-              f"{f' --limit {args.limit}' if args.limit else ''}{' --short' if args.short else ''}{' --eternafold' if args.eternafold else ''}{' --mxfold2' if args.mxfold2 else ''}{' --s2-term %g %g' % tuple(args.s2_term) if args.s2_term[0] else ''}`. Chosen settings: "
+              f"{f' --limit {args.limit}' if args.limit else ''}{' --short' if args.short else ''}{' --eternafold' if args.eternafold else ''}{' --mxfold2' if args.mxfold2 else ''}{' --no-pruning' if args.no_pruning else ''}"
+              f"{' --s2-term %g %g' % tuple(args.s2_term) if args.s2_term[0] else ''}`. Chosen settings: "
               f"`{dataclasses.asdict(predictor.decoding)}`.\n"]
     summary = {}
     for name in args.sets:
