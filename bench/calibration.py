@@ -112,11 +112,8 @@ def main() -> None:
             logits[k] = lg.copy()
         stems = None
         if predictor.decoding.s2_weight:  # S2's stem term, as the predictor adds it
-            from rnastruct.s1.infer import proposal_table
-
-            stems = [None] * len(seqs)
-            for k, tiles in predictor.s1.pixel_tiles(seqs):
-                stems[k] = predictor.stem_scores(proposal_table(tiles), seqs[k], predictor.decoding.s2_max_boxes)
+            maps = dict(predictor.stem_score_maps(seqs, predictor.decoding.s2_max_boxes))
+            stems = [maps[k] for k in range(len(seqs))]
         _JOB.update(seqs=seqs, logits=logits, decoding=predictor.decoding, scales=args.scales, stems=stems)
         with mp.get_context("fork").Pool(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             per_seq = pool.map(_probs_one, range(len(seqs)), chunksize=2)

@@ -138,12 +138,9 @@ def main() -> None:
         variants = _variants(predictor.decoding, tuple(args.s2_term))[:4 if args.short else None]
         stems = None
         if any(v[6] for v in variants):  # S2's stem scores of the boxes the box decoder would see
-            from rnastruct.s1.infer import proposal_table
-
             boxes = Predictor(model=args.model, decoder="boxes", threads=1)
-            stems = [None] * len(seqs)
-            for k, tiles in boxes.s1.pixel_tiles(seqs):
-                stems[k] = boxes.stem_scores(proposal_table(tiles), seqs[k], predictor.decoding.s2_max_boxes)
+            maps = dict(boxes.stem_score_maps(seqs, predictor.decoding.s2_max_boxes))
+            stems = [maps[k] for k in range(len(seqs))]
         if args.short:
             variants = [v for v in variants if v[0] != "RNAfold centroid"]
         if args.eternafold:

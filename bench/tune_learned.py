@@ -40,9 +40,7 @@ _JOB: dict = {}
 def _score_one(k: int) -> list[float]:
     from rnastruct.evaluate import ScoringOptions, count_pairs, prepare_pairs, scores
     from rnastruct.folding import fold_soft_many
-    from rnastruct.learned import pair_pseudo_energies
-
-    from rnastruct.learned import stem_pseudo_energies
+    from rnastruct.learned import pair_pseudo_energies, stem_pseudo_energies
 
     seq, ref, logits = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k]
     base = _JOB.get("base")  # the S2 grid: the chosen (weight, offset) under each (s2_weight, s2_offset)
@@ -102,15 +100,12 @@ def s2_stem_scores(s1: str, s2: str, seqs: list[str], max_boxes: int) -> list[np
     """Per sequence, S2's raw log-odds of the pairs of the stems S1 proposes and the predictor
     keeps (``Predictor.stem_scores``), S2 being the checkpoint at ``s2``."""
     from rnastruct.pipeline import Predictor
-    from rnastruct.s1.infer import proposal_table
 
     t0 = time.time()
     predictor = Predictor(s1=s1, s2=s2, decoder="boxes", precision="fp32")
-    stems: list = [None] * len(seqs)
-    for k, tiles in predictor.s1.pixel_tiles(seqs, progress=True):
-        stems[k] = predictor.stem_scores(proposal_table(tiles), seqs[k], max_boxes)
+    stems = dict(predictor.stem_score_maps(seqs, max_boxes, progress=True))
     print(f"S2 scores of {len(seqs)} sequences in {time.time() - t0:.0f} s", file=sys.stderr)
-    return stems
+    return [stems[k] for k in range(len(seqs))]
 
 
 def load_validation(paths: list[str], limit: int | None, seed: int):

@@ -56,7 +56,8 @@ class FoldEnergy:
 
         if self.decoding not in DECODINGS:
             raise InputError(f"unknown decoding {self.decoding!r}: expected one of {', '.join(DECODINGS)}")
-        if not (self.weight >= 0 and self.s2_weight >= 0 and self.gamma > 0 and 0 < self.threshold <= 1 and self.prob_scale > 0):
+        if not (self.weight >= 0 and self.s2_weight >= 0 and self.gamma > 0 and 0 < self.threshold <= 1
+                and self.prob_scale > 0):
             raise InputError(f"weight and s2_weight must be >= 0, gamma > 0 and threshold in (0, 1]; got "
                              f"{self.weight}, {self.s2_weight}, {self.gamma}, {self.threshold}")
 

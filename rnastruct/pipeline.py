@@ -239,6 +239,13 @@ class Predictor:
         boxes = {c: v[ranked_subset(boxes, max_boxes)] for c, v in boxes.items()}
         return stem_pair_scores(boxes, self.s2_logits(boxes, seq)[0], len(seq))
 
+    def stem_score_maps(self, seqs: list[str], max_boxes: int,
+                        progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, stem_scores(...))`` for every sequence, in the order of S1's length
+        batches (the order of ``S1Predictor.pair_logits`` too)."""
+        for k, tiles in self.s1.pixel_tiles(seqs, progress=progress):
+            yield k, self.stem_scores(proposal_table(tiles), seqs[k], max_boxes)
+
     def pruned(self, proposals: dict, seq: str) -> dict:
         """One sequence's S1 proposals (``targets.decode`` rows) -> the boxes this predictor's
         thresholds select and its pruning keeps (``BOX_COLUMNS`` table)."""
@@ -336,10 +343,9 @@ class Predictor:
         if self.fold_energy is not None and self.decoding.s2_weight:
             # both generators walk the same length batches, so the k-th items are one sequence's;
             # S2's features read every statistic of the proposals (not light ones)
-            for (k, logits), (k2, tiles) in zip(self.s1.pair_logits(seqs, progress=progress),
-                                                 self.s1.pixel_tiles(seqs), strict=True):
+            stem_maps = self.stem_score_maps(seqs, self.decoding.s2_max_boxes)
+            for (k, logits), (k2, stems) in zip(self.s1.pair_logits(seqs, progress=progress), stem_maps, strict=True):
                 assert k == k2
-                stems = self.stem_scores(proposal_table(tiles), seqs[k], self.decoding.s2_max_boxes)
                 yield k, self.fold_learned(names[k], seqs[k], logits, constraints[k], shapes[k], stems)
             return
         if self.fold_energy is not None:
