@@ -350,3 +350,40 @@ def svg_plot(seq: str, structure: str, path, title: str | None = None) -> None:
         text = text.replace("</svg>", f'<text x="6" y="16" font-family="Helvetica" font-size="{font:.1f}">{safe}</text>\n</svg>')
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def thermal_energy(temperature: float = 37.0) -> float:
+    """kT (kcal/mol) at ``temperature`` (Celsius), as ViennaRNA computes it."""
+    return (temperature + 273.15) * 1.98717 / 1000.0
+
+
+def ensemble_nll(seq: str, pair_energy: np.ndarray, pairs: np.ndarray) -> tuple[float, np.ndarray]:
+    """The negative log-probability of the structure ``pairs`` (``[P, 2]`` 0-based, nested,
+    canonical, hairpins >= 3) in the Boltzmann ensemble of Turner 2004 plus ``pair_energy``
+    (``[L, L]`` kcal/mol per pair ``i < j``, as ``fold_soft``), and its gradient with respect to
+    ``pair_energy`` -> ``(nll, grad [L, L])``:
+
+        nll = (E(y) - G) / kT,    d nll / d e_ij = (y_ij - p_ij) / kT
+
+    with ``E(y)`` the structure's free energy and ``G`` the ensemble's, both under the same soft
+    constraints, and ``p_ij`` the pair probabilities (SPEC section 9.1). ViennaRNA rounds
+    energies to 0.01 kcal/mol, so a finite-difference check needs steps that are multiples of it."""
+    from .structure import CANONICAL_PAIRS, is_nested, to_dot_bracket
+
+    L = len(seq)
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    bad = [(i + 1, j + 1) for i, j in pairs.tolist() if seq[i] + seq[j] not in CANONICAL_PAIRS or j - i < 4]
+    if bad or not is_nested(pairs):
+        raise ValueError(f"the reference structure is not in the ensemble: "
+                         f"{'crossing pairs' if not bad else f'pair {bad[0][0]}-{bad[0][1]} is non-canonical or closes a hairpin under 3'}")
+    fc = RNA.fold_compound(seq, _model_details(True))
+    fc.sc_add_bp(_soft_matrix(pair_energy))
+    structure = to_dot_bracket(pairs, L)
+    energy = fc.eval_structure(structure)
+    fc.exp_params_rescale(fc.mfe()[1])  # Boltzmann factors scaled around the MFE: no overflow
+    g = float(fc.pf()[1])
+    kT = thermal_energy(RNA.md().temperature)
+    y = np.zeros((L, L))
+    y[pairs[:, 0], pairs[:, 1]] = 1.0
+    P = np.triu(np.asarray(fc.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
+    return (float(energy) - g) / kT, (y - P) / kT

@@ -518,3 +518,34 @@ def test_pair_prob_settings_must_agree(tiny_data, tmp_path):
     assert r.returncode == 2 and "dilated network only" in r.stderr and not (tmp_path / "b").exists()
     r = run_cli("s1-train", "--data", tiny_data, "--out", tmp_path / "c", "--set", "model.arch=unet")
     assert r.returncode == 2 and "model.arch must be" in r.stderr and not (tmp_path / "c").exists()
+
+
+def test_training_through_the_partition_function_end_to_end(tiny_data, tmp_path):
+    """A real run with the ensemble loss (ViennaRNA in two worker processes): its loss and the
+    learned scale in metrics.csv, the scale stored in the checkpoint, and a resumed run carries
+    it on."""
+    run_dir = tmp_path / "run"
+    args = ["s1-train", "--config", REPO / "configs/s1/debug.yaml", "--data", tiny_data, "--out", run_dir,
+            "--set", "model.pair_prob_head=true", "--set", "pair_target=reference", "--set", "pair_prob_weight=1",
+            "--set", "ensemble_weight=1", "--set", "energy_reg=0.01", "--set", "ensemble_workers=2",
+            "--set", "epochs=1", "--set", "max_valid_examples=10", "--set", "epoch_examples=30"]
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    rows = _rows(run_dir)
+    assert list(rows[0]) == columns(S1Config(pair_prob_weight=1.0, ensemble_weight=1.0))
+    for row in rows:
+        assert 0 < float(row["ensemble.loss"]) < 5 and float(row["energy_reg.loss"]) > 0
+    state = load_checkpoint(run_dir / "last.pt")
+    scale = state["energy_scale"]
+    assert scale["weight"] != 0.4 and scale["offset"] != -2.0  # learned, not the starting values
+    assert float(rows[0]["energy_weight"]) == pytest.approx(scale["weight"])
+    model, cfg, _ = model_from_checkpoint(run_dir / "last.pt")
+    assert cfg.ensemble_weight == 1.0 and cfg.model.pair_prob_head
+    # a resumed run loads the scale with the network (a finished run: nothing left to do)
+    r = run_cli(*args, "--resume")
+    assert r.returncode == 0, r.stderr
+    assert _rows(run_dir) == rows and load_checkpoint(run_dir / "last.pt")["energy_scale"] == scale
+    # settings that cannot work are refused before anything is written
+    r = run_cli("s1-train", "--config", REPO / "configs/s1/debug.yaml", "--data", tiny_data,
+                "--out", tmp_path / "bad", "--set", "ensemble_weight=1")
+    assert r.returncode == 2 and "needs model.pair_prob_head" in r.stderr and not (tmp_path / "bad").exists()

@@ -32,9 +32,15 @@ class S1Criterion(nn.Module):
     ``pair_prob_weight > 0`` adds the auxiliary loss ``"pair_prob"``: binary cross-entropy of
     the output ``"pair_prob"`` against ViennaRNA's base-pair probabilities (target
     ``"pair_prob"``, mask ``"pair"``: the upper triangle inside each sequence), times the weight.
+
+    ``ensemble`` (an ``EnsembleLoss``) adds ``"ensemble"``, ``-log P`` of the reference
+    structure (targets ``"seqs"`` and ``"pairs"``: lists) in ViennaRNA's ensemble with the
+    output ``"pair_prob"`` as pseudo-energies, times ``ensemble_weight``, and its regulariser
+    ``"energy_reg"``.
     """
 
-    def __init__(self, weight_dict: dict[str, float] | None = None, pair_prob_weight: float = 0.0):
+    def __init__(self, weight_dict: dict[str, float] | None = None, pair_prob_weight: float = 0.0,
+                 ensemble: nn.Module | None = None, ensemble_weight: float = 1.0):
         super().__init__()
         self.weight_dict = {name: 1.0 for name in OUTPUTS}
         for name, w in (weight_dict or {}).items():
@@ -43,6 +49,10 @@ class S1Criterion(nn.Module):
             self.weight_dict[name] = float(w)
         if pair_prob_weight:
             self.weight_dict["pair_prob"] = float(pair_prob_weight)
+        self.ensemble = ensemble
+        if ensemble is not None:
+            self.weight_dict["ensemble"] = float(ensemble_weight)
+            self.weight_dict["energy_reg"] = 1.0  # EnsembleLoss scales it by its own reg
 
     def forward(self, outputs, targets, masks) -> dict[str, torch.Tensor]:
         losses = {}
@@ -61,6 +71,8 @@ class S1Criterion(nn.Module):
             m = masks["pair"]  # [B, L, L]
             losses["pair_prob"] = F.binary_cross_entropy_with_logits(
                 outputs["pair_prob"][m].float(), targets["pair_prob"][m])
+        if self.ensemble is not None:
+            losses.update(self.ensemble(outputs["pair_prob"], targets["seqs"], targets["pairs"]))
         losses["loss"] = sum(w * losses[k] for k, w in self.weight_dict.items())
         return losses
 

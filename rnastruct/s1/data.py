@@ -84,6 +84,7 @@ class S1Examples:
             upper = np.triu(np.ones((L, L), dtype=bool), 1)[None] & inside[:, None, :]  # [B, L, L]
             targets["pair_prob"], masks["pair"] = prob, upper
         return {"tokens": torch.from_numpy(tokens), "lengths": torch.from_numpy(self.lengths[index].copy()),
+                "seqs": [self.seqs[k] for k in index], "pairs": [self.pairs[k] for k in index],
                 "targets": {k: torch.from_numpy(v) for k, v in targets.items()},
                 "masks": {k: torch.from_numpy(v) for k, v in masks.items()}}
 

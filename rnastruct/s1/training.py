@@ -30,6 +30,7 @@ from ..train import (autocast, evaluate, finish_distributed, gather, load_checkp
                      write_metrics_csv)
 from .criterion import S1Criterion, average_metrics, example_metrics, metric_names, selection_score
 from .data import iterate, length_batches, load_datasets, split_examples
+from .ensemble import EnsembleLoss
 from .model import S1ModelConfig, build_model
 from .targets import OUTPUTS
 
@@ -53,6 +54,9 @@ class S1Config:
     seed: int = 5555  # split "random" and batch order (epoch k uses seed + k)
     max_length: int | None = None  # drop longer examples
     max_train_examples: int | None = None  # use only this many training examples (debugging)
+    # each epoch draws this many training examples afresh (seed + epoch): short epochs, each a
+    # checkpoint, that still walk the whole training set (None: every example every epoch)
+    epoch_examples: int | None = None
     bf16: bool = True  # bf16 autocast (about 2x fp32 on this kind of CPU)
     threads: int = 0  # torch CPU threads (0 = torch's default)
     loader_workers: int = 0  # processes building batches ahead of the step (0 = in the main one)
@@ -76,14 +80,27 @@ class S1Config:
     # a checkpoint whose weights start the run (fine-tuning; layers it lacks, such as a new pair
     # head, start fresh)
     init: str | None = None
+    # > 0: train the pair head through ViennaRNA's partition function (s1/ensemble.py): this
+    # weight times -log P(reference) per nucleotide in the ensemble of Turner 2004 plus the
+    # learned pseudo-energies -w * (logit - b); w and b are learned from these starting values
+    ensemble_weight: float = 0.0
+    energy_weight_init: float = 0.4  # kcal/mol per logit unit
+    energy_offset_init: float = -2.0  # logit at which a pair costs nothing extra
+    energy_lr: float = 0.01  # learning rate of w and b (two scalars: far above the network's)
+    energy_reg: float = 0.0  # thermodynamic regulariser: times the mean squared pseudo-energy
+    ensemble_workers: int = 1  # processes computing the partition functions
+    max_valid_examples: int | None = None  # validate on this many examples only (a fixed subset)
 
 
-def build_optimizer(model, cfg: S1Config):
+def build_optimizer(model, cfg: S1Config, criterion=None):
     # no weight decay on norms, biases and embeddings of the sequence alphabet
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    own = list(criterion.parameters()) if criterion is not None else []
+    if own:  # the energy scale and offset of the ensemble loss
+        groups.append({"params": own, "weight_decay": 0.0, "lr": cfg.energy_lr})
+    return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 def model_from_checkpoint(path) -> tuple[torch.nn.Module, S1Config, dict]:
@@ -94,6 +111,8 @@ def model_from_checkpoint(path) -> tuple[torch.nn.Module, S1Config, dict]:
 def _step(device):
     def step(model, batch):
         targets = {k: v.to(device, non_blocking=True) for k, v in batch["targets"].items()}
+        # the ensemble loss folds the sequences themselves (lists, not tensors)
+        targets["seqs"], targets["pairs"] = batch["seqs"], batch["pairs"]
         masks = {k: v.to(device, non_blocking=True) for k, v in batch["masks"].items()}
         outputs = model(batch["tokens"].to(device), batch["lengths"].to(device))
         return outputs, targets, masks, len(batch["lengths"])
@@ -103,6 +122,8 @@ def _step(device):
 def columns(cfg: S1Config | None = None) -> list[str]:
     """metrics.csv's columns (with ``pair_prob.loss`` when ``cfg`` trains pair probabilities)."""
     aux = ["pair_prob.loss"] if cfg is not None and cfg.pair_prob_weight else []
+    if cfg is not None and cfg.ensemble_weight:
+        aux += ["ensemble.loss", "energy_reg.loss", "energy_weight", "energy_offset"]
     return (metric_names() + ["loss"] + [f"{name}.loss" for name in OUTPUTS] + aux
             + ["lr", "seconds", "tv", "epoch"])
 
@@ -125,6 +146,12 @@ def check_config(cfg: S1Config) -> None:
         raise InputError(f"pair_target must be 'vienna' or 'reference', got {cfg.pair_target!r}")
     if cfg.init is not None and not Path(cfg.init).is_file():
         raise InputError(f"init: {cfg.init}: no such checkpoint")
+    if cfg.ensemble_weight < 0 or cfg.energy_reg < 0 or cfg.ensemble_workers < 1 or not cfg.energy_weight_init > 0:
+        raise InputError("ensemble_weight and energy_reg must be >= 0, ensemble_workers >= 1 and "
+                         f"energy_weight_init > 0 (got {cfg.ensemble_weight}, {cfg.energy_reg}, "
+                         f"{cfg.ensemble_workers}, {cfg.energy_weight_init})")
+    if cfg.ensemble_weight and not cfg.model.pair_prob_head:
+        raise InputError("ensemble_weight > 0 trains the pair head: it needs model.pair_prob_head: true")
     if bool(cfg.pair_prob_weight) != cfg.model.pair_prob_head:
         raise InputError("pair_prob_weight > 0 and model.pair_prob_head: true go together "
                          f"(got {cfg.pair_prob_weight} and {cfg.model.pair_prob_head})")
@@ -225,6 +252,9 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     train_ex, valid_ex = split_examples(ex, split, cfg.split, cfg.valid_frac, cfg.seed)
     if cfg.max_train_examples:
         train_ex = train_ex.subset(np.arange(min(cfg.max_train_examples, len(train_ex))))
+    if cfg.max_valid_examples:
+        valid_ex = valid_ex.subset(np.sort(np.random.default_rng(cfg.seed).permutation(len(valid_ex))
+                                           [:cfg.max_valid_examples]))
     if cfg.pair_prob_weight and cfg.pair_target == "reference":
         train_ex, valid_ex = (with_reference_pairs(e) for e in (train_ex, valid_ex))
     elif cfg.pair_prob_weight:
@@ -233,8 +263,10 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(device)
-    optimizer = build_optimizer(model, cfg)
-    steps_per_epoch = len(length_batches(train_ex.lengths, cfg.batch_size, 0, rank, world))
+    ensemble = (EnsembleLoss(cfg.energy_weight_init, cfg.energy_offset_init, cfg.energy_reg,
+                             cfg.ensemble_workers).to(device) if cfg.ensemble_weight else None)
+    optimizer = build_optimizer(model, cfg, ensemble)
+    steps_per_epoch = len(length_batches(_epoch_examples(train_ex, cfg, 1).lengths, cfg.batch_size, 0, rank, world))
     total = steps_per_epoch * cfg.epochs
     scheduler = warmup_cosine(optimizer, cfg.warmup_steps, total if cfg.cosine else 10**12,
                               floor=0.1 if cfg.cosine else 1.0)
@@ -244,6 +276,8 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
         init_weights(model, cfg.init)
     if state is not None:
         model.load_state_dict(state["model"])
+        if ensemble is not None:
+            ensemble.load_state_dict(state["ensemble"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history, best_score, start_epoch = state["history"], state["best_score"], state["epoch"] + 1
@@ -251,7 +285,8 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    criterion = S1Criterion(cfg.loss_weights, pair_prob_weight=cfg.pair_prob_weight)
+    criterion = S1Criterion(cfg.loss_weights, pair_prob_weight=cfg.pair_prob_weight, ensemble=ensemble,
+                            ensemble_weight=cfg.ensemble_weight)
     amp = lambda: autocast(device, cfg.bf16)  # noqa: E731
     step = _step(device)
 
@@ -267,12 +302,13 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.time()
         train_rows: list[dict] = []
-        batches = length_batches(train_ex.lengths, cfg.batch_size, cfg.seed + epoch, rank, world)
+        epoch_ex = _epoch_examples(train_ex, cfg, epoch)
+        batches = length_batches(epoch_ex.lengths, cfg.batch_size, cfg.seed + epoch, rank, world)
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
                    disable=not progress or rank != 0, dynamic_ncols=True, mininterval=1.0)
         with bar:
             train_loss = train_one_epoch(
-                net, criterion, iterate(train_ex, batches, cfg.loader_workers), optimizer, step,
+                net, criterion, iterate(epoch_ex, batches, cfg.loader_workers), optimizer, step,
                 scheduler=scheduler,
                 grad_clip=cfg.grad_clip, amp=amp, bar=bar,
                 on_batch=(lambda o, t, m: train_rows.extend(example_metrics(o, t, m)))
@@ -291,11 +327,18 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
         lr = optimizer.param_groups[0]["lr"]
         rows = [_row(average_metrics(train_rows), train_loss, "training", epoch, lr, seconds),
                 _row(average_metrics(valid_rows), valid_loss, "validation", epoch, lr, seconds)]
+        if ensemble is not None:
+            for r in rows:
+                r.update(energy_weight=ensemble.weight, energy_offset=float(ensemble.offset))
         history += rows
         score = selection_score(average_metrics(valid_rows))
         if rank == 0:
             ckpt = {"kind": CHECKPOINT_KIND, "config": dataclasses.asdict(cfg), "epoch": epoch,
                     "model": model.state_dict(), "metrics": rows[1], "score": score}
+            if ensemble is not None:
+                # the scale and offset learned with the network: the fold decoder's starting point
+                ckpt["ensemble"] = ensemble.state_dict()
+                ckpt["energy_scale"] = {"weight": ensemble.weight, "offset": float(ensemble.offset)}
             save_checkpoint(run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt", ckpt)
             if score > best_score:
                 save_checkpoint(run_dir / "best.pt", ckpt)
@@ -315,8 +358,18 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
                 print(f"s1-train: stopping after epoch {epoch}: max_minutes {cfg.max_minutes} reached",
                       file=sys.stderr)
             break
+    if ensemble is not None:
+        ensemble.close()
     finish_distributed(world)
     return {"rows": rows, "history": history}
+
+
+def _epoch_examples(ex, cfg: S1Config, epoch: int):
+    """The training examples of ``epoch``: all, or ``cfg.epoch_examples`` drawn with ``seed + epoch``."""
+    if not cfg.epoch_examples or cfg.epoch_examples >= len(ex):
+        return ex
+    draw = np.random.default_rng(cfg.seed + epoch).permutation(len(ex))[:cfg.epoch_examples]
+    return ex.subset(np.sort(draw))
 
 
 def _mean_losses(parts: list[tuple[dict, int]]) -> dict[str, float]:
@@ -331,7 +384,7 @@ def _mean_losses(parts: list[tuple[dict, int]]) -> dict[str, float]:
 def _row(metrics: dict, losses: dict, tv: str, epoch: int, lr: float, seconds: float) -> dict:
     row = dict(metrics)
     row["loss"] = losses.get("loss", float("nan"))
-    for name in [*OUTPUTS, "pair_prob"]:
+    for name in [*OUTPUTS, "pair_prob", "ensemble", "energy_reg"]:
         row[f"{name}.loss"] = losses.get(name, float("nan"))
     row.update(lr=lr, seconds=round(seconds, 1), tv=tv, epoch=epoch)
     return row
