@@ -387,3 +387,18 @@ def ensemble_nll(seq: str, pair_energy: np.ndarray, pairs: np.ndarray) -> tuple[
     y[pairs[:, 0], pairs[:, 1]] = 1.0
     P = np.triu(np.asarray(fc.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
     return (float(energy) - g) / kT, (y - P) / kT
+
+
+#: ViennaRNA's bundled RNA energy parameter sets a learned term can sit on
+ENERGY_PARAMETERS = {"turner2004": RNA.params_load_RNA_Turner2004,
+                     "andronescu2007": RNA.params_load_RNA_Andronescu2007,
+                     "langdon2018": RNA.params_load_RNA_Langdon2018}
+
+
+def use_energy_parameters(name: str) -> None:
+    """Make ``name`` (a key of ``ENERGY_PARAMETERS``) the energy parameters of every fold
+    compound this process builds from now on (ViennaRNA keeps them per process)."""
+    if name not in ENERGY_PARAMETERS:
+        raise ValueError(f"unknown energy parameters {name!r}: expected one of {', '.join(ENERGY_PARAMETERS)}")
+    if not ENERGY_PARAMETERS[name]():
+        raise RuntimeError(f"ViennaRNA could not load the {name} parameters")

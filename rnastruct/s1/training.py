@@ -84,8 +84,10 @@ class S1Config:
     # weight times -log P(reference) per nucleotide in the ensemble of Turner 2004 plus the
     # learned pseudo-energies -w * (logit - b); w and b are learned from these starting values
     ensemble_weight: float = 0.0
-    energy_weight_init: float = 0.4  # kcal/mol per logit unit
-    energy_offset_init: float = -2.0  # logit at which a pair costs nothing extra
+    # kcal/mol per logit unit and the offset the scale starts from (an init checkpoint trained
+    # with this loss brings its own learned ones instead)
+    energy_weight_init: float = 0.4
+    energy_offset_init: float = -2.0
     energy_lr: float = 0.01  # learning rate of w and b (two scalars: far above the network's)
     energy_reg: float = 0.0  # thermodynamic regulariser: times the mean squared pseudo-energy
     ensemble_workers: int = 1  # processes computing the partition functions
@@ -274,6 +276,9 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     best_score, start_epoch = -math.inf, 1
     if state is None and cfg.init is not None:
         init_weights(model, cfg.init)
+        scale = load_checkpoint(cfg.init, CHECKPOINT_KIND).get("ensemble")
+        if ensemble is not None and scale is not None:  # a later stage goes on with the learned scale
+            ensemble.load_state_dict(scale)
     if state is not None:
         model.load_state_dict(state["model"])
         if ensemble is not None:

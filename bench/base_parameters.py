@@ -1,0 +1,102 @@
+"""The learned pair term on top of each of ViennaRNA's RNA parameter sets (Turner 2004,
+Andronescu 2007, Langdon 2018), on validation structures only (bpRNA VL0, PDB VL1).
+
+    python bench/base_parameters.py --s1 rnastruct/models/real/s1.pt --limit 300
+
+For each parameter set: RNAfold alone (MFE and centroid) and the S1 checkpoint's learned term
+(its ``fold_energy`` weight and offset, or ``--weight/--offset``) with the same decodings, each
+sequence folded once per setting; mean per-sequence F1 as ``rnastruct evaluate`` scores it.
+The network was trained on top of Turner 2004: the other sets are measured without retraining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SETS = {"VL0": "../shared/data/real/bpRNA_VL0.csv", "VL1": "../shared/data/real/PDB_VL1.csv"}
+DECODINGS = [("mfe", 1.0, 0.3), ("centroid", 1.0, 0.3)]
+_JOB: dict = {}
+
+
+def _init(params: str) -> None:
+    from rnastruct.folding import use_energy_parameters
+
+    use_energy_parameters(params)
+
+
+def _score(k: int) -> list[float]:
+    from rnastruct.evaluate import ScoringOptions, count_pairs, prepare_pairs, scores
+    from rnastruct.folding import fold_soft_many
+    from rnastruct.learned import pair_pseudo_energies
+
+    seq, ref, logits = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k]
+    out = []
+    for w, b in ((0.0, 0.0), _JOB["term"]):
+        energy = pair_pseudo_energies(logits, seq, w, b) if w else None
+        for pairs, _ in fold_soft_many(seq, energy, DECODINGS):
+            prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
+            out.append(scores(count_pairs(prep.pred, prep.ref, len(seq)))["f1"])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--s1", default="rnastruct/models/real/s1.pt")
+    ap.add_argument("--sets", nargs="+", default=["VL0", "VL1"], choices=list(SETS))
+    ap.add_argument("--limit", type=int, help="a seeded random subset of each set")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weight", type=float)
+    ap.add_argument("--offset", type=float)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, help="write the table here (Markdown)")
+    args = ap.parse_args()
+
+    import torch
+
+    from rnastruct.folding import ENERGY_PARAMETERS
+    from rnastruct.realdata import clean_sequence, read_real_csv
+    from rnastruct.s1.infer import S1Predictor
+    from rnastruct.train import load_checkpoint
+
+    fe = load_checkpoint(args.s1).get("fold_energy", {})
+    term = (args.weight if args.weight is not None else fe["weight"],
+            args.offset if args.offset is not None else fe["offset"])
+    torch.set_num_threads(args.workers)
+    predictor = S1Predictor.from_checkpoint(args.s1)
+    lines = [f"# Learned term on each parameter set ({args.s1}, weight {term[0]:g}, offset {term[1]:g})", "",
+             f"CPU: {platform.processor() or platform.machine()}, {mp.cpu_count()} cores; "
+             f"command: `python {' '.join(sys.argv)}`", "",
+             "| set | n | parameters | RNAfold MFE | RNAfold centroid | learned MFE | learned centroid |",
+             "|---|---|---|---|---|---|---|"]
+    for name in args.sets:
+        records, _ = read_real_csv(SETS[name])
+        if args.limit and args.limit < len(records):
+            keep = np.sort(np.random.default_rng(args.seed).choice(len(records), args.limit, replace=False))
+            records = [records[k] for k in keep]
+        seqs = [clean_sequence(r.seq)[0] for r in records]
+        logits = [None] * len(seqs)
+        for k, lg in predictor.pair_logits(seqs):
+            logits[k] = lg.copy()
+        _JOB.update(seqs=seqs, refs=[r.pairs for r in records], logits=logits, term=term)
+        for params in ENERGY_PARAMETERS:
+            t0 = time.time()
+            with mp.get_context("fork").Pool(args.workers, initializer=_init, initargs=(params,)) as pool:
+                f1 = np.array(pool.map(_score, range(len(seqs)), chunksize=4)).mean(axis=0)
+            lines.append(f"| {name} | {len(seqs)} | {params} | " + " | ".join(f"{x:.4f}" for x in f1) + " |")
+            print(lines[-1], f"({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Mean F1 of S1 checkpoints trained through the partition function (``ensemble_weight``),
+each with the scale and offset it learned, on validation structures only (bpRNA VL0, PDB VL1):
+what chooses the epoch of ``configs/s1/real_ensemble*.yaml``.
+
+    python bench/ensemble_checkpoints.py runs/real_ens/checkpoints/epoch_*.pt --sets VL0 --limit 300
+
+A checkpoint without a learned scale (the shipped ``real`` S1) is scored with its
+``fold_energy`` weight and offset. ``--scales`` also scores each at multiples of its weight.
+Decodings: MFE and centroid from one partition function; scored as ``rnastruct evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SETS = {"VL0": "../shared/data/real/bpRNA_VL0.csv", "VL1": "../shared/data/real/PDB_VL1.csv"}
+DECODINGS = [("mfe", 1.0, 0.3), ("centroid", 1.0, 0.3)]
+_JOB: dict = {}
+
+
+def _score(k: int) -> list[float]:
+    from rnastruct.evaluate import ScoringOptions, count_pairs, prepare_pairs, scores
+    from rnastruct.folding import fold_soft_many
+    from rnastruct.learned import pair_pseudo_energies
+
+    seq, ref, logits = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k]
+    out = []
+    for w, b in _JOB["terms"]:
+        for pairs, _ in fold_soft_many(seq, pair_pseudo_energies(logits, seq, w, b), DECODINGS):
+            prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
+            out.append(scores(count_pairs(prep.pred, prep.ref, len(seq)))["f1"])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoints", nargs="+")
+    ap.add_argument("--sets", nargs="+", default=["VL0"], choices=list(SETS))
+    ap.add_argument("--limit", type=int, help="a seeded random subset of each set")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scales", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+
+    from rnastruct.realdata import clean_sequence, read_real_csv
+    from rnastruct.s1.infer import S1Predictor
+    from rnastruct.train import load_checkpoint
+
+    torch.set_num_threads(args.workers)
+    print(f"CPU: {platform.processor() or platform.machine()}, {mp.cpu_count()} cores; "
+          f"command: python {' '.join(sys.argv)}")
+    print("set\tn\tcheckpoint\tweight\toffset\tmfe\tcentroid")
+    for name in args.sets:
+        records, _ = read_real_csv(SETS[name])
+        if args.limit and args.limit < len(records):
+            keep = np.sort(np.random.default_rng(args.seed).choice(len(records), args.limit, replace=False))
+            records = [records[k] for k in keep]
+        seqs = [clean_sequence(r.seq)[0] for r in records]
+        for ckpt in args.checkpoints:
+            t0 = time.time()
+            state = load_checkpoint(ckpt)
+            scale = state.get("energy_scale") or state["fold_energy"]
+            terms = [(scale["weight"] * s, scale["offset"]) for s in args.scales]
+            logits = [None] * len(seqs)
+            for k, lg in S1Predictor.from_checkpoint(ckpt).pair_logits(seqs):
+                logits[k] = lg.copy()
+            _JOB.update(seqs=seqs, refs=[r.pairs for r in records], logits=logits, terms=terms)
+            with mp.get_context("fork").Pool(args.workers) as pool:
+                f1 = np.array(pool.map(_score, range(len(seqs)), chunksize=4)).mean(axis=0)
+            for t, (w, b) in enumerate(terms):
+                print(f"{name}\t{len(seqs)}\t{ckpt}\t{w:.4f}\t{b:.4f}\t{f1[2 * t]:.4f}\t{f1[2 * t + 1]:.4f}", flush=True)
+            print(f"  ({time.time() - t0:.0f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
