@@ -5,7 +5,8 @@ what chooses the epoch of ``configs/s1/real_ensemble*.yaml``.
     python bench/ensemble_checkpoints.py runs/real_ens/checkpoints/epoch_*.pt --sets VL0 --limit 300
 
 A checkpoint without a learned scale (the shipped ``real`` S1) is scored with its
-``fold_energy`` weight and offset. ``--scales`` also scores each at multiples of its weight.
+``fold_energy`` weight and offset. ``--scales`` also scores each at multiples of its weight, ``--terms`` at given weights and
+offsets.
 Decodings: MFE and centroid from one partition function; scored as ``rnastruct evaluate``.
 """
 
@@ -46,6 +47,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="a seeded random subset of each set")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scales", type=float, nargs="+", default=[1.0])
+    ap.add_argument("--terms", type=float, nargs="+", default=[],
+                    help="also score every checkpoint at these weight offset pairs (w1 b1 w2 b2 ...)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
 
@@ -70,6 +73,7 @@ def main() -> None:
             state = load_checkpoint(ckpt)
             scale = state.get("energy_scale") or state["fold_energy"]
             terms = [(scale["weight"] * s, scale["offset"]) for s in args.scales]
+            terms += list(zip(args.terms[::2], args.terms[1::2]))
             logits = [None] * len(seqs)
             for k, lg in S1Predictor.from_checkpoint(ckpt).pair_logits(seqs):
                 logits[k] = lg.copy()
