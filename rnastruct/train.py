@@ -1,9 +1,8 @@
-"""The training engine: task-agnostic loops, checkpoints, metrics.csv and distributed set-up.
+"""The training engine: task-agnostic loops, metrics.csv and distributed set-up.
 
 ``train_one_epoch`` and ``evaluate`` know nothing of S1 or S2: they take a model, a criterion
 (returning a dict of named losses with the total under ``"loss"``), an iterable of batches and a
-``step`` function that runs the model on a batch. Checkpoints are plain dicts of tensors and
-primitives, saved atomically and loaded with ``torch.load(..., weights_only=True)``.
+``step`` function that runs the model on a batch. Checkpoints: ``rnastruct.checkpoints``.
 """
 
 from __future__ import annotations

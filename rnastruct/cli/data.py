@@ -1,4 +1,5 @@
-"""``rnastruct generate``, ``merge``, ``real-data``, ``boxes`` and ``inspect``: the data commands."""
+"""``rnastruct generate``, ``merge``, ``real-data``, ``subset``, ``boxes`` and ``inspect``: the data
+commands."""
 
 from __future__ import annotations
 
