@@ -34,12 +34,12 @@ def _init(params: str) -> None:
 def _score(k: int) -> list[float]:
     from rnastruct.evaluate import ScoringOptions, count_pairs, prepare_pairs, scores
     from rnastruct.folding import fold_soft_many
-    from rnastruct.learned import pair_pseudo_energies
+    from rnastruct.learned import FoldEnergy
 
     seq, ref, logits = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k]
     out = []
     for w, b in ((0.0, 0.0), _JOB["term"]):
-        energy = pair_pseudo_energies(logits, seq, w, b) if w else None
+        energy = FoldEnergy(weight=w, offset=b).pair_energies(logits, seq) if w else None
         for pairs, _ in fold_soft_many(seq, energy, DECODINGS):
             prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
             out.append(scores(count_pairs(prep.pred, prep.ref, len(seq)))["f1"])
@@ -63,7 +63,7 @@ def main() -> None:
     from rnastruct.folding import ENERGY_PARAMETERS
     from rnastruct.realdata import clean_sequence, read_real_csv
     from rnastruct.s1.infer import S1Predictor
-    from rnastruct.train import load_checkpoint
+    from rnastruct.checkpoints import load_checkpoint
 
     fe = load_checkpoint(args.s1).get("fold_energy", {})
     term = (args.weight if args.weight is not None else fe["weight"],

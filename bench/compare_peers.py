@@ -15,7 +15,7 @@ id) already there is not folded again, so an interrupted run goes on where it st
 larger selection reuses the smaller one's predictions. ``runs.jsonl`` logs every fold run (tool,
 sequences, wall time, peak RSS). Delete a tool's file to recompute it.
 
-rnastruct itself is registered as a tool; until ``rnastruct.pipeline.fold`` exists it is listed
+rnastruct itself is registered as a tool (``rnastruct.predictor.fold``); when it cannot be imported it is listed
 as "not available yet" (see bench/peers.py).
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -35,13 +36,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rnastruct import evaluate as ev
+from rnastruct.reporting import md_table, plot_family_f1, readable, save_png, write_csv, write_docs
+from rnastruct.seqio import write_text_atomic
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-import peers  # noqa: E402  (bench/peers.py: the tool registry and the fold worker)
-
-from rnastruct import evaluate as ev  # noqa: E402
-from rnastruct.seqio import atomic_path, write_text_atomic  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "benchmarks"
 FOLD_FILES = {"random5": "ArchiveII_random5fold.csv", "family": "ArchiveII_familyfold.csv"}
@@ -176,18 +176,27 @@ def drop_stale(name: str, version: str, out: Path) -> None:
     write_text_atomic(stamp, version + "\n")
 
 
+@functools.lru_cache(maxsize=1)
+def peer_tools() -> dict[str, dict]:
+    """bench/peers.py's registry, run rather than imported (bench scripts import only the
+    package): {tool: {"description", "why" (None when installed), "version"}}."""
+    out = subprocess.run([sys.executable, str(HERE / "peers.py"), "list", "--json"], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def run_all(tools: list[str], sel: pd.DataFrame, out: Path, threads: int) -> dict[str, str]:
     """Fold what is missing for every tool; returns {tool: status}."""
     (out / "predictions").mkdir(parents=True, exist_ok=True)
     status = {}
     for name in tools:
-        why = peers.TOOLS[name].check()
+        why = peer_tools()[name]["why"]
         if why:
             status[name] = why
             print(f"{name}: {why}", file=sys.stderr)
             continue
         path = out / "predictions" / f"{name}.fa"
-        drop_stale(name, peers.TOOLS[name].version(), out)
+        drop_stale(name, peer_tools()[name]["version"], out)
         done = load_predictions(path)
         todo = sel[~sel["id"].isin(done.keys())]
         print(f"{name}: {len(sel) - len(todo)} of {len(sel)} already predicted; folding {len(todo)}",
@@ -276,8 +285,8 @@ def machine_info(args, tools: list[str], status: dict[str, str]) -> dict:
         "cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "threads_per_tool": args.threads,
-        "tools": {t: {"version": peers.TOOLS[t].version() if status.get(t) == "ok" else None,
-                      "description": peers.TOOLS[t].description, "status": status.get(t)}
+        "tools": {t: {"version": peer_tools()[t]["version"] if status.get(t) == "ok" else None,
+                      "description": peer_tools()[t]["description"], "status": status.get(t)}
                   for t in tools},
     }
 
@@ -305,15 +314,9 @@ def plot_times(times: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel("seconds per sequence (one thread)")
         ax.set_title("Folding time by length (lines: median per length bin)")
         ax.legend(fontsize=8)
-        _save_png(fig, path)
+        save_png(fig, path)
     finally:
         plt.close(fig)
-
-
-def _save_png(fig, path: Path) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    _readable(path)
 
 
 def plot_length_f1(scores: pd.DataFrame, path: Path) -> None:
@@ -333,62 +336,9 @@ def plot_length_f1(scores: pd.DataFrame, path: Path) -> None:
         ax.set_ylim(0, 1)
         ax.set_title("F1 by length")
         ax.legend(fontsize=8)
-        _save_png(fig, path)
+        save_png(fig, path)
     finally:
         plt.close(fig)
-
-
-def plot_family_f1(table: pd.DataFrame, path: Path) -> None:
-    """Grouped bars: mean F1 per family (rows) for each tool (columns)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fams, tools = list(table.index), list(table.columns)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(fams) + 2), 4.2))
-    try:
-        w = 0.8 / max(1, len(tools))
-        for k, t in enumerate(tools):
-            ax.bar(np.arange(len(fams)) + (k - (len(tools) - 1) / 2) * w, table[t].to_numpy(), w,
-                   label=t, color=f"C{k}")
-        ax.set_xticks(range(len(fams)), fams, rotation=45, ha="right")
-        ax.set_ylabel("mean F1")
-        ax.set_ylim(0, 1)
-        ax.set_title("F1 by family")
-        ax.legend(fontsize=8, ncol=len(tools))
-        _save_png(fig, path)
-    finally:
-        plt.close(fig)
-
-
-def _readable(path: Path) -> None:
-    """0666 less umask: files written through a temporary file are otherwise 0600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def write_csv(df: pd.DataFrame, path: Path, index: bool = False) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=index, float_format="%.6g")
-    _readable(path)
-
-
-def _md_table(df: pd.DataFrame, fmt: dict | None = None, index_name: str | None = None) -> str:
-    fmt = fmt or {}
-    cols = ([index_name] if index_name else []) + list(df.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for idx, row in df.iterrows():
-        cells = [str(idx)] if index_name else []
-        for c in df.columns:
-            v = row[c]
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                cells.append("-")
-            else:
-                cells.append(fmt.get(c, "{}").format(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def report(args, archive: pd.DataFrame, sel: pd.DataFrame, status: dict[str, str]) -> None:
@@ -501,10 +451,10 @@ def report(args, archive: pd.DataFrame, sel: pd.DataFrame, status: dict[str, str
     info["threads_by_tool"] = {t: sorted({int(x) for x in log.loc[log["tool"] == t, "threads"].dropna()})
                                for t in args.tools} if "threads" in log else {}
     write_text_atomic(out / "machine.json", json.dumps(info, indent=2) + "\n")
-    _readable(out / "machine.json")
+    readable(out / "machine.json")
 
     section = docs_section(args, info, acc, fam, folds, agree, speed, res)
-    write_docs(args.docs, section)
+    write_docs(args.docs, section, DOC_HEADING)
     print(section)
 
 
@@ -551,10 +501,10 @@ def docs_section(args, info, acc, fam, folds, agree, speed, res) -> str:
     show = acc.rename(columns={"published_f1_same_ids": "published F1", "micro_f1": "micro F1",
                                "f1": "F1", "mcc": "MCC"})
     cols = [c for c in ["n", "precision", "recall", "F1", "MCC", "micro F1", "published F1", "status"] if c in show.columns]
-    L.append(_md_table(show[cols], {c: "{:.3f}" for c in cols if c not in ("n", "status")} | {"n": "{:.0f}"}, "tool"))
-    L += ["Mean F1 per family:", "", _md_table(fam, {"n": "{:.0f}"} | {c: "{:.3f}" for c in fam.columns if c != "n"}, "family")]
+    L.append(md_table(show[cols], {c: "{:.3f}" for c in cols if c not in ("n", "status")} | {"n": "{:.0f}"}, "tool"))
+    L += ["Mean F1 per family:", "", md_table(fam, {"n": "{:.0f}"} | {c: "{:.3f}" for c in fam.columns if c != "n"}, "family")]
     L += [f"Mean F1 per test fold of `{FOLD_FILES[args.fold]}` (each sequence is in one test fold):", "",
-          _md_table(folds, {"n": "{:.0f}"} | {c: "{:.3f}" for c in folds.columns if c != "n"}, "fold")]
+          md_table(folds, {"n": "{:.0f}"} | {c: "{:.3f}" for c in folds.columns if c != "n"}, "fold")]
     if (args.out / "f1_by_family.png").exists():
         L += [f"![F1 by family]({rel('f1_by_family.png')}) ![F1 by length]({rel('f1_by_length.png')})", ""]
     L += ["### Check of the scorer against the published scores", "",
@@ -568,7 +518,7 @@ def docs_section(args, info, acc, fam, folds, agree, speed, res) -> str:
           "the published LinearFold-V scores behave like a Vienna-model folder (ours follows "
           "RNAfold closely; a much lower r for the published scores means they were made with "
           "another LinearFold build or settings).", ""]
-    L.append(_md_table(agree.rename(columns={"f1": "our F1", "published_f1": "published F1",
+    L.append(md_table(agree.rename(columns={"f1": "our F1", "published_f1": "published F1",
                                              "pearson_r": "r", "max_abs_diff": "max diff",
                                              "n_diff_gt_0.01": "differing > 0.01",
                                              "r_ours_vs_our_RNAfold": "r ours vs our RNAfold",
@@ -579,12 +529,12 @@ def docs_section(args, info, acc, fam, folds, agree, speed, res) -> str:
     L += ["### Speed and memory", "",
           "Median seconds to fold one sequence, by length (nt); time of the fold call only, the "
           "model already loaded:", ""]
-    L.append(_md_table(speed, {c: "{:.4f}" for c in speed.columns}, "tool"))
+    L.append(md_table(speed, {c: "{:.4f}" for c in speed.columns}, "tool"))
     L += ["Totals: `fold s` is the sum of the per-sequence times over this selection; `runs`, "
           "`wall s` and `peak RSS` are over every fold run logged in runs.jsonl (process start, "
           "imports and model loading included; peak RSS of the tool's process, "
           "longest sequence of those runs in the last column).", ""]
-    L.append(_md_table(res.rename(columns={"fold_s_total": "fold s", "fold_s_per_seq": "s / sequence",
+    L.append(md_table(res.rename(columns={"fold_s_total": "fold s", "fold_s_per_seq": "s / sequence",
                                            "run_wall_s": "wall s", "run_sequences": "sequences in runs",
                                            "peak_rss_mb": "peak RSS MB", "longest_folded": "longest nt"}),
                        {"fold s": "{:.1f}", "s / sequence": "{:.4f}", "wall s": "{:.1f}",
@@ -599,23 +549,6 @@ def docs_section(args, info, acc, fam, folds, agree, speed, res) -> str:
     return "\n".join(L)
 
 
-def write_docs(path: Path, section: str, heading: str = DOC_HEADING) -> None:
-    """Replace the section ``heading`` of ``path`` (from it to the next ``## `` heading),
-    leaving every other section as it is; append it when absent."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((k for k, l in enumerate(lines) if l.rstrip() == heading), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    else:
-        end = next((k for k in range(start + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, new)
-    _readable(path)
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -628,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, help="stratified subset of this many sequences (default: all)")
     p.add_argument("--max-len", type=int, help="only sequences up to this length")
     p.add_argument("--seed", type=int, default=0, help="seed of the subset draw")
-    p.add_argument("--tools", nargs="+", choices=list(peers.TOOLS), default=list(peers.TOOLS))
+    p.add_argument("--tools", nargs="+", choices=list(peer_tools()), default=list(peer_tools()))
     p.add_argument("--threads", type=int, default=1, help="threads per tool (torch for MXfold2)")
     p.add_argument("--out", type=Path, default=HERE / "results" / "peers")
     p.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md",

@@ -29,12 +29,12 @@ _JOB: dict = {}
 def _score(k: int) -> list[float]:
     from rnastruct.evaluate import ScoringOptions, count_pairs, prepare_pairs, scores
     from rnastruct.folding import fold_soft_many
-    from rnastruct.learned import pair_pseudo_energies
+    from rnastruct.learned import FoldEnergy
 
     seq, ref, logits = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k]
     out = []
     for w, b in _JOB["terms"]:
-        for pairs, _ in fold_soft_many(seq, pair_pseudo_energies(logits, seq, w, b), DECODINGS):
+        for pairs, _ in fold_soft_many(seq, FoldEnergy(weight=w, offset=b).pair_energies(logits, seq), DECODINGS):
             prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
             out.append(scores(count_pairs(prep.pred, prep.ref, len(seq)))["f1"])
     return out
@@ -56,7 +56,7 @@ def main() -> None:
 
     from rnastruct.realdata import clean_sequence, read_real_csv
     from rnastruct.s1.infer import S1Predictor
-    from rnastruct.train import load_checkpoint
+    from rnastruct.checkpoints import load_checkpoint
 
     torch.set_num_threads(args.workers)
     print(f"CPU: {platform.processor() or platform.machine()}, {mp.cpu_count()} cores; "

@@ -26,7 +26,7 @@ decoding; chosen on validation structures). Here:
   (about 40 minutes on 2 cores) instead of nine, and stricter than the protocol (the eight
   training families are absent too).
 - **The integration settings, per fold**, on the fold's ``valid`` partition (RNAs of the other
-  families; ``--tune-limit`` of them, seeded): the grid search of ``bench/tune_learned.py``
+  families; ``--tune-limit`` of them, seeded): the grid search of ``rnastruct tune-energy`` (``rnastruct.tuning``)
   over ``--weights`` x ``--offsets`` and every decoding (weight 0, RNAfold's own decoding, is
   in it, so a fold whose S1 does not help falls back to RNAfold). A few minutes per fold.
 
@@ -58,12 +58,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rnastruct import reporting, tuning
+from rnastruct.hardware import cpu_name
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-import compare_peers  # noqa: E402  (tables, plots, the docs section writer)
-import predict_throughput  # noqa: E402  (cpu_name)
-import tune_learned  # noqa: E402  (the grid search of the integration settings)
 
 DATA = REPO.parent / "shared" / "data"
 FOLDS = ["5s", "srp", "tRNA", "tmRNA", "RNaseP", "grp1", "16s", "telomerase", "23s"]
@@ -243,10 +242,9 @@ def fold_inputs(args, s1: Path) -> dict:
 def _fold_test(k: int) -> list[np.ndarray]:
     """Every tool's structure of test sequence ``k``."""
     from rnastruct.folding import fold_soft
-    from rnastruct.learned import pair_pseudo_energies
 
     seq, logits, chosen = _JOB["seqs"][k], _JOB["logits"][k], _JOB["chosen"]
-    energy = pair_pseudo_energies(logits, seq, chosen.weight, chosen.offset) if chosen.weight else None
+    energy = chosen.pseudo_energies(logits, seq)
     out = [fold_soft(seq, energy, chosen.decoding, chosen.gamma, chosen.threshold)[0]]
     for decoding, gamma in _JOB["peers"]:
         if decoding == "eternafold":
@@ -305,11 +303,11 @@ def run_fold(args, name: str, s1: Path) -> Path:
 
     vseqs = valid["sequence"].tolist()
     grid = [(0.0, 0.0)] + [(w, b) for w in args.weights for b in args.offsets if w]
-    rows = tune_learned.grid_search(vseqs, [refs[i].pairs for i in valid["id"]], logits_of(vseqs), grid,
+    rows = tuning.grid_search(vseqs, [refs[i].pairs for i in valid["id"]], logits_of(vseqs), grid,
                                     args.workers)
-    chosen, valid_f1 = tune_learned.best(rows)
+    chosen, valid_f1 = tuning.best(rows)
     torch.set_num_threads(args.workers)  # the grid search left torch at one thread per process
-    write_text_atomic(fold_dir / "tuning.tsv", "\n".join(tune_learned.table_lines(rows)) + "\n")
+    write_text_atomic(fold_dir / "tuning.tsv", "\n".join(tuning.table_lines(rows)) + "\n")
     log(f"fold {name}: chose {chosen} (validation F1 {valid_f1:.4f}, {time.time() - t0:.0f} s)", fold_dir)
 
     tseqs = test["sequence"].tolist()
@@ -332,9 +330,9 @@ def run_fold(args, name: str, s1: Path) -> Path:
         write_text_atomic(fold_dir / f"pred_{tool.split(' (')[0].replace(' ', '_')}.fa", fa)
     settings = {"fold": name, "inputs": inputs, "fold_energy": dataclasses.asdict(chosen), "validation_f1": valid_f1,
                 "n_valid": len(valid), "n_test": len(test), "valid_ids": valid["id"].tolist(),
-                "seconds": round(time.time() - t0, 1), "cpu": predict_throughput.cpu_name()}
+                "seconds": round(time.time() - t0, 1), "cpu": cpu_name()}
     write_text_atomic(fold_dir / "settings.json", json.dumps(settings, indent=1) + "\n")
-    compare_peers.write_csv(pd.concat(scores, ignore_index=True), fold_dir / "scores.csv")  # last: marks done
+    reporting.write_csv(pd.concat(scores, ignore_index=True), fold_dir / "scores.csv")  # last: marks done
     f1 = pd.concat(scores).groupby("tool", sort=False)["f1"].mean()
     log(f"fold {name}: " + ", ".join(f"{t} {v:.4f}" for t, v in f1.items()) + f" ({time.time() - t0:.0f} s)", fold_dir)
     return fold_dir
@@ -390,11 +388,11 @@ def report(args) -> None:
                             "mean of family means": fam.mean(axis=0)}).reindex(tools)
     overall = overall.sort_values("mean F1 per sequence", ascending=False)
     gap = fam[OURS] - fam["RNAfold"] if "RNAfold" in fam else None
-    compare_peers.write_csv(scores, res / "scores.csv")
-    compare_peers.write_csv(fam, res / "f1_by_family.csv", index=True)
-    compare_peers.write_csv(overall, res / "f1_overall.csv", index=True)
+    reporting.write_csv(scores, res / "scores.csv")
+    reporting.write_csv(fam, res / "f1_by_family.csv", index=True)
+    reporting.write_csv(overall, res / "f1_overall.csv", index=True)
     plot_cols = [OURS, "EternaFold (here)", "RNAfold", "LinearPartitionC", "IPKnot", "MxFold2", "UFold"]
-    compare_peers.plot_family_f1(fam[[c for c in plot_cols if c in fam]], res / "f1_by_family.png")
+    reporting.plot_family_f1(fam[[c for c in plot_cols if c in fam]], res / "f1_by_family.png")
     manifest = args.out / "data" / "manifest.json"
     data_manifest = json.loads(manifest.read_text()) if manifest.exists() else {}
     data_counts, structure = data_manifest.get("counts", {}), data_manifest.get("structure_filter")
@@ -406,13 +404,13 @@ def report(args) -> None:
                "by_family": fam.round(4).to_dict(orient="index")}
     write_text_atomic(res / "summary.json", json.dumps(summary, indent=1) + "\n")
     section = docs_section(fam, overall, n, gap, settings, data_counts, filter_check, structure)
-    compare_peers.write_docs(args.docs, section, DOC_HEADING)
+    reporting.write_docs(args.docs, section, DOC_HEADING)
     print(section)
 
 
 def docs_section(fam, overall, n, gap, settings, data_counts: dict, filter_check: dict | None,
                  structure: dict | None) -> str:
-    md = compare_peers._md_table
+    md = reporting.md_table
     chosen = pd.DataFrame({f: {"weight": s["fold_energy"]["weight"], "offset": s["fold_energy"]["offset"],
                                "decoding": s["fold_energy"]["decoding"], "gamma": s["fold_energy"]["gamma"],
                                "validation F1": s["validation_f1"], "validation RNAs": s["n_valid"]}

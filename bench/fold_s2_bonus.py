@@ -1,7 +1,7 @@
 """Does S2 help the fold decoder? Base-pair F1 against the MFE structure on S2 validation
 sequences when S2's log-odds are added to ViennaRNA's energies as pseudo-energies.
 
-    python bench/fold_s2_bonus.py --data data/s2_len20_200.npz [--s2 rnastruct/models/s2_default/s2.pt] [--limit 250]
+    python bench/fold_s2_bonus.py --data data/s2_len20_200.npz [--s2 rnastruct/models/mfe/s2.pt] [--limit 250]
 
 For each sequence of the ``valid`` split, the pairs of its S2 boxes (a stem's pairs, a loop's
 closing pairs) are allowed, every other pair is forbidden, and an allowed pair gets
@@ -29,13 +29,16 @@ def main() -> None:
 
     from rnastruct.boxes import BOX_TYPES, candidate_pairs
     from rnastruct.folding import fold_within
-    from rnastruct.metrics import pair_scores
-    from rnastruct.pipeline import DEFAULT_S2
-    from rnastruct.s2.training import batch_of, load_npz, model_from_checkpoint
+    from rnastruct.learned import FoldEnergy
+    from rnastruct.evaluate import pair_scores
+    from rnastruct.predictor.models import MODEL_SETS
+    from rnastruct.s2.data import load_npz
+    from rnastruct.s2.loader import batch_of
+    from rnastruct.s2.training import model_from_checkpoint
     from rnastruct.structure import parse_dot_bracket
 
     data = load_npz(args.data)
-    model, _, state = model_from_checkpoint(args.s2 or DEFAULT_S2)
+    model, _, state = model_from_checkpoint(args.s2 or MODEL_SETS["mfe"][1])
     g = float(state.get("box_threshold", 0.5))
     offset = np.log(g / (1 - g))
     valid = np.flatnonzero(data["split"] == "valid")[: args.limit]
@@ -54,9 +57,9 @@ def main() -> None:
             for i, j in candidate_pairs([BOX_TYPES[c]], [x], [y], [sx], [sy], L).tolist():
                 best[i, j] = max(best.get((i, j), -np.inf), lg)
         allowed = np.array(sorted(best), dtype=np.int64).reshape(-1, 2)
-        relative = np.clip(np.array([best[p] for p in map(tuple, allowed.tolist())]) - offset, -10, 10)
+        scores = np.array([best[p] for p in map(tuple, allowed.tolist())])  # [P]
         for w in args.weights:
-            structure, _ = fold_within(seq, allowed, -w * relative)
+            structure, _ = fold_within(seq, allowed, FoldEnergy(s2_weight=w, s2_offset=offset).stem_energies(scores))
             f1[w].append(pair_scores(parse_dot_bracket(structure), ref, L)["f1"])
     print(f"{len(valid)} validation sequences of {args.data}")
     for w in args.weights:

@@ -132,27 +132,19 @@ def _mxfold2_version() -> str:
 
 
 # --- rnastruct ---------------------------------------------------------------------------------
-# Contract for when the predict issue lands: ``rnastruct.pipeline.fold(seq: str) -> str`` returns
-# the dot-bracket of one normalised sequence (ACGUN). Until that function exists the tool is
-# reported as "not available yet" and the tables fill in by themselves once it does.
+# ``rnastruct.predictor.fold(seq: str) -> str`` returns the dot-bracket of one normalised sequence
+# (ACGUN) with the default model.
 
 
 def _rnastruct_check() -> str | None:
-    why = _missing_module("rnastruct.pipeline", "the predict issue has not landed")
-    if why:
-        return "not available yet: " + why
-    import rnastruct.pipeline
-
-    if not hasattr(rnastruct.pipeline, "fold"):
-        return "not available yet: rnastruct.pipeline has no fold(seq) -> dot-bracket"
-    return None
+    return _missing_module("rnastruct.predictor", "pip install -e .")
 
 
 def _rnastruct_load(threads: int) -> FoldFn:
-    import rnastruct.pipeline
+    from rnastruct.predictor import fold
 
     def run(seq: str):
-        return rnastruct.pipeline.fold(seq), None
+        return fold(seq), None
 
     return run
 
@@ -163,9 +155,10 @@ def _rnastruct_version() -> str:
     import hashlib
 
     import rnastruct
-    from rnastruct.pipeline import DEFAULT_S1, native_bf16
+    from rnastruct.hardware import native_bf16
+    from rnastruct.predictor.models import MODEL_SETS
 
-    digest = hashlib.sha256(DEFAULT_S1.read_bytes()).hexdigest()[:10]
+    digest = hashlib.sha256(MODEL_SETS["mfe"][0].read_bytes()).hexdigest()[:10]
     precision = "bf16" if native_bf16() else "fp32"
     return f"{rnastruct.__version__} (S1 {digest}, fold decoder, {precision})"
 
@@ -234,13 +227,22 @@ def fold_file(tool: str, src: Path, dst: Path, threads: int = 1) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("list", help="show each tool, its version and whether it is installed")
+    ls = sub.add_parser("list", help="show each tool, its version and whether it is installed")
+    ls.add_argument("--json", action="store_true", help="as JSON: {tool: {description, why, version}}")
     f = sub.add_parser("fold", help="fold a FASTA with one tool, appending to OUTPUT")
     f.add_argument("tool", choices=list(TOOLS))
     f.add_argument("input", type=Path)
     f.add_argument("output", type=Path)
     f.add_argument("--threads", type=int, default=1, help="torch threads (MXfold2)")
     args = p.parse_args(argv)
+    if args.cmd == "list" and args.json:
+        import json
+
+        found = {t.name: {"description": t.description, "why": t.check()} for t in TOOLS.values()}
+        for name, info in found.items():
+            info["version"] = TOOLS[name].version() if info["why"] is None else None
+        print(json.dumps(found))
+        return 0
     if args.cmd == "list":
         for t in TOOLS.values():
             why = t.check()

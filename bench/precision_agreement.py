@@ -29,8 +29,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "precision_agreement.json")
     args = ap.parse_args()
 
-    from rnastruct.metrics import pair_scores
-    from rnastruct.pipeline import Predictor
+    from rnastruct.evaluate import pair_scores
+    from rnastruct.predictor import load_predictor
     from rnastruct.seqio import pairs_of_table, read_table
     from rnastruct.structure import normalize_sequence, parse_dot_bracket
 
@@ -41,7 +41,7 @@ def main() -> None:
                        [parse_dot_bracket(s) for s in archive["structure"]])
     structures, out = {}, {}
     for precision in ("fp32", "bf16"):
-        predictor = Predictor(precision=precision)
+        predictor = load_predictor(precision=precision)
         for name, (seqs, refs) in sets.items():
             got = dict(predictor.predict([str(k) for k in range(len(seqs))], seqs))
             structures[precision, name] = [got[k].structure for k in range(len(seqs))]

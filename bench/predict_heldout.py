@@ -31,8 +31,8 @@ def main() -> None:
 
     from rnastruct.boxes import box_problems, structure_to_boxes
     from rnastruct.folding import fold_within
-    from rnastruct.metrics import pair_scores
-    from rnastruct.pipeline import Predictor
+    from rnastruct.evaluate import pair_scores
+    from rnastruct.predictor import load_predictor
     from rnastruct.s2.assemble import assemble_greedy
     from rnastruct.seqio import pairs_of_table, read_table
     from rnastruct.structure import non_canonical_pairs, parse_dot_bracket
@@ -48,18 +48,19 @@ def main() -> None:
     true_pairs = pairs_of_table(table)
     n = min(args.limit or len(seqs), len(seqs))
     # one S1 pass serves both decoders; each selects proposals with its own thresholds
-    folder = Predictor(s1=args.s1, model=args.model)
-    predictor = Predictor(s1=args.s1, s2=args.s2, decoder="boxes", model=args.model)
+    folder = load_predictor(s1=args.s1, model=args.model).decoder  # the proposal-restricted fold
+    predictor = load_predictor(s1=args.s1, s2=args.s2, decoder="boxes", model=args.model)
+    assembly = predictor.decoder
     decoders = ("fold", "boxes", "greedy")
     f1 = {d: np.zeros(n) for d in decoders}
     valid = {d: np.zeros(n, bool) for d in decoders}
     pair_recall = np.zeros(n)
     for k, proposals in predictor.s1.propose(seqs[:n], progress=True):
         seq, ref = seqs[k], true_pairs[k]
-        allowed = folder.allowed_pairs(proposals, seq)
+        allowed = folder.box_pairs(proposals, seq)
         folded = parse_dot_bracket(fold_within(seq, allowed)[0])
-        boxes, scores = predictor.candidates(proposals, seq)
-        exact, greedy = predictor.assemble(boxes, scores, seq), assemble_greedy(boxes, scores, seq)
+        boxes, scores = assembly.candidates(proposals, seq)
+        exact, greedy = assembly.assemble(boxes, scores, seq), assemble_greedy(boxes, scores, seq)
         for d, pairs, bxs in (("fold", folded, structure_to_boxes(folded, len(seq))),
                               ("boxes", exact.pairs, exact.boxes), ("greedy", greedy.pairs, greedy.boxes)):
             f1[d][k] = pair_scores(pairs, ref, len(seq))["f1"]

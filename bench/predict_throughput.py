@@ -43,19 +43,6 @@ def _rnafold_timed(seq: str) -> float:
     return time.perf_counter() - t0
 
 
-def cpu_name() -> str:
-    """The CPU's model name and whether it has AMX (what decides S1's speed)."""
-    import torch
-
-    name = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                "unknown CPU")
-    try:
-        amx = torch.cpu._is_amx_tile_supported()
-    except AttributeError:
-        amx = False
-    return f"{name} ({'with' if amx else 'without'} AMX)"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, help="random subset of this many sequences (seed 0)")
@@ -71,16 +58,17 @@ def main() -> None:
 
     import torch
 
-    from rnastruct.pipeline import Predictor
+    from rnastruct.hardware import cpu_name
+    from rnastruct.predictor import load_predictor
     from rnastruct.structure import normalize_sequence
 
     archive = pd.read_csv(ARCHIVE)
     df = archive.sample(n=min(args.limit, len(archive)), random_state=0).sort_index() if args.limit else archive
     seqs = [normalize_sequence(s, i, ambiguous="n") for s, i in zip(df["sequence"], df["id"])]
     names = [str(k) for k in range(len(seqs))]
-    predictor = Predictor(threads=args.threads, precision=args.precision, model=args.model, decoding=args.decoding,
-                          probs=args.bpp)
-    d = predictor.decoding
+    predictor = load_predictor(threads=args.threads, precision=args.precision, model=args.model,
+                               decoding=args.decoding, probs=args.bpp)
+    d = predictor.decoder.settings.energy
     _DECODING[:] = [d.decoding, d.gamma, d.threshold, args.bpp]
     list(predictor.predict(["warm"], [seqs[0]]))  # warm-up: oneDNN picks its kernels
 
@@ -95,7 +83,8 @@ def main() -> None:
 
     # one at a time on one core each
     timed = archive.sample(n=min(args.per_seq, len(archive)), random_state=1)
-    one = Predictor(threads=1, precision=args.precision, model=args.model, decoding=args.decoding, probs=args.bpp)
+    one = load_predictor(threads=1, precision=args.precision, model=args.model, decoding=args.decoding,
+                         probs=args.bpp)
     torch.set_num_threads(1)
     rows = []
     for name, s in zip(timed["id"], timed["sequence"]):
@@ -109,7 +98,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     per.to_csv(args.out / "times.csv", index=False)
     summary = {"cpu": cpu_name(), "model": args.model, "decoding": _DECODING[0], "pair_probabilities": args.bpp,
-               "sequences": len(seqs), "threads": args.threads, "precision": predictor.precision,
+               "sequences": len(seqs), "threads": args.threads, "precision": "bf16" if predictor.s1 is not None and predictor.s1.bf16 else "fp32",
                "rnafold_seq_per_s": len(seqs) / fold_wall, "rnastruct_seq_per_s": len(seqs) / ours_wall,
                "ratio_rnastruct_over_rnafold": fold_wall / ours_wall,
                "one_core_seconds_per_sequence": {"sequences": len(per), "rnafold": per["rnafold_s"].mean(),

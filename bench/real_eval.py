@@ -55,20 +55,15 @@ def _variants(chosen, s2_term: tuple[float, float]) -> list[tuple]:
 
 def _fold_one(k: int) -> list[np.ndarray]:
     from rnastruct.folding import fold_soft
-    from rnastruct.learned import pair_pseudo_energies, stem_pseudo_energies
+    from rnastruct.learned import FoldEnergy
 
     seq, logits = _JOB["seqs"][k], _JOB["logits"][k]
     out = []
     for label, w, b, d, g, t, w2, b2 in _JOB["variants"]:
         if label.startswith("MXfold2"):
-            if "mxfold2" not in _JOB:  # once per worker process
-                sys.path.insert(0, str(REPO / "bench"))
-                import peers  # bench/peers.py: MXfold2 built as `mxfold2 predict` builds it
-
-                _JOB["mxfold2"] = peers._mxfold2_load(1)
             from rnastruct.structure import parse_dot_bracket
 
-            out.append(parse_dot_bracket(_JOB["mxfold2"](seq)[0]))
+            out.append(parse_dot_bracket(_JOB["mxfold2"][k]))
             continue
         if label.startswith("EternaFold"):
             import linearpartition  # benchmark only (non-commercial licence): bench/peers_setup.sh
@@ -77,11 +72,25 @@ def _fold_one(k: int) -> list[np.ndarray]:
 
             out.append(parse_dot_bracket(linearpartition.partition(seq, mode="eterna")["structure"]))
             continue
-        energy = pair_pseudo_energies(logits, seq, w, b) if w else None
-        if w2:
-            energy = energy + stem_pseudo_energies(_JOB["stems"][k], w2, b2)
+        energy = FoldEnergy(w, b, s2_weight=w2, s2_offset=b2).pseudo_energies(
+            logits, seq, _JOB["stems"][k] if w2 else None)
         out.append(fold_soft(seq, energy, d, g, t)[0])
     return out
+
+
+def _mxfold2(seqs: list[str], threads: int) -> list[str]:
+    """MXfold2's structure of each sequence, from bench/peers.py's worker (run, not imported)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.fa", Path(tmp) / "out.fa"
+        src.write_text("".join(f">{k}\n{s}\n" for k, s in enumerate(seqs)))
+        subprocess.run([sys.executable, str(REPO / "bench" / "peers.py"), "fold", "MXfold2", str(src), str(dst),
+                        "--threads", str(threads)], check=True)
+        lines = dst.read_text().splitlines()
+    found = {lines[r][1:].split()[0]: lines[r + 2].split()[0] for r in range(0, len(lines) - 2, 3)}
+    return [found[str(k)] for k in range(len(seqs))]
 
 
 def main() -> None:
@@ -101,28 +110,30 @@ def main() -> None:
                     help="only RNAfold MFE, RNAfold MEA and the default (no ablation): large sets")
     ap.add_argument("--s2-term", type=float, nargs=2, metavar=("WEIGHT", "OFFSET"), default=(0.0, 0.0),
                     help="when the model's settings give S2 no weight: add a row with this S2 stem term "
-                         "(learned.stem_pseudo_energies) on the model set's S2")
+                         "(learned.FoldEnergy.stem_energies) on the model set's S2")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "real")
     args = ap.parse_args()
 
     import torch
 
     from rnastruct.evaluate import ScoringOptions, aggregate, score_records
-    from rnastruct.pipeline import Predictor
+    from rnastruct.predictor import load_predictor
+    from rnastruct.predictor.decoders import stem_score_maps
     from rnastruct.realdata import clean_sequence, read_real_csv
     from rnastruct.s1.allowed import allowed_pair_map
     from rnastruct.seqio import Record
     from rnastruct.structure import to_dot_bracket
 
     torch.set_num_threads(args.workers)
-    predictor = Predictor(model=args.model, threads=1)
-    mfe_set = Predictor(model="mfe", threads=1)
+    predictor = load_predictor(model=args.model, threads=1)
+    chosen = predictor.decoder.settings.energy
+    mfe_set = load_predictor(model="mfe", threads=1)  # its decoder: the proposal-restricted fold
     args.out.mkdir(parents=True, exist_ok=True)
     report = [f"# Real structures: {args.model} model against RNAfold\n",
               f"Command: `python bench/real_eval.py --sets {' '.join(args.sets)}"
               f"{f' --limit {args.limit}' if args.limit else ''}{' --short' if args.short else ''}{' --eternafold' if args.eternafold else ''}{' --mxfold2' if args.mxfold2 else ''}{' --no-pruning' if args.no_pruning else ''}"
               f"{' --s2-term %g %g' % tuple(args.s2_term) if args.s2_term[0] else ''}`. Chosen settings: "
-              f"`{dataclasses.asdict(predictor.decoding)}`.\n"]
+              f"`{dataclasses.asdict(chosen)}`.\n"]
     summary = {}
     for name in args.sets:
         t0 = time.time()
@@ -135,11 +146,11 @@ def main() -> None:
         logits = [None] * len(seqs)
         for k, lg in predictor.s1.pair_logits(seqs):
             logits[k] = lg.copy()
-        variants = _variants(predictor.decoding, tuple(args.s2_term))[:4 if args.short else None]
+        variants = _variants(chosen, tuple(args.s2_term))[:4 if args.short else None]
         stems = None
         if any(v[6] for v in variants):  # S2's stem scores of the boxes the box decoder would see
-            boxes = Predictor(model=args.model, decoder="boxes", threads=1)
-            maps = dict(boxes.stem_score_maps(seqs, predictor.decoding.s2_max_boxes))
+            boxes = load_predictor(model=args.model, decoder="boxes", threads=1)
+            maps = dict(stem_score_maps(boxes.s1, boxes.decoder.scorer, seqs, chosen.s2_max_boxes))
             stems = [maps[k] for k in range(len(seqs))]
         if args.short:
             variants = [v for v in variants if v[0] != "RNAfold centroid"]
@@ -147,7 +158,8 @@ def main() -> None:
             variants.insert(3, ("EternaFold (LinearPartition MEA)", 0, 0, "", 0, 0, 0, 0))
         if args.mxfold2:
             variants.insert(3, ("MXfold2 (shipped TrainSetAB weights)", 0, 0, "", 0, 0, 0, 0))
-        _JOB.update(seqs=seqs, logits=logits, variants=variants, stems=stems)
+        _JOB.update(seqs=seqs, logits=logits, variants=variants, stems=stems,
+                    mxfold2=_mxfold2(seqs, args.workers) if args.mxfold2 else None)
         with mp.get_context("fork").Pool(args.workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
             folded = pool.map(_fold_one, range(len(seqs)), chunksize=2)
         rows = []
@@ -165,7 +177,7 @@ def main() -> None:
         # canonical pairs does that pruning keep?
         kept = total = 0
         for k, tiles in ([] if args.no_pruning else mfe_set.s1.pixel_tiles(seqs, light=True)):
-            allowed = allowed_pair_map(tiles, seqs[k], mfe_set.proposal, mfe_set.pruning)  # [L, L]
+            allowed = allowed_pair_map(tiles, seqs[k], mfe_set.decoder.proposal, mfe_set.decoder.pruning)  # [L, L]
             s = seqs[k]
             canon = [(i, j) for i, j in refs[records[k].name].pairs.tolist()
                      if s[i] + s[j] in ("AU", "UA", "GC", "CG", "GU", "UG")]

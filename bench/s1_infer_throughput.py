@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--lengths", type=int, nargs="+", default=list(COUNTS))
     ap.add_argument("--threads", type=int, default=2, help="torch threads = RNAfold processes")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 inference for rnastruct (what predict uses on CPUs with AMX)")
-    ap.add_argument("--model", default=str(REPO / "rnastruct" / "models" / "s1_default" / "s1.pt"))
+    ap.add_argument("--model", default=str(REPO / "rnastruct" / "models" / "mfe" / "s1.pt"))
     ap.add_argument("--method", default="union", choices=["union", "vote"],
                     help="proposal selection, as s1-infer --method (vote: top-2 soft votes too)")
     ap.add_argument("--json", type=Path)

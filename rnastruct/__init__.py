@@ -6,8 +6,8 @@ __all__ = ["__version__", "predict"]
 
 
 def predict(seqs, names=None, **kwargs):
-    """Predict secondary structures with the bundled models -> list of ``pipeline.Result``
-    (name, seq, structure, pairs, score, boxes). See ``rnastruct.pipeline.predict``."""
-    from .pipeline import predict as _predict
+    """Predict secondary structures with the bundled models -> list of ``predictor.Result``
+    (name, seq, structure, pairs, energy, score, boxes, ...). See ``rnastruct.predictor.predict``."""
+    from .predictor import predict as _predict
 
     return _predict(seqs, names, **kwargs)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from .seqio import InputError
+from .errors import InputError
 
 T = TypeVar("T")
 
@@ -111,11 +111,3 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: dict | 
                 raise InputError(f"--set {item!r}: {sec} is not a section")
         node[leaf] = yaml.safe_load(value) if value else ""
     return from_dict(cls, data)
-
-
-def to_dict(cfg) -> dict:
-    return dataclasses.asdict(cfg)
-
-
-def dump_yaml(cfg) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -36,7 +36,8 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from .boxes import structure_to_boxes
-from .seqio import InputError, list_offsets, open_indexed_fasta, pairs_column, read_gtf
+from .errors import InputError
+from .seqio import list_offsets, open_indexed_fasta, pairs_column, read_gtf
 from .structure import parse_dot_bracket
 
 SPLITS = ("train", "valid", "test")

@@ -34,7 +34,7 @@ Scoring (SPEC section 8; counts first, aggregates second). Positions are 0-based
 * MCC over the ``L (L - 1) / 2`` possible pairs with tp = min(correct, found) (= both without
   slips), fp = predicted - tp, fn = reference - tp.
 
-Without slips this is exactly ``rnastruct.metrics.pair_scores``.
+``pair_scores`` scores one sequence's pair lists.
 
 Options that take reference pairs out of the scoring. A dropped reference pair is removed from
 the reference, and a predicted pair identical to it is removed from the prediction, so it is
@@ -70,7 +70,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .seqio import InputError, Record, atomic_path, read_bpseq, read_ct, read_fasta, write_text_atomic
+from .errors import InputError
+from .seqio import Record, atomic_path, read_bpseq, read_ct, read_fasta, write_text_atomic
 from .structure import (
     as_pairs,
     non_canonical_pairs,
@@ -172,6 +173,11 @@ def scores(c: Counts) -> dict[str, float]:
     denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     mcc = (tp * tn - fp * fn) / denom if denom else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "mcc": mcc}
+
+
+def pair_scores(pred: np.ndarray, ref: np.ndarray, length: int, slip: int = 0) -> dict[str, float]:
+    """``scores(count_pairs(pred, ref, length, slip))``: one sequence's precision, recall, F1, MCC."""
+    return scores(count_pairs(pred, ref, length, slip))
 
 
 # ---------------------------------------------------------------------------------------------

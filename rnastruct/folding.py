@@ -1,7 +1,12 @@
 """The one module that imports ViennaRNA.
 
-Folding with default ViennaRNA (Turner 2004) parameters: MFE structure and free energy, the
-ensemble frequency of the MFE structure, the ensemble diversity, and base-pair probabilities.
+Every fold starts from ``compound``, the one place a ViennaRNA fold compound is made: Turner
+2004 parameters, partition-function options and temperature scale, pairs outside an allowed set
+forbidden, RNAfold hard constraints, learned pair pseudo-energies and SHAPE data as soft
+constraints. On it: the MFE structure and free energy, the ensemble frequency of the MFE
+structure, the ensemble diversity and base-pair probabilities (``fold``, ``pair_probs``, what
+training data is made of); the fold decoder's MFE and ensemble decodings (``fold_within``,
+``fold_full``); loop energies of boxes (``box_energies``); ViennaRNA's drawing of a structure.
 """
 
 from __future__ import annotations
@@ -23,16 +28,39 @@ class Fold(NamedTuple):
     ens_div: float  # ensemble diversity (mean base-pair distance); nan when not computed
 
 
-_MODEL_DETAILS: dict[bool, "RNA.md"] = {}
+#: Deigan et al. (2009) SHAPE pseudo-energy parameters (kcal/mol), RNAfold's defaults
+SHAPE_SLOPE, SHAPE_INTERCEPT = 1.8, -0.6
+_CONSTRAINT_OPTIONS = RNA.CONSTRAINT_DB_DEFAULT | RNA.CONSTRAINT_DB_ENFORCE_BP
 
 
-def _model_details(bpp: bool) -> "RNA.md":
-    """Default model details, made once per process (fold_compound copies them)."""
-    if bpp not in _MODEL_DETAILS:
-        md = RNA.md()
-        md.compute_bpp = int(bpp)
-        _MODEL_DETAILS[bpp] = md
-    return _MODEL_DETAILS[bpp]
+def compound(seq: str, bpp: bool = False, beta_scale: float = 1.0, allowed=None, constraint: str | None = None,
+             soft: list | None = None, shape: np.ndarray | None = None, shape_slope: float = SHAPE_SLOPE,
+             shape_intercept: float = SHAPE_INTERCEPT) -> "RNA.fold_compound":
+    """A ViennaRNA fold compound for ``seq`` (Turner 2004, default model details):
+
+    - ``bpp``: base-pair probabilities are computed with the partition function;
+    - ``beta_scale`` != 1: the ensemble at that many times the thermal energy;
+    - ``allowed``: pairs outside it forbidden (as ``fold_within`` takes it), or None;
+    - ``constraint``: RNAfold's dot-bracket hard constraint, pairs enforced;
+    - ``soft``: pseudo-energies per pair as ``_soft_matrix`` gives them, or None;
+    - ``shape``: ``[L]`` SHAPE reactivities (NaN or negative = no data) as Deigan et al.'s
+      pseudo-energies ``shape_slope * ln(r + 1) + shape_intercept`` per stacked pair."""
+    md = RNA.md()
+    md.compute_bpp = int(bpp)
+    if beta_scale != 1.0:
+        md.betaScale = float(beta_scale)
+    fc = RNA.fold_compound(seq, md)
+    if allowed is not None:
+        _forbid_outside(fc, seq, allowed)
+    if constraint is not None:
+        fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
+    if soft is not None:
+        fc.sc_add_bp(soft)
+    if shape is not None:
+        data = np.where(np.isfinite(shape) & (np.asarray(shape) >= 0), shape, -999.0)  # ViennaRNA: < 0 = none
+        fc.sc_add_SHAPE_deigan([-999.0] + data.astype(np.float64).tolist(), shape_slope, shape_intercept,
+                               RNA.OPTION_DEFAULT)
+    return fc
 
 
 def fold(seq: str, partition: bool = True, ens_div: bool = True) -> Fold:
@@ -42,7 +70,7 @@ def fold(seq: str, partition: bool = True, ens_div: bool = True) -> Fold:
     diversity needs base-pair probabilities; with ``ens_div=False`` that pass is skipped, which
     is about 1.4x faster at L = 64 and gives the same mfe_freq.
     """
-    fc = RNA.fold_compound(seq, _model_details(partition and ens_div))
+    fc = compound(seq, bpp=partition and ens_div)
     structure, mfe = fc.mfe()
     if not partition:
         return Fold(structure, round(float(mfe), 2), float("nan"), float("nan"))
@@ -66,7 +94,7 @@ def pair_probs(seq: str, cutoff: float = 1e-3) -> tuple[np.ndarray, np.ndarray, 
     (``S1Config.pair_prob_weight``)."""
     if not cutoff > 0:
         raise ValueError(f"cutoff must be > 0, got {cutoff}")
-    fc = RNA.fold_compound(seq, _model_details(True))
+    fc = compound(seq, bpp=True)
     _partition_function(fc, fc.mfe()[1])
     P = np.asarray(fc.bpp(), dtype=np.float32)[1:, 1:]  # [L, L]; ViennaRNA fills i < j only
     i, j = np.nonzero(np.triu(P, 1) >= cutoff)
@@ -75,7 +103,7 @@ def pair_probs(seq: str, cutoff: float = 1e-3) -> tuple[np.ndarray, np.ndarray, 
 
 def energy_of_structure(seq: str, structure: str) -> float:
     """Free energy (kcal/mol) of ``structure`` on ``seq`` with default parameters."""
-    return float(RNA.fold_compound(seq).eval_structure(structure))
+    return float(compound(seq).eval_structure(structure))
 
 
 #: Energy given to a loop ViennaRNA cannot form (a non-canonical closing pair), kcal/mol.
@@ -87,7 +115,7 @@ def box_energies(seq: str, types, bb_x, bb_y, siz_x, siz_y) -> "list[float]":
     stacked pairs, an internal loop between its two closing pairs, a hairpin closed by its
     corner. Box convention of ``rnastruct.boxes``: top-right corner ``(bb_x, bb_y)``, 0-based,
     sizes including closing bases. Loops ViennaRNA cannot form get ``IMPOSSIBLE_ENERGY``."""
-    fc = RNA.fold_compound(seq, _model_details(False))
+    fc = compound(seq)
     L = len(seq)
     out = []
     for t, i, j, sx, sy in zip(types, bb_x, bb_y, siz_x, siz_y):
@@ -147,7 +175,7 @@ def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:
     ``allowed``: 0-based pairs ``[P, 2]`` (``i < j``, each once), or an ``[L, L]`` bool map
     whose upper triangle says which pairs are allowed. ``pseudo_energy`` (``[P]`` kcal/mol,
     optional, with pairs only) is added to each allowed pair, and to the energy returned."""
-    fc = RNA.fold_compound(seq, _model_details(False))
+    fc = compound(seq)
     allowed = _forbid_outside(fc, seq, allowed, with_list=pseudo_energy is not None)
     if pseudo_energy is not None:
         for (i, j), e in zip((allowed + 1).tolist(), np.asarray(pseudo_energy, np.float64).tolist()):
@@ -163,11 +191,6 @@ class Folded(NamedTuple):
     energy: float  # Turner 2004 free energy of the nested part, kcal/mol (no pseudo-energies)
     ensemble_energy: float  # free energy of the ensemble under every energy used; nan if not computed
     probs: np.ndarray | None  # [L, L] pair probabilities (upper triangle); None if not asked for
-
-
-#: Deigan et al. (2009) SHAPE pseudo-energy parameters (kcal/mol), RNAfold's defaults
-SHAPE_SLOPE, SHAPE_INTERCEPT = 1.8, -0.6
-_CONSTRAINT_OPTIONS = RNA.CONSTRAINT_DB_DEFAULT | RNA.CONSTRAINT_DB_ENFORCE_BP
 
 
 def fold_soft(seq: str, pair_energy: np.ndarray | None = None, decoding: str = "mfe", gamma: float = 1.0,
@@ -212,23 +235,10 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
     L = len(seq)
     ensemble = probs or any(d != "mfe" for d, _, _ in decodings)
 
-    soft = _soft_matrix(pair_energy) if pair_energy is not None else None  # built once, used by both compounds
-
-    def compound(md):
-        fc = RNA.fold_compound(seq, md)
-        if allowed is not None:
-            _forbid_outside(fc, seq, allowed)
-        if constraint is not None:
-            fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
-        if soft is not None:
-            fc.sc_add_bp(soft)
-        if shape is not None:
-            data = np.where(np.isfinite(shape) & (np.asarray(shape) >= 0), shape, -999.0)  # ViennaRNA: < 0 = none
-            fc.sc_add_SHAPE_deigan([-999.0] + data.astype(np.float64).tolist(), shape_slope, shape_intercept,
-                                   RNA.OPTION_DEFAULT)
-        return fc
-
-    fc = compound(_model_details(ensemble))
+    options = dict(allowed=allowed, constraint=constraint, shape=shape, shape_slope=shape_slope,
+                   shape_intercept=shape_intercept,
+                   soft=_soft_matrix(pair_energy) if pair_energy is not None else None)  # built once
+    fc = compound(seq, bpp=ensemble, **options)
     structure, mfe = fc.mfe()
     if mfe >= INFEASIBLE:
         raise ValueError("the constraints leave no structure")
@@ -241,13 +251,11 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
     if probs and prob_scale != 1.0:
         # the probabilities reported are those of the ensemble at prob_scale x kT (a temperature
         # fitted for calibration); the structure is decoded from the unscaled one
-        md = RNA.md()
-        md.compute_bpp, md.betaScale = 1, float(prob_scale)
-        hot = compound(md)
+        hot = compound(seq, bpp=True, beta_scale=prob_scale, **options)
         hot.exp_params_rescale(mfe)  # the MFE does not depend on the temperature scale
         g = float(hot.pf()[1])
         reported = np.triu(np.asarray(hot.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
-    plain = RNA.fold_compound(seq, _model_details(False))
+    plain = compound(seq)
     out = []
     for decoding, gamma, threshold in decodings:
         if decoding == "mfe":
@@ -273,34 +281,6 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
 INFEASIBLE = 1e5
 
 
-def check_constraint(seq: str, constraint: str) -> list[str]:
-    """Problems of an RNAfold dot-bracket constraint on ``seq`` (1-based positions), [] if none:
-    a length other than the sequence's, unknown characters, unbalanced brackets, a forced pair
-    ViennaRNA cannot form (not AU/GC/GU, or a hairpin under 3 bases)."""
-    from .structure import CANONICAL_PAIRS
-
-    if len(constraint) != len(seq):
-        return [f"constraint length {len(constraint)} differs from sequence length {len(seq)}"]
-    bad = next((k for k, c in enumerate(constraint) if c not in ".x|()<>"), None)
-    if bad is not None:
-        return [f"unknown constraint character {constraint[bad]!r} at position {bad + 1} (use . x | ( ) < >)"]
-    problems, stack = [], []
-    for k, c in enumerate(constraint):
-        if c == "(":
-            stack.append(k)
-        elif c == ")":
-            if not stack:
-                return [f"unbalanced ')' at position {k + 1}"]
-            i = stack.pop()
-            if seq[i] + seq[k] not in CANONICAL_PAIRS:
-                problems.append(f"forced pair {i + 1}-{k + 1} ({seq[i]}-{seq[k]}) is not a canonical pair")
-            elif k - i <= 3:
-                problems.append(f"forced pair {i + 1}-{k + 1} closes a hairpin of fewer than 3 bases")
-    if stack:
-        return [f"unbalanced '(' at position {stack[-1] + 1}"]
-    return problems
-
-
 def _soft_matrix(pair_energy: np.ndarray) -> list:
     """``[L, L]`` pair energies -> the 1-based ``(L + 1) x (L + 1)`` matrix ``sc_add_bp`` takes."""
     L = pair_energy.shape[0]
@@ -318,12 +298,10 @@ def pair_probabilities(seq: str, pair_energy: np.ndarray | None = None,
     return f.probs, f.ensemble_energy
 
 
-def svg_plot(seq: str, structure: str, path, title: str | None = None) -> None:
+def svg_drawing(seq: str, structure: str, path) -> None:
     """ViennaRNA's drawing of ``structure`` as an SVG file at ``path``, in the RNApuzzler layout
-    (no crossing arms, where the default layout crosses them on long RNAs), with 5' and 3'
-    marks and ``title`` above it. Pseudoknot brackets are drawn as unpaired."""
-    import re
-
+    (no crossing arms, where the default layout crosses them on long RNAs). Pseudoknot brackets
+    are drawn as unpaired."""
     nested = "".join(c if c in "()" else "." for c in structure)
     old = RNA.cvar.rna_plot_type
     RNA.cvar.rna_plot_type = RNA.PLOT_TYPE_PUZZLER
@@ -333,23 +311,6 @@ def svg_plot(seq: str, structure: str, path, title: str | None = None) -> None:
         RNA.cvar.rna_plot_type = old
     if not ok:
         raise RuntimeError(f"ViennaRNA could not draw {path}")
-    text = open(path, encoding="utf-8").read()
-    xy = [(float(x), float(y)) for x, y in re.findall(r'class="nucleotide" x="([-\d.]+)" y="([-\d.]+)"', text)]
-    scale = re.search(r'scale\(([\d.]+)', text)
-    size = 12 / float(scale.group(1)) if scale else 12  # 12 px on the page, in the drawing's units
-    marks = [f'<text x="{x - size:.1f}" y="{y - size / 2:.1f}" font-family="Helvetica" font-size="{size:.1f}" '
-             f'font-weight="bold" fill="#b00">{label}</text>'
-             for (x, y), label in ((xy[0], "5'"), (xy[-1], "3'"))] if xy else []
-    end = text.rfind("</g>")  # inside the drawing's scaled group, where the nucleotides are
-    if end >= 0:
-        text = text[:end] + "\n".join(marks) + "\n" + text[end:]
-    if title:
-        safe = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        width = re.search(r'<svg[^>]*width="(\d+)', text)
-        font = min(14.0, 1.9 * int(width.group(1)) / max(len(title), 1)) if width else 12.0
-        text = text.replace("</svg>", f'<text x="6" y="16" font-family="Helvetica" font-size="{font:.1f}">{safe}</text>\n</svg>')
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
 
 
 def thermal_energy(temperature: float = 37.0) -> float:
@@ -376,8 +337,7 @@ def ensemble_nll(seq: str, pair_energy: np.ndarray, pairs: np.ndarray) -> tuple[
     if bad or not is_nested(pairs):
         raise ValueError(f"the reference structure is not in the ensemble: "
                          f"{'crossing pairs' if not bad else f'pair {bad[0][0]}-{bad[0][1]} is non-canonical or closes a hairpin under 3'}")
-    fc = RNA.fold_compound(seq, _model_details(True))
-    fc.sc_add_bp(_soft_matrix(pair_energy))
+    fc = compound(seq, bpp=True, soft=_soft_matrix(pair_energy))
     structure = to_dot_bracket(pairs, L)
     energy = fc.eval_structure(structure)
     fc.exp_params_rescale(fc.mfe()[1])  # Boltzmann factors scaled around the MFE: no overflow

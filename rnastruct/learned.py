@@ -1,7 +1,7 @@
-"""Learned scores as pseudo-energies: how S1's pair head enters ViennaRNA's dynamic programme.
+"""The energy model: how learned scores enter ViennaRNA's dynamic programme as pseudo-energies.
 
 S1's pair head gives each pixel ``(i, j)`` a logit, the learned log-odds that ``i`` pairs with
-``j`` in a real structure. The decoder adds, to every canonical pair a structure forms,
+``j`` in a real structure. ``FoldEnergy`` adds, to every canonical pair a structure forms,
 
     e(i, j) = -weight * (logit(i, j) - offset)    kcal/mol
 
@@ -9,8 +9,7 @@ on top of Turner 2004 (ViennaRNA soft constraints), so a pair the model believes
 and one it doubts dearer, and the exact recursions (every loop type, dangles) do the rest. The
 structure is then the MFE under these energies, or an ensemble decoding of their partition
 function (MEA, centroid, ThreshKnot). ``weight``, ``offset`` and the decoding are chosen on
-validation structures (bench/tune_learned.py) and travel in the S1 checkpoint as
-``fold_energy``. Pure numpy: positions 0-based, pairs ``i < j``.
+validation structures and travel in the S1 checkpoint as ``fold_energy``.
 
 S2 can add its own term: each pair of a proposed stem box gets
 
@@ -18,7 +17,7 @@ S2 can add its own term: each pair of a proposed stem box gets
 
 where ``s(i, j)`` is S2's log-odds of the best-scored stem box holding the pair (pairs in no
 proposed stem get nothing), so S2's view of whole stems, in the context of every other box,
-enters the same dynamic programme.
+enters the same dynamic programme. Pure numpy: positions 0-based, pairs ``i < j``.
 """
 
 from __future__ import annotations
@@ -34,7 +33,8 @@ DECODINGS = ("mfe", "mea", "centroid", "threshknot")
 
 @dataclass
 class FoldEnergy:
-    """How the fold decoder uses the learned pair scores (stored in the S1 checkpoint)."""
+    """The energy model: how the fold decoder turns learned scores into pseudo-energies
+    (``pseudo_energies``), and how it decodes (stored in the S1 checkpoint as ``fold_energy``)."""
 
     weight: float = 0.0  # kcal/mol per logit unit (0 = plain Turner 2004)
     offset: float = 0.0  # logit at which a pair costs nothing extra
@@ -43,7 +43,7 @@ class FoldEnergy:
     threshold: float = 0.3  # ThreshKnot: least pair probability
     # the pair probabilities reported (--bpp, unpaired probabilities) are those of the ensemble
     # at this many times the thermal energy: a temperature fitted on validation structures so
-    # that a pair given probability p is real about p of the time (bench/calibration.py)
+    # that a pair given probability p is real about p of the time (``rnastruct calibrate``)
     prob_scale: float = 1.0
     # S2's term (see the module docstring): kcal/mol per log-odds unit, and the log-odds at
     # which a stem's pairs cost nothing extra (0 = S2 unused)
@@ -52,7 +52,7 @@ class FoldEnergy:
     s2_max_boxes: int = 256  # boxes S2 sees per sequence, the best supported (as in its training data)
 
     def validate(self) -> None:
-        from .seqio import InputError
+        from .errors import InputError
 
         if self.decoding not in DECODINGS:
             raise InputError(f"unknown decoding {self.decoding!r}: expected one of {', '.join(DECODINGS)}")
@@ -61,15 +61,37 @@ class FoldEnergy:
             raise InputError(f"weight and s2_weight must be >= 0, gamma > 0 and threshold in (0, 1]; got "
                              f"{self.weight}, {self.s2_weight}, {self.gamma}, {self.threshold}")
 
+    def pair_energies(self, logits: np.ndarray, seq: str) -> np.ndarray:
+        """Pair logits ``[L, L]`` -> pseudo-energies ``[L, L]`` float64 (kcal/mol): ``-weight *
+        (logit - offset)`` for canonical pairs ``i < j``, 0 elsewhere (ViennaRNA never forms
+        those)."""
+        L = len(seq)
+        if logits.shape != (L, L):
+            raise ValueError(f"logits of shape {logits.shape} for a sequence of length {L}")
+        energy = pair_term(logits.astype(np.float64), self.weight, self.offset)  # [L, L]
+        return np.where(np.triu(canonical_map(seq), 1), energy, 0.0)
 
-def pair_pseudo_energies(logits: np.ndarray, seq: str, weight: float, offset: float) -> np.ndarray:
-    """Pair logits ``[L, L]`` -> pseudo-energies ``[L, L]`` float64 (kcal/mol): ``-weight *
-    (logit - offset)`` for canonical pairs ``i < j``, 0 elsewhere (ViennaRNA never forms those)."""
-    L = len(seq)
-    if logits.shape != (L, L):
-        raise ValueError(f"logits of shape {logits.shape} for a sequence of length {L}")
-    energy = -weight * (logits.astype(np.float64) - offset)  # [L, L]
-    return np.where(np.triu(canonical_map(seq), 1), energy, 0.0)
+    def stem_energies(self, best: np.ndarray) -> np.ndarray:
+        """``stem_pair_scores`` -> S2's pseudo-energies ``[L, L]`` (kcal/mol): ``-s2_weight *
+        clip(score - s2_offset, -10, 10)`` where a stem holds the pair, 0 elsewhere."""
+        held = np.isfinite(best)
+        return np.where(held, -self.s2_weight * np.clip(np.where(held, best, 0.0) - self.s2_offset, -10, 10), 0.0)
+
+    def pseudo_energies(self, logits: np.ndarray | None, seq: str, stems: np.ndarray | None = None) -> np.ndarray | None:
+        """Everything the learned scores add to Turner 2004 -> ``[L, L]`` kcal/mol, or None
+        when nothing: the pair term (when ``weight`` is set) plus, with ``stems``
+        (``stem_pair_scores``), S2's stem term."""
+        energy = self.pair_energies(logits, seq) if self.weight else None
+        if stems is not None:
+            stem_energy = self.stem_energies(stems)  # [L, L]
+            energy = stem_energy if energy is None else energy + stem_energy
+        return energy
+
+
+def pair_term(logits, weight, offset):
+    """The learned pair pseudo-energy, ``-weight * (logit - offset)`` kcal/mol, of numpy arrays
+    or of torch tensors (training differentiates it: ``s1.ensemble``)."""
+    return -weight * (logits - offset)
 
 
 def stem_pair_scores(boxes, scores: np.ndarray, length: int) -> np.ndarray:
@@ -88,13 +110,6 @@ def stem_pair_scores(boxes, scores: np.ndarray, length: int) -> np.ndarray:
     best = np.full((length, length), -np.inf)
     np.maximum.at(best, (i[ok], j[ok]), score[ok])
     return best
-
-
-def stem_pseudo_energies(best: np.ndarray, weight: float, offset: float) -> np.ndarray:
-    """``stem_pair_scores`` -> S2's pseudo-energies ``[L, L]`` (kcal/mol): ``-weight *
-    clip(score - offset, -10, 10)`` where a stem holds the pair, 0 elsewhere."""
-    held = np.isfinite(best)
-    return np.where(held, -weight * np.clip(np.where(held, best, 0.0) - offset, -10, 10), 0.0)
 
 
 def threshknot(probs: np.ndarray, threshold: float) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Plots of runs: ``rnastruct plot metrics`` (training curves) and ``rnastruct plot pixels``
-(S1 activations of one sequence); S1 sensitivity curves for ``rnastruct s1-eval``.
+(S1 activations of one sequence); S1 sensitivity curves for ``rnastruct s1-eval``; the
+drawings of ``rnastruct predict --plot`` and ``--bpp`` (a structure, its boxes, a dot plot).
 
     rnastruct plot metrics RUN_DIR [RUN_DIR ...] --out grid.png [--metrics M1 M2 ...]
     rnastruct plot pixels --seq SEQ [--structure DB] [--pixel I,J ...] --out pixels.png
@@ -30,10 +31,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .seqio import InputError, atomic_path
+from .errors import InputError
+from .seqio import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from .predictor.outputs import Result
 
 SPLITS = ("training", "validation")
 SPLIT_STYLE = {"training": "--", "validation": "-"}  # training dashed, validation solid
@@ -437,3 +441,142 @@ def pixels_figure(seq: str, probs: dict, pairs: np.ndarray, proposed: dict | Non
         fig.add_subplot(grid[row, len(BOX_TYPES)]).axis("off")
     fig.suptitle(f"S1 activations, {L} nt", fontsize="medium")
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# predictions: a structure drawn by ViennaRNA, its pair map with the boxes, the dot plot
+
+def structure_svg(seq: str, structure: str, path, title: str | None = None) -> None:
+    """ViennaRNA's drawing of ``structure`` (``folding.svg_drawing``: RNApuzzler layout) as an
+    SVG file at ``path``, with 5' and 3' marks and ``title`` above it."""
+    import re
+
+    from .folding import svg_drawing
+
+    svg_drawing(seq, structure, path)
+    text = open(path, encoding="utf-8").read()
+    xy = [(float(x), float(y)) for x, y in re.findall(r'class="nucleotide" x="([-\d.]+)" y="([-\d.]+)"', text)]
+    scale = re.search(r'scale\(([\d.]+)', text)
+    size = 12 / float(scale.group(1)) if scale else 12  # 12 px on the page, in the drawing's units
+    marks = [f'<text x="{x - size:.1f}" y="{y - size / 2:.1f}" font-family="Helvetica" font-size="{size:.1f}" '
+             f'font-weight="bold" fill="#b00">{label}</text>'
+             for (x, y), label in ((xy[0], "5'"), (xy[-1], "3'"))] if xy else []
+    end = text.rfind("</g>")  # inside the drawing's scaled group, where the nucleotides are
+    if end >= 0:
+        text = text[:end] + "\n".join(marks) + "\n" + text[end:]
+    if title:
+        safe = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        width = re.search(r'<svg[^>]*width="(\d+)', text)
+        font = min(14.0, 1.9 * int(width.group(1)) / max(len(title), 1)) if width else 12.0
+        text = text.replace("</svg>", f'<text x="6" y="16" font-family="Helvetica" font-size="{font:.1f}">{safe}</text>\n</svg>')
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def draw(r: Result, stem: Path) -> None:
+    """``stem.svg``: ViennaRNA's drawing of the structure; ``stem.png``: the pair map with the
+    chosen boxes (box convention of ``rnastruct.boxes``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+
+    from .predictor.outputs import with_suffix
+    from .structure import canonical_map
+
+    with atomic_path(with_suffix(stem, ".svg"), suffix=".svg") as tmp:
+        structure_svg(r.seq, r.structure, tmp, title=f"{r.name} ({len(r.seq)} nt, {len(r.pairs)} pairs, "
+                                                     f"{r.energy:.2f} kcal/mol)")
+    L = len(r.seq)
+    fig = Figure(figsize=(5, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.imshow(np.triu(canonical_map(r.seq), 1), cmap="Greys", vmin=0, vmax=3, interpolation="nearest")
+    for b in r.boxes:
+        ax.add_patch(Rectangle((b.bb_y - b.siz_y + 0.5, b.bb_x - 0.5), b.siz_y, b.siz_x, fill=False,
+                               edgecolor=BOX_COLOURS[b.type], linewidth=1.5, label=b.type))
+    if len(r.pairs):
+        ax.plot(r.pairs[:, 1], r.pairs[:, 0], "k.", markersize=3, label="base pair")
+    handles = [Patch(facecolor="none", edgecolor=BOX_COLOURS[t], label={"stem": "stem", "iloop": "internal loop / bulge",
+                                                                         "hloop": "hairpin loop"}[t])
+               for t in ("stem", "iloop", "hloop")]
+    handles += [Line2D([], [], color="k", marker=".", linestyle="none", label="base pair"),
+                Patch(facecolor="0.6", label="canonical pair possible")]
+    ax.legend(handles=handles, loc="lower left", fontsize="x-small", framealpha=0.9)
+    ax.set_xlabel("j (nt)")
+    ax.set_ylabel("i (nt)")
+    short = r.name if len(r.name) <= 40 else r.name[:39] + "…"
+    ax.set_title(f"{short}: {L} nt, {len(r.pairs)} pairs, {r.energy:.2f} kcal/mol\n"
+                 "pair map (row i, column j) with the structure's boxes", fontsize="small")
+    save_png(fig, with_suffix(stem, ".png"))
+
+
+def dot_plot(r: Result, stem: Path) -> None:
+    """``stem.dp.png`` and ``stem.dp.svg``: RNAfold's dot plot layout, each pair's probability as
+    a square (side proportional to its square root) in the upper triangle, the predicted
+    structure's pairs in the lower one."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PatchCollection
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from .predictor.outputs import with_suffix
+
+    L = len(r.seq)
+    fig = Figure(figsize=(6, 6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    squares = []
+    for i, j, p in r.bpp:
+        side = float(np.sqrt(p))
+        squares.append(Rectangle((j + 0.5 - side / 2, i + 0.5 - side / 2), side, side))  # x = column j, y = row i
+    ax.add_collection(PatchCollection(squares, facecolor="black", edgecolor="none"))
+    ax.add_collection(PatchCollection([Rectangle((i, j), 1, 1) for i, j in r.pairs.tolist()],
+                                      facecolor="tab:red", edgecolor="none"))
+    ax.plot([0, L], [0, L], color="0.6", linewidth=0.5)
+    ax.set_xlim(0, L)
+    ax.set_ylim(L, 0)
+    ax.set_aspect("equal")
+    ax.xaxis.tick_top()
+    ax.set_xlabel("position (nt)")
+    ax.set_ylabel("position (nt)")
+    short = r.name if len(r.name) <= 40 else r.name[:39] + "…"
+    ax.set_title(f"{short} ({L} nt): pair probabilities (upper right, square side ~ sqrt p), "
+                 f"predicted structure (lower left, red); ensemble {r.ensemble_energy:.2f} kcal/mol",
+                 fontsize="small", wrap=True)
+    for suffix in (".png", ".svg"):
+        path = with_suffix(stem, ".dp" + suffix)
+        with atomic_path(path, suffix=suffix) as tmp:
+            fig.savefig(tmp, format=suffix[1:], dpi=120)
+
+
+def reliability_figure(summary: dict) -> Figure:
+    """``calibration.calibrate``'s summary -> one reliability diagram per set: RNAfold, the
+    uncalibrated and the chosen temperature, and EternaFold where measured, each with its ECE."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .calibration import FLOOR
+
+    sets = [k for k in summary if k != "chosen_prob_scale"]
+    chosen = summary["chosen_prob_scale"]
+    fig = Figure(figsize=(5 * len(sets), 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    for s, name in enumerate(sets):
+        ax = fig.add_subplot(1, len(sets), s + 1)
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1)
+        shown = ["RNAfold", "rnastruct x1", f"rnastruct x{chosen:g}"] + [t for t in summary[name] if t == "EternaFold"]
+        for tool in dict.fromkeys(shown):
+            r = summary[name][tool]
+            ok = np.asarray(r["bins"]) > 0
+            label = tool.replace("rnastruct x1", "rnastruct (uncalibrated)") if tool == "rnastruct x1" else tool
+            ax.plot(np.asarray(r["mean_p"])[ok], np.asarray(r["observed"])[ok], "o-",
+                    label=f"{label} (ECE {r['ece']:.3f})")
+        ax.set_xlabel("predicted pair probability (bin mean)")
+        ax.set_ylabel("share that are reference pairs")
+        ax.set_title(f"{name}: {summary[name]['n']} RNAs, pairs with p >= {FLOOR:g}", fontsize="small")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize="small")
+    return fig
+

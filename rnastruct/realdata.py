@@ -211,8 +211,9 @@ def read_real_csv(path) -> tuple[list, dict[str, str]]:
     import csv
     from pathlib import Path
 
+    from .errors import InputError
     from .evaluate import parse_base_pairs
-    from .seqio import InputError, Record
+    from .seqio import Record
 
     p = Path(path)
     if not p.is_file():
@@ -239,3 +240,34 @@ def read_real_csv(path) -> tuple[list, dict[str, str]]:
     if not records:
         raise InputError(f"{p}: no records")
     return records, families
+
+
+def subset_dataset(src, dst, train_rows: int, seed: int) -> dict:
+    """A dataset folder's ``train_rows`` training rows (drawn with ``seed``) and all its
+    validation rows, as a new dataset folder ``dst`` (written under a temporary name, then
+    renamed) -> its manifest: the source's, with a ``subset`` entry."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .errors import InputError
+
+    src, dst = Path(src), Path(dst)
+    if dst.exists():
+        raise InputError(f"{dst}: exists")
+    if not (src / "segments.parquet").is_file() or not (src / "manifest.json").is_file():
+        raise InputError(f"{src}: not a dataset folder (segments.parquet, manifest.json)")
+    df = pd.read_parquet(src / "segments.parquet")
+    if (df.split == "train").sum() < train_rows:
+        raise InputError(f"{src}: {(df.split == 'train').sum()} training rows, fewer than {train_rows}")
+    part = pd.concat([df[df.split == "train"].sample(train_rows, random_state=seed), df[df.split == "valid"]])
+    manifest = json.loads((src / "manifest.json").read_text())
+    manifest["subset"] = {"from": str(src), "train_rows": train_rows, "valid_rows": int((df.split == "valid").sum()),
+                          "seed": seed}
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    part.to_parquet(tmp / "segments.parquet", index=False)
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    tmp.rename(dst)
+    return manifest

@@ -21,11 +21,8 @@ from typing import IO, Iterator, NamedTuple
 
 import numpy as np
 
+from .errors import InputError
 from .structure import normalize_sequence, parse_dot_bracket, to_dot_bracket, validate_pairs
-
-
-class InputError(ValueError):
-    """Bad input; the message says what was wrong and where (file, line, record)."""
 
 
 class Record(NamedTuple):
@@ -71,12 +68,6 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-
-
-def check_output_writable(path: str | os.PathLike) -> None:
-    """Fail early (before hours of work) when ``path`` cannot be written."""
-    with atomic_path(path):
-        pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
-"""The training engine: task-agnostic loops, checkpoints, metrics.csv and distributed set-up.
+"""The training engine: task-agnostic loops, metrics.csv and distributed set-up.
 
 ``train_one_epoch`` and ``evaluate`` know nothing of S1 or S2: they take a model, a criterion
 (returning a dict of named losses with the total under ``"loss"``), an iterable of batches and a
-``step`` function that runs the model on a batch. Checkpoints are plain dicts of tensors and
-primitives, saved atomically and loaded with ``torch.load(..., weights_only=True)``.
+``step`` function that runs the model on a batch. Checkpoints: ``rnastruct.checkpoints``.
 """
 
 from __future__ import annotations
@@ -13,18 +12,13 @@ import csv
 import io
 import math
 import os
-from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
 import torch.distributed as dist
 
-from .seqio import InputError, atomic_path
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (a Slurm allocation's, not the whole node's)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+from .errors import InputError
+from .seqio import atomic_path
 
 
 class NonFiniteLoss(RuntimeError):
@@ -113,45 +107,7 @@ def warmup_cosine(optimizer, warmup_steps: int, total_steps: int, floor: float =
 
 
 # ---------------------------------------------------------------------------------------------
-# checkpoints and metrics.csv
-
-
-def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """Atomically save ``state`` (tensors, state dicts and primitives only)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
-    """Load a checkpoint safely (``weights_only=True``) and check what it is."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such checkpoint")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt, truncated, or not a torch file at all
-        raise InputError(f"{p}: not a readable rnastruct checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict) or "kind" not in state or "config" not in state:
-        raise InputError(f"{p}: not an rnastruct checkpoint (no kind/config)")
-    if kind is not None and state["kind"] != kind:
-        raise InputError(f"{p}: a {state['kind']} checkpoint, expected {kind}")
-    return state
-
-
-def model_from_checkpoint(path: str | os.PathLike, kind: str, config_cls, build_model):
-    """Rebuild a network from a checkpoint file alone -> (model in eval mode, config, state):
-    the config is read into ``config_cls`` (unknown keys are errors) and the network made by
-    ``build_model(config.model)``."""
-    from .config import from_dict
-
-    state = load_checkpoint(path, kind)
-    cfg = from_dict(config_cls, state["config"], f"{path}: config")
-    model = build_model(cfg.model)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise InputError(f"{path}: weights do not fit the network in its config ({e})") from None
-    return model.eval(), cfg, state
+# metrics.csv
 
 
 def write_metrics_csv(path: str | os.PathLike, rows: list[dict], columns: list[str]) -> None:

@@ -8,25 +8,7 @@
 set -euo pipefail
 s1=$1; out=$2; shift 2
 subset=data/real_s2
-if [ ! -d "$subset" ]; then
-    python3 - <<'PY'
-import json
-from pathlib import Path
-
-import pandas as pd
-
-src, dst = Path("data/real_bprna"), Path("data/real_s2")
-df = pd.read_parquet(src / "segments.parquet")
-part = pd.concat([df[df.split == "train"].sample(3000, random_state=7), df[df.split == "valid"]])
-manifest = json.loads((src / "manifest.json").read_text())
-manifest["subset"] = {"from": str(src), "train_rows": 3000, "valid_rows": int((df.split == "valid").sum()), "seed": 7}
-tmp = dst.with_name(dst.name + ".tmp")
-tmp.mkdir(parents=True, exist_ok=True)
-part.to_parquet(tmp / "segments.parquet", index=False)
-(tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-tmp.rename(dst)
-PY
-fi
+[ -d "$subset" ] || rnastruct subset --in data/real_bprna --out "$subset" --train 3000 --seed 7
 [ -d runs/real_s2_props ] || rnastruct s1-infer --data "$subset" --model "$s1" --out runs/real_s2_props --bf16 --quiet
 [ -d runs/real_s2_pruned ] || rnastruct prune --in runs/real_s2_props --out runs/real_s2_pruned
 [ -f data/real_s2.npz ] || rnastruct s2-data --in runs/real_s2_pruned --out data/real_s2.npz --max-boxes 256

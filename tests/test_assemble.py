@@ -190,12 +190,12 @@ def test_pseudoknots_only_when_asked_and_only_crossing_positive_stems():
 def test_allow_pseudoknots_needs_the_box_decoder():
     import RNA
 
-    from rnastruct.pipeline import Predictor
-    from rnastruct.seqio import InputError
+    from rnastruct.errors import InputError
+    from rnastruct.predictor import load_predictor
 
     with pytest.raises(InputError, match="--allow-pseudoknots needs --decoder boxes"):
-        Predictor(allow_pseudoknots=True)
-    p = Predictor(decoder="boxes", allow_pseudoknots=True)
+        load_predictor(allow_pseudoknots=True)
+    p = load_predictor(decoder="boxes", allow_pseudoknots=True)
     (_, r), = p.predict(["s"], ["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"])
     nested = "".join(c if c in "()" else "." for c in r.structure)
     assert len(r.structure) == 35 and r.energy == pytest.approx(RNA.fold_compound(r.seq).eval_structure(nested), abs=0.006)

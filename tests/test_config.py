@@ -6,7 +6,7 @@ import pytest
 
 from rnastruct.config import load_config
 from rnastruct.datagen import GenerateConfig
-from rnastruct.seqio import InputError
+from rnastruct.errors import InputError
 
 
 def test_layers_apply_in_order(tmp_path):

@@ -9,7 +9,8 @@ import RNA
 from rnastruct.boxes import boxes_from_records, boxes_to_dot_bracket, structure_to_boxes
 from rnastruct.datagen import (REJECT_REASONS, GenerateConfig, generate, merge, random_sequence,
                                transcript_to_genome)
-from rnastruct.seqio import InputError, read_dataset, read_gtf
+from rnastruct.errors import InputError
+from rnastruct.seqio import read_dataset, read_gtf
 from rnastruct.structure import parse_dot_bracket
 
 from .conftest import run_cli

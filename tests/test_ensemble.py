@@ -133,7 +133,7 @@ def test_offset_gradient_matches_finite_differences():
     for b in (-0.9, -1.1):
         with torch.no_grad():
             crit.offset.fill_(b)
-        vals.append(float(crit(logits, [seq], pairs)["ensemble"]))
+        vals.append(float(crit(logits, [seq], pairs)["ensemble"].detach()))
     assert (vals[0] - vals[1]) / 0.2 == pytest.approx(analytic, rel=1e-2)
 
 

@@ -11,10 +11,10 @@ import pytest
 import RNA
 
 from rnastruct.boxes import boxes_to_pairs, candidate_pairs, structure_to_boxes
+from rnastruct.errors import InputError
 from rnastruct.folding import fold_within
 from rnastruct.s1.prune import canonical_map
 from rnastruct.structure import parse_dot_bracket
-from rnastruct.seqio import InputError
 
 
 
@@ -114,17 +114,18 @@ def test_predictor_fold_decoder_uses_only_proposed_pairs():
     proposals put forward, its energy is ViennaRNA's for it, and it is at least as stable as any
     other structure over those pairs would be (the MFE over the full pair set is a lower bound);
     ``predict``, which takes the allowed pairs straight from pixel proposals, gives the same."""
-    from rnastruct.pipeline import Predictor
+    from rnastruct.predictor import load_predictor
+    from rnastruct.predictor.decoders import ProposalFold
 
     rng = np.random.default_rng(6)
     seqs = ["GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"] + ["".join(rng.choice(list("ACGU"), n)) for n in (40, 120)]
-    predictor = Predictor(model="mfe")
-    assert predictor.s2 is None
+    predictor = load_predictor(model="mfe")
+    assert isinstance(predictor.decoder, ProposalFold)
     fast = dict(predictor.predict([f"s{k}" for k in range(len(seqs))], seqs))  # s1.allowed's path
     for k, proposals in predictor.s1.propose(seqs):
         seq = seqs[k]
-        allowed = predictor.allowed_pairs(proposals, seq)
-        r = predictor.decode(f"s{k}", seq, proposals)
+        allowed = predictor.decoder.box_pairs(proposals, seq)
+        r = predictor.decoder.fold_over(f"s{k}", seq, allowed)
         assert (fast[k].structure, fast[k].energy) == (r.structure, r.energy)
         allowed_set = set(map(tuple, allowed.tolist()))
         assert all(tuple(p) in allowed_set for p in r.pairs.tolist())
@@ -132,24 +133,25 @@ def test_predictor_fold_decoder_uses_only_proposed_pairs():
         assert r.energy >= RNA.fold(seq)[1] - 0.006
         assert np.isnan(r.score) and structure_to_boxes(r.pairs, len(seq)) == r.boxes
     with pytest.raises(InputError, match="unknown decoder"):
-        Predictor(decoder="greedy")
+        load_predictor(decoder="greedy")
 
 
 def test_fold_proposal_thresholds_travel_in_the_s1_checkpoint(tmp_path):
-    from rnastruct.pipeline import DEFAULT_S1, Predictor
-    from rnastruct.train import load_checkpoint, save_checkpoint
+    from rnastruct.checkpoints import load_checkpoint, save_checkpoint
+    from rnastruct.predictor import load_predictor
+    from rnastruct.predictor.models import MODEL_SETS
 
-    state = load_checkpoint(DEFAULT_S1)
+    state = load_checkpoint(MODEL_SETS["mfe"][0])
     state["fold_proposal"] = {"threshold": 0.03, "p_on": 0.04, "hloop_factor": 0.5, "method": "union"}
     save_checkpoint(tmp_path / "s1.pt", state)
-    p = Predictor(s1=tmp_path / "s1.pt")
-    assert (p.proposal.threshold, p.proposal.p_on) == (0.03, 0.04)
+    p = load_predictor(s1=tmp_path / "s1.pt")
+    assert (p.decoder.proposal.threshold, p.decoder.proposal.p_on) == (0.03, 0.04)
     # the box decoder keeps the original's defaults, and an explicit config wins
-    assert Predictor(s1=tmp_path / "s1.pt", decoder="boxes").proposal.threshold == 0.2
+    assert load_predictor(s1=tmp_path / "s1.pt", decoder="boxes").decoder.scorer.proposal.threshold == 0.2
     state["fold_proposal"] = {"threshold": 0.03, "pon": 0.04}
     save_checkpoint(tmp_path / "bad.pt", state)
     with pytest.raises(InputError, match="bad.pt: fold_proposal.*pon"):
-        Predictor(s1=tmp_path / "bad.pt")
+        load_predictor(s1=tmp_path / "bad.pt")
 
 
 def test_predict_cli_default_decoder_prints_rnafold_layout():
@@ -175,17 +177,17 @@ def test_predict_cli_default_decoder_prints_rnafold_layout():
 def test_worker_processes_give_the_single_process_results(monkeypatch):
     """Many sequences on several cores run in forked workers; each sequence is computed alone
     the same way, so the results (order included) equal one process's, whatever the count."""
-    import rnastruct.pipeline as pipeline
+    import rnastruct.predictor.core as core
 
     rng = np.random.default_rng(7)
     seqs = ["".join(rng.choice(list("ACGU"), int(n))) for n in rng.integers(20, 160, 24)]
     names = [f"r{k}" for k in range(len(seqs))]
-    one = dict(pipeline.Predictor(threads=1).predict(names, seqs))
-    monkeypatch.setattr(pipeline, "PARALLEL_MIN_PIXELS", 0)  # parallel even for this small job
+    one = dict(core.load_predictor(threads=1).predict(names, seqs))
+    monkeypatch.setattr(core, "PARALLEL_MIN_PIXELS", 0)  # parallel even for this small job
     seen = []
-    monkeypatch.setattr(pipeline.Predictor, "_predict_parallel",
-                        lambda self, *a, _f=pipeline.Predictor._predict_parallel: seen.append(1) or _f(self, *a))
-    two = list(pipeline.Predictor(threads=2).predict(names, seqs))
+    monkeypatch.setattr(core.Predictor, "_predict_parallel",
+                        lambda self, *a, _f=core.Predictor._predict_parallel: seen.append(1) or _f(self, *a))
+    two = list(core.load_predictor(threads=2).predict(names, seqs))
     assert seen, "the parallel path was not taken"
     assert sorted(k for k, _ in two) == list(range(len(seqs)))
     for k, r in two:
@@ -194,21 +196,23 @@ def test_worker_processes_give_the_single_process_results(monkeypatch):
 
 
 def test_precision_and_threads_are_checked_and_resolved():
-    from rnastruct.pipeline import Predictor, native_bf16
+    from rnastruct.hardware import native_bf16
+    from rnastruct.predictor import load_predictor
 
-    assert Predictor(precision="fp32").precision == "fp32"
-    assert Predictor().precision == ("bf16" if native_bf16() else "fp32")
+    assert load_predictor(precision="fp32").s1.bf16 is False
+    assert load_predictor(precision="bf16").s1.bf16 is True
+    assert load_predictor().s1.bf16 == native_bf16()
     with pytest.raises(InputError, match="unknown precision 'fp16'"):
-        Predictor(precision="fp16")
+        load_predictor(precision="fp16")
     with pytest.raises(InputError, match="threads must be >= 1"):
-        Predictor(threads=0)
+        load_predictor(threads=0)
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
 def test_both_precisions_give_rnafold_on_a_clear_hairpin(precision):
     """Either precision proposes every MFE pair of a sequence whose MFE dominates its ensemble."""
-    from rnastruct.pipeline import Predictor
+    from rnastruct.predictor import load_predictor
 
     seq = "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA"
-    (_, r), = Predictor(precision=precision, model="mfe").predict(["s"], [seq])
+    (_, r), = load_predictor(precision=precision, model="mfe").predict(["s"], [seq])
     assert r.structure == RNA.fold(seq)[0]

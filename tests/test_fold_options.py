@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import RNA
 
-from rnastruct.folding import check_constraint, fold_full
-from rnastruct.pipeline import Predictor, constraint_violation, forced_pairs
-from rnastruct.seqio import InputError, read_shape
+from rnastruct.constraints import check_constraint, constraint_violation, forced_pairs
+from rnastruct.errors import InputError
+from rnastruct.folding import fold_full
+from rnastruct.predictor import load_predictor
+from rnastruct.seqio import read_shape
 from rnastruct.structure import to_dot_bracket
 
 from .conftest import run_cli
@@ -185,7 +187,7 @@ def test_the_mfe_set_with_options_folds_over_its_proposals_and_the_forced_pairs(
     rng = np.random.default_rng(4)
     seqs = SEQS[:20]
     cons = [_some_constraint(s, rng) for s in seqs]
-    p = Predictor(model="mfe", threads=1, probs=True, decoding="centroid")
+    p = load_predictor(model="mfe", threads=1, probs=True, decoding="centroid")
     for k, r in p.predict([f"r{k}" for k in range(len(seqs))], seqs, constraints=cons):
         _, _, g = _vienna(seqs[k], constraint=cons[k])
         assert r.ensemble_energy >= g - 1e-3 and constraint_violation(cons[k], r.pairs) == ""
@@ -193,8 +195,8 @@ def test_the_mfe_set_with_options_folds_over_its_proposals_and_the_forced_pairs(
 
 def test_options_need_the_fold_decoder():
     with pytest.raises(InputError, match="fold decoder"):
-        Predictor(model="mfe", decoder="boxes", probs=True)
-    p = Predictor(model="mfe", decoder="boxes", threads=1)
+        load_predictor(model="mfe", decoder="boxes", probs=True)
+    p = load_predictor(model="mfe", decoder="boxes", threads=1)
     with pytest.raises(InputError, match="fold decoder"):
         list(p.predict(["a"], ["GGGGAAAACCCC"], constraints=["((((....))))"]))
 

@@ -37,3 +37,36 @@ def test_the_data_generator_does_not_import_torch():
     code = "import rnastruct.datagen, rnastruct.realdata, sys; assert 'torch' not in sys.modules"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def _reach(graph: dict, start: str) -> set:
+    seen, todo = set(), [start]
+    while todo:
+        for d in graph.get(todo.pop(), ()):
+            if d not in seen:
+                seen.add(d)
+                todo.append(d)
+    return seen
+
+
+def test_layers_point_down():
+    """Prediction reaches no training engine and no drawing; the numpy core no I/O module."""
+    graph = _graph_module().graph()
+    for m in [m for m in graph if m.startswith("rnastruct.predictor")]:
+        below = _reach(graph, m)
+        assert not below & {"rnastruct.train", "rnastruct.s1.training", "rnastruct.s2.training", "rnastruct.plots"}, m
+    for m in ("rnastruct.structure", "rnastruct.boxes", "rnastruct.learned"):
+        assert not _reach(graph, m) & {"rnastruct.seqio", "rnastruct.folding", "rnastruct.checkpoints"}, m
+
+
+def test_bench_scripts_import_the_package_never_each_other():
+    import ast
+
+    scripts = {p.stem for p in (REPO / "bench").glob("*.py")}
+    for p in (REPO / "bench").glob("*.py"):
+        text = p.read_text()
+        assert "sys.path" not in text, p.name
+        for node in ast.walk(ast.parse(text)):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not [n for n in names if n.split(".")[0] in scripts], (p.name, names)

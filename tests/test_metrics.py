@@ -1,4 +1,4 @@
-"""Base-pair metrics against hand-counted cases and a brute-force MCC."""
+"""Base-pair metrics (``evaluate.pair_scores``) against hand-counted cases and a brute-force MCC."""
 
 import math
 
@@ -7,15 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnastruct.metrics import pair_counts, pair_scores
+from rnastruct.evaluate import count_pairs, pair_scores
 from rnastruct.structure import parse_dot_bracket
 
 
 def test_hand_counted_example():
     ref = parse_dot_bracket("((((...))))")
     pred = parse_dot_bracket("(((.....)))")  # 3 of 4 reference pairs, no false pair
-    c = pair_counts(pred, ref, 11)
-    assert (c.tp, c.fp, c.fn) == (3, 0, 1)
+    c = count_pairs(pred, ref, 11)
+    assert (c.correct, c.n_pred - c.correct, c.n_ref - c.found) == (3, 0, 1)
     s = pair_scores(pred, ref, 11)
     assert s["precision"] == 1.0 and s["recall"] == 0.75
     assert s["f1"] == pytest.approx(2 * 0.75 / 1.75)

@@ -156,7 +156,7 @@ def test_iupac_codes_and_modified_bases_fold_as_n_with_a_warning(tmp_path):
 
 
 def test_progress_shows_for_few_records_and_counts_work():
-    from rnastruct.cli.predict import work
+    from rnastruct.predictor.outputs import work
 
     r = run_cli("predict", "GGGGAAAACCCC", "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA", "--model", "turner")
     assert r.returncode == 0 and "predict 2/2 records: 100%" in r.stderr

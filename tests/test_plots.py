@@ -17,9 +17,9 @@ from rnastruct import cli, plots
 from rnastruct.cli import plot as plot_cli
 from rnastruct.plots import (best_epoch, metric_direction, metrics_grid, read_run_metrics, read_runs,
                              save_png)
+from rnastruct.errors import InputError
 from rnastruct.s1.criterion import metric_names, selection_score
 from rnastruct.s1.training import columns
-from rnastruct.seqio import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = {"run_a": 3, "run_b": 2}  # runs of different lengths
@@ -141,7 +141,7 @@ def test_best_epoch_star_sits_where_selection_score_says(grid, runs_dir):
         want = expected_best(rows)
         assert best_epoch(runs[run]) == want
         # s1-train picked its best.pt by the same rule
-        from rnastruct.train import load_checkpoint
+        from rnastruct.checkpoints import load_checkpoint
         assert load_checkpoint(runs_dir / run / "best.pt", "rnastruct.s1")["epoch"] == want
         valid = {int(r["epoch"]): r for r in rows if r["tv"] == "validation"}
         stars = 0

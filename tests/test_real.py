@@ -9,17 +9,17 @@ import pytest
 import RNA
 import torch
 
+from rnastruct.checkpoints import save_checkpoint
+from rnastruct.errors import InputError
 from rnastruct.folding import fold_soft, fold_soft_many, pair_probabilities
-from rnastruct.learned import (FoldEnergy, pair_pseudo_energies, stem_pair_scores, stem_pseudo_energies,
-                               threshknot)
+from rnastruct.learned import FoldEnergy, stem_pair_scores, threshknot
 from rnastruct.realdata import (build_rows, clean_sequence, kmers, nhmmer_homologs, read_real_csv, reduce_structure,
                                 resolve_multiplets)
 from rnastruct.s1.data import load_examples
 from rnastruct.s1.model import S1ModelConfig, build_model
 from rnastruct.s1.training import CHECKPOINT_KIND, S1Config, init_weights, with_reference_pairs
-from rnastruct.seqio import InputError, Record, read_table
+from rnastruct.seqio import Record, read_table
 from rnastruct.structure import parse_dot_bracket, to_dot_bracket
-from rnastruct.train import save_checkpoint
 
 from .conftest import SHARED_DATA, need_shared_data, run_cli
 
@@ -185,7 +185,7 @@ def test_real_csvs_read_and_overlap_archiveii_as_documented():
 def test_pseudo_energies_only_on_canonical_pairs():
     seq = "GAUCA"
     logits = np.full((5, 5), 2.0, dtype=np.float32)
-    e = pair_pseudo_energies(logits, seq, weight=0.5, offset=1.0)
+    e = FoldEnergy(weight=0.5, offset=1.0).pair_energies(logits, seq)
     assert e[0, 2] == pytest.approx(-0.5) and e[1, 2] == pytest.approx(-0.5)  # G-U, A-U
     assert e[0, 1] == 0 and e[2, 0] == 0 and e[3, 4] == 0  # G-A, below the diagonal, C-A
 
@@ -197,9 +197,9 @@ def test_stem_scores_by_hand():
     best = stem_pair_scores(boxes, np.array([1.0, 3.0, 9.0]), 10)
     held = {tuple(p): best[tuple(p)] for p in np.argwhere(np.isfinite(best)).tolist()}
     assert held == {(0, 9): 1.0, (1, 8): 3.0, (2, 7): 3.0}  # the hairpin holds no pair
-    e = stem_pseudo_energies(best, weight=0.5, offset=2.0)
+    e = FoldEnergy(s2_weight=0.5, s2_offset=2.0).stem_energies(best)
     assert e[0, 9] == pytest.approx(0.5) and e[1, 8] == pytest.approx(-0.5) and e[3, 6] == 0
-    assert stem_pseudo_energies(np.full((2, 2), 40.0), 1.0, 0.0)[0, 1] == -10  # clipped
+    assert FoldEnergy(s2_weight=1.0).stem_energies(np.full((2, 2), 40.0))[0, 1] == -10  # clipped
 
 
 def test_threshknot_by_hand():
@@ -318,39 +318,40 @@ def test_pair_logits_are_the_heads_output_tiled_or_not(tmp_path):
 
 
 def test_predictor_with_learned_energies(tmp_path):
-    from rnastruct.pipeline import Predictor
+    from rnastruct.predictor import load_predictor
 
     seqs = _random_seqs(6, 30, 90, seed=5)
     names = [f"s{k}" for k in range(len(seqs))]
     # weight 0: RNAfold's own MFE and MEA, whatever the network says
     _tiny_checkpoint(tmp_path / "zero.pt", FoldEnergy(weight=0.0, decoding="mea", gamma=1.0))
-    p = Predictor(s1=tmp_path / "zero.pt", threads=1)
+    p = load_predictor(s1=tmp_path / "zero.pt", threads=1)
     got = dict(p.predict(names, seqs))
     for k, s in enumerate(seqs):
         fc = RNA.fold_compound(s)
         fc.exp_params_rescale(fc.mfe()[1])
         fc.pf()
         assert got[k].structure == fc.MEA(1.0)[0]
-    got = dict(Predictor(s1=tmp_path / "zero.pt", threads=1, decoding="mfe").predict(names, seqs))
+    got = dict(load_predictor(s1=tmp_path / "zero.pt", threads=1, decoding="mfe").predict(names, seqs))
     assert [got[k].structure for k in range(len(seqs))] == [RNA.fold(s)[0] for s in seqs]
     # a real weight: the structure is ViennaRNA's under the head's pseudo-energies
     model = _tiny_checkpoint(tmp_path / "w.pt", FoldEnergy(weight=0.8, offset=0.5, decoding="mfe"))
     from rnastruct.s1.infer import S1Predictor
 
     logits = dict(S1Predictor(model).pair_logits(seqs))
-    got = dict(Predictor(s1=tmp_path / "w.pt", threads=1).predict(names, seqs))
+    got = dict(load_predictor(s1=tmp_path / "w.pt", threads=1).predict(names, seqs))
     for k, s in enumerate(seqs):
-        want, _ = fold_soft(s, pair_pseudo_energies(logits[k], s, 0.8, 0.5))
+        want, _ = fold_soft(s, FoldEnergy(weight=0.8, offset=0.5).pair_energies(logits[k], s))
         assert got[k].pairs.tolist() == want.tolist()
     # a model-set folder, and decoder options that do not fit
     (tmp_path / "set").mkdir()
     (tmp_path / "set" / "s1.pt").write_bytes((tmp_path / "w.pt").read_bytes())
-    got = dict(Predictor(model=str(tmp_path / "set"), threads=1).predict(names, seqs))
-    assert got[0].pairs.tolist() == fold_soft(seqs[0], pair_pseudo_energies(logits[0], seqs[0], 0.8, 0.5))[0].tolist()
+    got = dict(load_predictor(model=str(tmp_path / "set"), threads=1).predict(names, seqs))
+    want = fold_soft(seqs[0], FoldEnergy(weight=0.8, offset=0.5).pair_energies(logits[0], seqs[0]))[0]
+    assert got[0].pairs.tolist() == want.tolist()
     with pytest.raises(InputError, match="neither a bundled set"):
-        Predictor(model=str(tmp_path / "nowhere"))
+        load_predictor(model=str(tmp_path / "nowhere"))
     with pytest.raises(InputError, match="option of the fold decoder"):
-        Predictor(model=str(tmp_path / "set"), decoder="boxes", decoding="mea")
+        load_predictor(model=str(tmp_path / "set"), decoder="boxes", decoding="mea")
 
 
 def test_predictor_with_s2_stem_term(tmp_path):
@@ -358,10 +359,10 @@ def test_predictor_with_s2_stem_term(tmp_path):
     head's pseudo-energies plus S2's stem term on the boxes the box decoder would score."""
     import shutil
 
-    from rnastruct.learned import stem_pseudo_energies
-    from rnastruct.pipeline import MODEL_SETS, Predictor
+    from rnastruct.checkpoints import load_checkpoint
+    from rnastruct.predictor import load_predictor
+    from rnastruct.predictor.models import MODEL_SETS
     from rnastruct.s1.infer import proposal_table
-    from rnastruct.train import load_checkpoint
 
     s1, s2 = MODEL_SETS["real"]
     state = load_checkpoint(s1)
@@ -372,35 +373,37 @@ def test_predictor_with_s2_stem_term(tmp_path):
     shutil.copy(s2, tmp_path / "set" / "s2.pt")
     seqs = _random_seqs(4, 40, 110, seed=6)
     names = [f"s{k}" for k in range(len(seqs))]
-    got = dict(Predictor(model=str(tmp_path / "set"), threads=1, precision="fp32").predict(names, seqs))
-    boxes = Predictor(model=str(tmp_path / "set"), decoder="boxes", threads=1, precision="fp32",
-                      max_boxes=state["fold_energy"]["s2_max_boxes"])
+    got = dict(load_predictor(model=str(tmp_path / "set"), threads=1, precision="fp32").predict(names, seqs))
+    boxes = load_predictor(model=str(tmp_path / "set"), decoder="boxes", threads=1, precision="fp32",
+                           max_boxes=state["fold_energy"]["s2_max_boxes"])
     logits = dict(boxes.s1.pair_logits(seqs))
     held = 0
     for k, tiles in boxes.s1.pixel_tiles(seqs):
         # S2's raw log-odds of the boxes the box decoder scores, its stems' pairs by hand
-        found, _ = boxes.candidates(proposal_table(tiles), seqs[k])
-        box_logits, _ = boxes.s2_logits(found, seqs[k])
+        found, _ = boxes.decoder.candidates(proposal_table(tiles), seqs[k])
+        box_logits, _ = boxes.decoder.scorer.logits(found, seqs[k])
         stems = np.full((len(seqs[k]),) * 2, -np.inf)
         for t, x, y, sx, sy, lg in zip(found["type"], found["bb_x"], found["bb_y"], found["siz_x"],
                                        found["siz_y"], box_logits):
             for step in range(min(sx, sy) if t == "stem" else 0):
                 stems[x + step, y - step] = max(stems[x + step, y - step], lg)
         held += int(np.isfinite(stems).sum())
-        energy = pair_pseudo_energies(logits[k], seqs[k], state["fold_energy"]["weight"],
-                                      state["fold_energy"]["offset"]) + stem_pseudo_energies(stems, 0.5, 1.0)
+        energy = (FoldEnergy(weight=state["fold_energy"]["weight"], offset=state["fold_energy"]["offset"])
+                  .pair_energies(logits[k], seqs[k]) + FoldEnergy(s2_weight=0.5, s2_offset=1.0).stem_energies(stems))
         assert got[k].pairs.tolist() == fold_soft(seqs[k], energy)[0].tolist()
     assert held > 0  # S2 did score stems
 
 
 def test_bundled_sets_and_the_cli_choice():
-    from rnastruct.pipeline import MODEL_SETS, Predictor
+    from rnastruct.predictor import load_predictor
+    from rnastruct.predictor.decoders import LearnedFold, ProposalFold
+    from rnastruct.predictor.models import MODEL_SETS
 
     for name, (s1, s2) in MODEL_SETS.items():
         assert (s1 is None and s2 is None) if name == "turner" else (s1.is_file() and s2.is_file()), name
-    real = Predictor(model="real", threads=1)
-    assert real.fold_energy is not None and real.fold_energy.weight > 0
-    assert Predictor(model="mfe", threads=1).fold_energy is None
+    real = load_predictor(model="real", threads=1)
+    assert isinstance(real.decoder, LearnedFold) and real.decoder.settings.energy.weight > 0
+    assert isinstance(load_predictor(model="mfe", threads=1).decoder, ProposalFold)
     r = run_cli("predict", "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA", "--model", "mfe", "--decoding", "centroid")
     assert r.returncode == 0, r.stderr
     r = run_cli("predict", "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA", "--decoding", "nonsense")

@@ -24,7 +24,7 @@ from rnastruct.s1.prune import PruneConfig, box_score, canonical_map, prune, pru
 from rnastruct.s1.recall import join_scores, score_sequence, summarize
 from rnastruct.s1.targets import (PROPOSAL_COLUMNS, decode, encode, perfect_predictions, pixel_votes,
                                   topk_classes)
-from rnastruct.seqio import InputError
+from rnastruct.errors import InputError
 from rnastruct.structure import parse_dot_bracket
 
 from .conftest import run_cli
@@ -33,7 +33,7 @@ TINY = S1ModelConfig(seq_channels=8, seq_layers=2, pair_channels=8, dilations=[1
 ORIGINAL_TINY = S1ModelConfig(arch="original", filters=[4, 4], filter_width=[5, 3], head_channels=6)
 HELIX_TINY = S1ModelConfig(seq_channels=8, seq_layers=1, pair_channels=8, dilations=[1, 2, 4], head_channels=8,
                            helix_features=6)
-BUNDLED = Path(__file__).resolve().parents[1] / "rnastruct" / "models" / "s1_default" / "s1.pt"
+BUNDLED = Path(__file__).resolve().parents[1] / "rnastruct" / "models" / "mfe" / "s1.pt"
 
 
 def random_seqs(n, lo, hi, seed=0):

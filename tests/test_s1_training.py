@@ -20,12 +20,13 @@ from rnastruct.s1.criterion import S1Criterion, auprc, auroc, metric_names, sele
 from rnastruct.folding import fold, pair_probs
 from rnastruct.s1.data import (S1Examples, iterate, length_batches, load_datasets, load_examples,
                                load_pair_probs, pair_probs_of, save_pair_probs, sequence_digest)
+from rnastruct.checkpoints import load_checkpoint
+from rnastruct.errors import InputError
 from rnastruct.s1.model import PAD, S1ModelConfig, build_model, receptive_field
 from rnastruct.s1.targets import OUTPUTS
 from rnastruct.s1.training import S1Config, columns, model_from_checkpoint
-from rnastruct.seqio import InputError, write_dataset
+from rnastruct.seqio import write_dataset
 from rnastruct.structure import parse_dot_bracket
-from rnastruct.train import load_checkpoint
 
 from .conftest import run_cli
 
@@ -367,7 +368,7 @@ def test_bundled_default_model_loads_and_finds_stems():
     ViennaRNA structures well above the background (its validation auROC was 0.975)."""
     import RNA
 
-    path = Path(__file__).resolve().parents[1] / "rnastruct" / "models" / "s1_default" / "s1.pt"
+    path = Path(__file__).resolve().parents[1] / "rnastruct" / "models" / "mfe" / "s1.pt"
     model, cfg, state = model_from_checkpoint(path)
     assert cfg.model.arch == "dilated" and state["epoch"] >= 1
     rng = np.random.default_rng(3)

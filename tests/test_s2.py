@@ -13,11 +13,13 @@ import RNA
 import torch
 
 from rnastruct.boxes import Box, box_problems, structure_to_boxes
+from rnastruct.errors import InputError
 from rnastruct.s1.infer import BOX_COLUMNS
+from rnastruct.s2.data import load_npz
 from rnastruct.s2.features import FEATURES, box_features, box_labels
 from rnastruct.s2.model import S2ModelConfig, build_model
-from rnastruct.s2.training import load_npz, model_from_checkpoint
-from rnastruct.seqio import InputError, read_fasta
+from rnastruct.s2.training import model_from_checkpoint
+from rnastruct.seqio import read_fasta
 from rnastruct.structure import parse_dot_bracket
 
 from .conftest import run_cli
@@ -66,7 +68,7 @@ def test_transformer_is_order_free_and_ignores_padding():
     torch.testing.assert_close(a[perm], b, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(a, c, atol=1e-5, rtol=1e-5)
     # a sequence with no box at all in a padded batch: finite outputs and loss
-    from rnastruct.s2.training import S2Criterion
+    from rnastruct.s2.criterion import S2Criterion
 
     empty = torch.zeros(1, 10, dtype=torch.bool)
     masks = torch.cat([empty, torch.cat([mask, empty[:, :3]], 1)])

@@ -13,8 +13,8 @@ import os
 import sys
 
 from .._version import __version__
-from ..seqio import InputError
-from . import data, evaluate, plot, predict, s1, s2
+from ..errors import InputError
+from . import data, evaluate, plot, predict, s1, s2, tune
 
 COMMANDS = {
     "predict": (predict.add_args, predict.run,
@@ -24,6 +24,8 @@ COMMANDS = {
     "merge": (data.add_merge_args, data.run_merge, "join the shards of a generate, s1-infer or predict run"),
     "real-data": (data.add_real_data_args, data.run_real_data,
                   "real structures (bpRNA, PDB, ArchiveII CSVs) -> a training dataset, leakage filtered"),
+    "subset": (data.add_subset_args, data.run_subset,
+               "a dataset's seeded sample of training rows with all its validation rows, as a new dataset"),
     "boxes": (data.add_boxes_args, data.run_boxes, "print the stem / internal loop / hairpin boxes of structures"),
     "inspect": (data.add_inspect_args, data.run_inspect, "summarise a dataset and its manifest"),
     "s1-train": (s1.add_train_args, s1.run_train, "train the S1 network (pixels -> box predictions)"),
@@ -32,6 +34,14 @@ COMMANDS = {
     "s1-eval": (s1.add_eval_args, s1.run_eval, "box sensitivity of S1 proposals against the true structures"),
     "s2-data": (s2.add_data_args, s2.run_data, "S2 training data: labelled, featurised S1 proposals"),
     "s2-train": (s2.add_train_args, s2.run_train, "train the S2 network (box proposals -> box scores)"),
+    "tune-energy": (tune.add_energy_args, tune.run_energy,
+                    "choose how S1's pair scores enter ViennaRNA on validation structures; store it in S1"),
+    "tune-assembly": (tune.add_assembly_args, tune.run_assembly,
+                      "choose S2's box threshold and energy weight on validation data; store them in S2"),
+    "tune-proposals": (tune.add_proposals_args, tune.run_proposals,
+                       "choose the mfe set's S1 proposal thresholds on validation data; store them in S1"),
+    "calibrate": (tune.add_calibrate_args, tune.run_calibrate,
+                  "fit the temperature of the reported pair probabilities on validation structures; store it in S1"),
     "evaluate": (evaluate.add_args, evaluate.run,
                  "score predicted structures against reference ones (P/R/F1/MCC, per family)"),
     "plot": (plot.add_args, plot.run, "plot runs: training curves (plot metrics RUN_DIR ... --out grid.png)"),

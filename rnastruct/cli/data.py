@@ -1,4 +1,5 @@
-"""``rnastruct generate``, ``merge``, ``real-data``, ``boxes`` and ``inspect``: the data commands."""
+"""``rnastruct generate``, ``merge``, ``real-data``, ``subset``, ``boxes`` and ``inspect``: the data
+commands."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..seqio import InputError, check_out_dir
+from ..errors import InputError
+from ..seqio import check_out_dir
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,7 +106,7 @@ def run_merge(args) -> int:
     from ..datagen import merge
     from ..seqio import read_table, write_dataset
 
-    from .predict import is_predict_shard, merge_predictions
+    from ..predictor.outputs import is_predict_shard, merge_predictions
 
     if all(is_predict_shard(p) for p in args.inputs):
         if Path(args.out).exists() and not args.overwrite:
@@ -182,6 +184,21 @@ def run_boxes(args) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # inspect
+
+
+def add_subset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--in", dest="src", required=True, help="dataset folder (rnastruct real-data or generate)")
+    p.add_argument("--out", required=True, help="new dataset folder")
+    p.add_argument("--train", type=int, required=True, help="training rows to draw (every validation row is kept)")
+    p.add_argument("--seed", type=int, default=7)
+
+
+def run_subset(args) -> int:
+    from ..realdata import subset_dataset
+
+    man = subset_dataset(args.src, args.out, args.train, args.seed)
+    print(f"{args.out}: {man['subset']['train_rows']} training and {man['subset']['valid_rows']} validation rows")
+    return 0
 
 
 def add_inspect_args(p: argparse.ArgumentParser) -> None:

@@ -6,8 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from ..errors import InputError
 from ..evaluate import KEEP_DROP, PSEUDOKNOTS, SLIPS
-from ..seqio import InputError
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..seqio import InputError
+from ..errors import InputError
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ def _run_pixels(args) -> int:
     from ..plots import pixels_figure, save_png
     from ..boxes import BOX_TYPES, structure_to_boxes
     from ..s1.infer import ProposalConfig, S1Predictor, check_sequences, select
-    from ..s1.stage import DEFAULT_MODEL
+    from ..predictor.models import MODEL_SETS
     from ..s1.targets import decode
     from ..structure import parse_dot_bracket, validate_pairs
 
@@ -83,7 +83,7 @@ def _run_pixels(args) -> int:
             if b is not None:  # a pixel of the box above the diagonal, near its middle
                 i, j = b.bb_x + (b.siz_x - 1) // 2, b.bb_y - (b.siz_y - 1) // 2
                 pixels.append((i, j) if i < j else (b.bb_x, b.bb_y))
-    predictor = S1Predictor.from_checkpoint(args.model or DEFAULT_MODEL)
+    predictor = S1Predictor.from_checkpoint(args.model or MODEL_SETS["mfe"][0])
     (probs,) = predictor.probabilities([seq])
     proposed = select(decode(probs), ProposalConfig())
     save_png(pixels_figure(seq, probs, pairs, proposed, pixels), args.out)

@@ -1,20 +1,19 @@
-"""``rnastruct predict``: the predictor's command line (inputs, options, outputs, resuming an
-interrupted run, shards)."""
+"""``rnastruct predict``: the predictor's command line, its options and the loop that writes
+each record as it is predicted (the work itself: ``rnastruct.predictor``)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from ..seqio import InputError
+from ..errors import InputError
 
 
 def add_args(p) -> None:
     from ..learned import DECODINGS
-    from ..pipeline import BPP_CUTOFF, DECODERS, DEFAULT_MODEL, FORMATS, PRECISIONS
+    from ..predictor.core import DECODERS, PRECISIONS
+    from ..predictor.models import DEFAULT_MODEL
+    from ..predictor.outputs import BPP_CUTOFF, FORMATS
     from ..s1.infer import MAX_LENGTH
 
     p.add_argument("inputs", nargs="*", metavar="SEQ_OR_FASTA",
@@ -80,122 +79,30 @@ def add_args(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _read_inputs(inputs: list[str], constraints: bool = False) -> tuple[list[str], list[str], list]:
-    """Command-line sequences and FASTA files (or stdin: FASTA, or one sequence per line as
-    RNAfold reads it) -> (names, sequences, constraint lines: None where absent; with
-    ``constraints`` the line after a FASTA sequence is one)."""
-    import io
-
-    from ..seqio import read_fasta
-    from ..structure import AMBIGUOUS
-
-    names, seqs, cons = [], [], []
-    if not inputs or inputs == ["-"]:
-        if sys.stdin.isatty():
-            print("rnastruct predict: reading sequences from standard input (FASTA, or one per line; "
-                  "end with Ctrl-D)", file=sys.stderr)
-        text = sys.stdin.read()
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        if lines and not lines[0].startswith(">"):  # bare sequences; bases are checked later
-            return [f"seq{k + 1}" for k in range(len(lines))], lines, [None] * len(lines)
-        recs = read_fasta(io.StringIO(text), ambiguous="keep", structures=True, constraints=constraints)
-        return [r.name for r in recs], [r.seq for r in recs], [r.constraint for r in recs]
-    for k, item in enumerate(inputs):
-        if Path(item).is_file():
-            recs = read_fasta(item, ambiguous="keep", structures=True, constraints=constraints)
-            names += [r.name for r in recs]
-            seqs += [r.seq for r in recs]
-            cons += [r.constraint for r in recs]
-        elif set(item.upper()) <= set("ACGUTN" + AMBIGUOUS) and item:
-            names.append(f"seq{len(names) + 1}")
-            seqs.append(item)
-            cons.append(None)
-        else:
-            raise InputError(f"input {k + 1} ({item[:30]!r}): neither a file nor a sequence of A, C, G, U/T, N")
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise InputError(f"record name {dup!r} appears more than once")
-    return names, seqs, cons
-
-
-def _constraints(args, names: list[str], seqs: list[str], inline: list) -> list | None:
-    """Each record's constraint (or None), checked: problems name the record and position."""
-    from ..folding import check_constraint
-
-    if args.constraint and args.constraint_file:
-        raise InputError("--constraint reads the constraints from the input FASTA, --constraint-file from a "
-                         "file: give one")
-    if not (args.constraint or args.constraint_file):
-        return None
-    cons = inline if args.constraint else _read_constraint_file(args.constraint_file, names)
-    for name, seq, c in zip(names, seqs, cons):
-        if c is not None:
-            problems = check_constraint(seq, c)
-            if problems:
-                raise InputError(f"record {name}: {problems[0]}")
-    if all(c is None for c in cons):
-        raise InputError("--constraint: no record has a constraint")
-    return cons
-
-
-def _read_constraint_file(path: str, names: list[str]) -> list:
-    """A FASTA-style constraint file (``>name`` then the constraint, possibly over several
-    lines) -> a constraint per record of ``names`` (None where the file has none)."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"--constraint-file {p}: no such file")
-    from ..seqio import read_named_blocks
-
-    found = {name: text for name, text, _ in read_named_blocks(p, "constraint")}
-    unknown = [n for n in found if n not in set(names)]
-    if unknown:
-        raise InputError(f"{p}: constraint for record {unknown[0]!r}, which is not in the input")
-    return [found.get(n) for n in names]
-
-
-def _shapes(args, names: list[str], seqs: list[str]) -> list | None:
-    from ..pipeline import file_stem
-    from ..seqio import read_shape
-
-    if args.shape is None:
-        return None
-    p = Path(args.shape)
-    if p.is_dir():
-        return [read_shape(p / f"{file_stem(n)}.shape", s, n) if (p / f"{file_stem(n)}.shape").is_file() else None
-                for n, s in zip(names, seqs)]
-    if len(seqs) != 1:
-        raise InputError(f"--shape {p}: one file is for one record ({len(seqs)} given); give a folder of "
-                         "NAME.shape files")
-    return [read_shape(p, seqs[0], names[0])]
-
-
 def run(args) -> int:
     import json
 
     from tqdm import tqdm
 
-    from ..pipeline import (Predictor, dot_plot, draw, file_stem, format_result, json_record,
-                            with_suffix)
+    from ..plots import dot_plot, draw
+    from ..predictor.core import load_predictor
+    from ..predictor.inputs import read_constraints, read_inputs, read_shapes
+    from ..predictor.outputs import (Journal, bpp_table, check_output_file, check_output_folder, file_stem,
+                                     format_result, json_record, shard_of, with_suffix, work,
+                                     write_shard_manifest)
     from ..s1.infer import check_sequences
     from ..seqio import write_text_atomic
 
-    names, seqs, inline = _read_inputs(args.inputs, constraints=args.constraint)
+    names, seqs, inline = read_inputs(args.inputs, constraints=args.constraint)
     if not seqs:
         raise InputError("no sequences given")
     shard = None
     if args.shard is not None or args.num_shards is not None:
-        if args.shard is None or args.num_shards is None or not 0 <= args.shard < args.num_shards:
-            raise InputError("--shard K needs --num-shards N with 0 <= K < N")
-        if not args.out or (args.format in ("bpseq", "ct") and not args.out.endswith((".bpseq", ".ct"))):
-            raise InputError("--shard writes one file per part: give --out FILE (for bpseq/ct, a .bpseq/.ct file)")
-        total, digest = len(seqs), _names_digest(names)
-        lo, hi = args.shard * total // args.num_shards, (args.shard + 1) * total // args.num_shards
+        lo, hi, shard = shard_of(names, args.shard, args.num_shards, args.out, args.format)
         names, seqs, inline = names[lo:hi], seqs[lo:hi], inline[lo:hi]
-        shard = {"kind": SHARD_KIND, "shard": args.shard, "num_shards": args.num_shards, "first": lo,
-                 "records": hi - lo, "input_records": total, "input_digest": digest, "format": args.format}
     seqs = check_sequences(seqs, names, "input", strict=args.strict)
-    constraints = _constraints(args, names, seqs, inline)
-    shapes = _shapes(args, names, seqs)
+    constraints = read_constraints(names, seqs, inline, args.constraint, args.constraint_file)
+    shapes = read_shapes(args.shape, names, seqs)
     if args.bpp:
         check_output_folder(args.bpp)
     per_file = args.format in ("bpseq", "ct") and args.out and not args.out.endswith((".bpseq", ".ct"))
@@ -205,11 +112,12 @@ def run(args) -> int:
         check_output_folder(args.out)
     if args.plot:
         check_output_folder(args.plot)
-    predictor = Predictor(args.s1, args.s2, device=args.device, decoder=args.decoder,
-                          precision=args.precision, threads=args.threads,
-                          allow_pseudoknots=args.allow_pseudoknots, model=args.model,
-                          decoding=args.decoding, gamma=args.gamma, threshold=args.threshold,
-                          probs=bool(args.bpp), shape_slope=args.shape_slope, shape_intercept=args.shape_intercept)
+    predictor = load_predictor(args.s1, args.s2, device=args.device, decoder=args.decoder,
+                               precision=args.precision, threads=args.threads,
+                               allow_pseudoknots=args.allow_pseudoknots, model=args.model,
+                               decoding=args.decoding, gamma=args.gamma, threshold=args.threshold,
+                               probs=bool(args.bpp), shape_slope=args.shape_slope,
+                               shape_intercept=args.shape_intercept)
     journal = Journal(args.out, _settings(args)) if args.out and not per_file else None
     done = journal.load(names, seqs, constraints, shapes) if journal else {}
     todo = [k for k in range(len(seqs)) if k not in done]
@@ -239,8 +147,7 @@ def run(args) -> int:
                 draw(r, Path(args.plot) / file_stem(r.name))
             if args.bpp:
                 stem = Path(args.bpp) / file_stem(r.name)
-                write_text_atomic(with_suffix(stem, ".bpp.csv"), "i,j,p\n" + "".join(
-                    f"{int(i) + 1},{int(j) + 1},{p:.6g}\n" for i, j, p in r.bpp))
+                write_text_atomic(with_suffix(stem, ".bpp.csv"), bpp_table(r))
                 dot_plot(r, stem)
             if journal:
                 journal.add(k, chunks[k])
@@ -252,17 +159,11 @@ def run(args) -> int:
     if args.out and not per_file:
         write_text_atomic(args.out, text)
         if shard is not None:
-            write_text_atomic(args.out + SHARD_SUFFIX, json.dumps(shard, indent=1) + "\n")
+            write_shard_manifest(args.out, shard)
         journal.remove()
     elif not args.out:
         sys.stdout.write(text)
     return 0
-
-
-def work(length: int) -> float:
-    """A record's share of a run's time, for the progress bar: S1 grows as L^2 and ViennaRNA's
-    partition function as L^3; L^2.5 follows both over 20-2,000 nt well enough for an ETA."""
-    return float(length) ** 2.5
 
 
 def _settings(args) -> dict:
@@ -271,152 +172,3 @@ def _settings(args) -> dict:
             "precision", "bpp", "shape", "shape_slope", "shape_intercept", "constraint", "constraint_file",
             "strict", "device")
     return {k: str(getattr(args, k, None)) for k in keys}
-
-
-class Journal:
-    """Finished records of a ``predict --out FILE`` run, one JSON line each, in a hidden file
-    beside the output (``.NAME.partial``). A rerun with the same settings skips the records it
-    holds (same name, sequence, constraint and probing data); it is removed once the output is
-    written, so a finished run leaves only its output."""
-
-    def __init__(self, out: str, settings: dict):
-        out = Path(out)
-        self.path = out.with_name(f".{out.name}.partial")
-        self.settings = settings
-        self._fh = None
-        self._keys: list[str] = []
-
-    @staticmethod
-    def _key(name: str, seq: str, constraint, shape) -> str:
-        import hashlib
-
-        extra = "" if shape is None else ",".join(f"{x:.6g}" for x in np.asarray(shape))
-        return hashlib.sha256(f"{name}\n{seq}\n{constraint}\n{extra}".encode()).hexdigest()
-
-    def load(self, names, seqs, constraints, shapes) -> dict:
-        """-> {record index: its output chunk} of the records a previous run finished."""
-        import json
-
-        self._keys = [self._key(n, s, constraints[k] if constraints else None, shapes[k] if shapes else None)
-                      for k, (n, s) in enumerate(zip(names, seqs))]
-        done: dict = {}
-        if self.path.is_file():
-            try:
-                lines = self.path.read_text(encoding="utf-8").splitlines()
-                header = json.loads(lines[0]) if lines else {}
-                if header.get("settings") == self.settings:
-                    where = {key: k for k, key in enumerate(self._keys)}
-                    for line in lines[1:]:
-                        try:
-                            row = json.loads(line)
-                        except json.JSONDecodeError:  # the line a kill cut short
-                            continue
-                        if row.get("key") in where:
-                            done[where[row["key"]]] = row["chunk"]
-            except (OSError, json.JSONDecodeError, IndexError):
-                done = {}
-        # start a fresh journal holding what is kept
-        with open(self.path, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"settings": self.settings}) + "\n")
-            for k, chunk in done.items():
-                fh.write(json.dumps({"key": self._keys[k], "chunk": chunk}) + "\n")
-        self._fh = open(self.path, "a", encoding="utf-8")
-        return done
-
-    def add(self, k: int, chunk) -> None:
-        import json
-
-        self._fh.write(json.dumps({"key": self._keys[k], "chunk": chunk}) + "\n")
-        self._fh.flush()
-
-    def remove(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        self.path.unlink(missing_ok=True)
-
-
-SHARD_KIND = "rnastruct.predict-shard"
-SHARD_SUFFIX = ".shard.json"  # beside each part's --out file
-
-
-def _names_digest(names: list[str]) -> str:
-    import hashlib
-
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
-
-
-def is_predict_shard(path: str | os.PathLike) -> bool:
-    return Path(str(path) + SHARD_SUFFIX).is_file()
-
-
-def merge_predictions(paths: list[str], out: str) -> int:
-    """Join the parts of a sharded ``rnastruct predict`` (each an ``--out`` file with its
-    ``.shard.json``) into ``out``, in input order -> records written. Every part of the same
-    input must be there once."""
-    import json
-
-    from ..seqio import write_text_atomic
-
-    parts = []
-    for p in paths:
-        side = Path(str(p) + SHARD_SUFFIX)
-        if not side.is_file() or not Path(p).is_file():
-            raise InputError(f"{p}: not a part of a sharded rnastruct predict (no {side.name} beside it)")
-        try:
-            man = json.loads(side.read_text())
-        except json.JSONDecodeError as e:
-            raise InputError(f"{side}: not readable ({e.msg})") from None
-        if man.get("kind") != SHARD_KIND:
-            raise InputError(f"{side}: not a predict shard manifest")
-        parts.append((man, Path(p)))
-    first = parts[0][0]
-    for man, p in parts:
-        for key in ("num_shards", "input_digest", "format"):
-            if man[key] != first[key]:
-                raise InputError(f"{p}: its {key} differs from {parts[0][1]}'s: parts of different runs")
-    have = sorted(m["shard"] for m, _ in parts)
-    if have != list(range(first["num_shards"])):
-        missing = sorted(set(range(first["num_shards"])) - set(have))
-        raise InputError(f"parts {missing or 'duplicated'} of {first['num_shards']} missing: "
-                         f"got {', '.join(map(str, have))}")
-    parts.sort(key=lambda mp: mp[0]["shard"])
-    if first["format"] == "json":
-        rows = [r for _, p in parts for r in json.loads(p.read_text())]
-        text = json.dumps(rows, indent=1) + "\n"
-    else:
-        rows = [None] * sum(m["records"] for m, _ in parts)
-        text = "".join(p.read_text() for _, p in parts)
-    if len(rows) != first["input_records"]:
-        raise InputError(f"the parts hold {len(rows)} records, the input had {first['input_records']}")
-    write_text_atomic(out, text)
-    return len(rows)
-
-
-def check_output_file(path: str) -> None:
-    """Fail with a one-line error, before any prediction runs, when ``path`` cannot become the
-    output file: a folder, a name ending in '/', a missing or unwritable parent folder."""
-    p = Path(path)
-    if path.endswith(("/", os.sep)) or p.is_dir():
-        raise InputError(f"{path}: is a folder; this --format writes one file (bpseq and ct write a "
-                         "folder of files unless the name ends in .bpseq/.ct)")
-    parent = p.resolve().parent
-    if not parent.is_dir():
-        raise InputError(f"{path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise InputError(f"{path}: not writable")
-
-
-def check_output_folder(path: str) -> None:
-    """Make ``path`` (a folder for per-record files) or fail with a one-line error, before any
-    prediction runs."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise InputError(f"{p}: exists and is not a folder")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{p}: cannot create the folder ({e.strerror})") from None
-    if not os.access(p, os.W_OK):
-        raise InputError(f"{p}: folder is not writable")
-
-

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..seqio import InputError, check_out_dir, pairs_column, pairs_of_table, read_fasta, read_table, write_text_atomic
+from ..errors import InputError
+from ..seqio import check_out_dir, pairs_column, pairs_of_table, read_fasta, read_table, write_text_atomic
 from .train import training_args
 
 # the library (and torch) is imported inside each command, so that the parser builds fast
@@ -66,12 +67,13 @@ def read_input(data: str | None, fasta: str | None) -> tuple[list[str], list[str
 
 def add_infer_args(p: argparse.ArgumentParser) -> None:
     from ..s1.infer import ProposalConfig
-    from ..s1.stage import DEFAULT_MODEL
+    from ..predictor.models import MODEL_SETS
 
     d = ProposalConfig()
     p.add_argument("--data", help="dataset folder (rnastruct generate) to run on")
     p.add_argument("--fasta", help="FASTA file to run on (RNAfold-style structure lines are kept as truth)")
-    p.add_argument("--model", default=str(DEFAULT_MODEL), help="S1 checkpoint (default: the bundled model)")
+    p.add_argument("--model", default=str(MODEL_SETS["mfe"][0]),
+                   help="S1 checkpoint (default: the bundled mfe set's)")
     p.add_argument("--out", required=True, help="output folder (proposals dataset)")
     p.add_argument("--threshold", type=float, default=d.threshold,
                    help=f"keep boxes with n_proposal_norm > this (default {d.threshold})")

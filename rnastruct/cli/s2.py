@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..seqio import InputError, pairs_of_table
+from ..errors import InputError
+from ..seqio import pairs_of_table
 from .train import training_args
 
 
@@ -21,7 +22,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def run_data(args) -> int:
     from ..s1.stage import read_proposals
-    from ..s2.training import make_dataset, save_npz
+    from ..s2.data import make_dataset, save_npz
 
     out = Path(args.out)
     if out.suffix != ".npz":

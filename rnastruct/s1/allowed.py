@@ -1,9 +1,9 @@
-"""The fold decoder's allowed pairs straight from per-pixel proposals (SPEC sections 5 and 7).
+"""The proposal-restricted fold's allowed pairs straight from per-pixel proposals (SPEC sections 5 and 7).
 
 The pairs are those of ``boxes.candidate_pairs(prune(select(decode(...))))``: every pair of a
-kept stem, the closing pairs of kept loops. Building the per-box tables for that (grouping
+kept stem, the closing pairs of kept loops, without building the per-box tables (grouping
 every pixel's proposal, merging the two methods, pruning row by row, expanding stems pair by
-pair) was most of the fold decoder's time outside the network. Most boxes need no grouping:
+pair), which would take most of the decoder's time outside the network. Most boxes need no grouping:
 a box is selected when one of its proposing pixels is confident enough on its own
 (``p_on``), or when a single pixel already makes its ``n_proposal_norm`` pass the threshold
 (every box smaller than ``1 / threshold`` pixels). Only the remaining pixels are counted per

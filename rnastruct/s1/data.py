@@ -13,7 +13,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..seqio import InputError, pairs_of_table, read_table
+from ..errors import InputError
+from ..seqio import pairs_of_table, read_table
 from ..structure import normalize_sequence
 from .model import PAD
 from .targets import encode

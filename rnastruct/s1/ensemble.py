@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..learned import pair_term
 from ..structure import canonical_map
 
 
@@ -59,7 +60,7 @@ class EnsembleLoss(nn.Module):
     def energies(self, logits: torch.Tensor, canonical: torch.Tensor) -> torch.Tensor:
         """Pair logits ``[B, L, L]`` and the canonical pairs ``i < j`` (bool ``[B, L, L]``) ->
         pseudo-energies ``[B, L, L]`` (kcal/mol; 0 where no pair can form)."""
-        return torch.where(canonical, -self.log_weight.exp() * (logits.float() - self.offset), 0.0)
+        return torch.where(canonical, pair_term(logits.float(), self.log_weight.exp(), self.offset), 0.0)
 
     def _map(self, jobs):
         if self.workers == 1 or len(jobs) == 1:

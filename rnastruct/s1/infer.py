@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..boxes import BOX_TYPES
-from ..seqio import InputError
+from ..errors import InputError
 from ..structure import normalize_sequence
 from .data import tokenize
 from .model import PAD
@@ -195,10 +195,9 @@ class S1Predictor:
 
     @classmethod
     def from_checkpoint(cls, path, **kwargs) -> "S1Predictor":
-        from .training import model_from_checkpoint
+        from .model import from_checkpoint
 
-        model, _, _ = model_from_checkpoint(path)
-        return cls(model, **kwargs)
+        return cls(from_checkpoint(path)[0], **kwargs)
 
     def _autocast(self):
         enabled = self.bf16 and self.device.type == "cuda"  # on CPU the weights are bf16

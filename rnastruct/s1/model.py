@@ -22,6 +22,8 @@ from torch.nn import functional as F
 
 from .targets import OUTPUTS
 
+CHECKPOINT_KIND = "rnastruct.s1"
+
 PAD = 5  # token id of padding; A C G U N are 0..4
 # Canonical pairs (AU UA GC CG GU UG) as a 5 x 5 lookup over token ids: a strong, free feature.
 _CANONICAL = torch.zeros(6, 6)
@@ -106,13 +108,6 @@ def _gather_pixels(h: torch.Tensor, pixels: tuple[torch.Tensor, torch.Tensor]) -
 def _squeeze_pixels(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``_split_outputs`` of a ``[B, K, N, 1]`` map -> ``[B, N]`` / ``[B, N, C]``."""
     return {name: v.squeeze(2) for name, v in out.items()}
-
-
-def pair_mask(lengths: torch.Tensor, length: int) -> torch.Tensor:
-    """``[B, L, L]`` bool: both positions inside the sequence."""
-    pos = torch.arange(length, device=lengths.device)
-    inside = pos[None, :] < lengths[:, None]  # [B, L]
-    return inside[:, :, None] & inside[:, None, :]
 
 
 def one_hot_pairs(tokens: torch.Tensor, rows: slice = slice(None), cols: slice = slice(None)) -> torch.Tensor:
@@ -436,3 +431,11 @@ def helix_indices(tokens: torch.Tensor, a0: int, a1: int, b0: int, b1: int, max_
         run_in, run_out = run_in & at(canon, k), run_out & at(canon, -k)
         n_in, n_out = n_in + run_in, n_out + run_out
     return here + at(ptype, 1), here + at(ptype, -1), n_in, n_out  # [B, R, C] each
+
+
+def from_checkpoint(path) -> tuple[nn.Module, dict]:
+    """Rebuild an S1 network from a checkpoint file alone (its config's ``model`` part) ->
+    (network in eval mode, the checkpoint's state)."""
+    from ..checkpoints import network_from_checkpoint
+
+    return network_from_checkpoint(path, CHECKPOINT_KIND, S1ModelConfig, build_model)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from ..seqio import InputError, list_offsets, read_table, write_dataset
+from ..errors import InputError
+from ..seqio import list_offsets, read_table, write_dataset
 from .infer import BOX_COLUMNS, ProposalConfig
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "s1_default" / "s1.pt"
 CARRIED = ("pairs", "mfe_freq", "split")  # input columns kept beside the proposals
 _OPTIONAL = ("vote", "vote_norm")  # BOX_COLUMNS that older proposals datasets lack
 

@@ -22,19 +22,19 @@ import numpy as np
 import torch
 import yaml
 
+from ..checkpoints import load_checkpoint, save_checkpoint
+from ..checkpoints import model_from_checkpoint as load_model
 from ..config import from_dict
-from ..seqio import InputError, write_text_atomic
-from ..train import model_from_checkpoint as load_model
-from ..train import (autocast, evaluate, finish_distributed, gather, load_checkpoint,
-                     save_checkpoint, setup_device, train_one_epoch, warmup_cosine,
+from ..errors import InputError
+from ..seqio import write_text_atomic
+from ..train import (autocast, evaluate, finish_distributed, gather, setup_device, train_one_epoch, warmup_cosine,
                      write_metrics_csv)
 from .criterion import S1Criterion, average_metrics, example_metrics, metric_names, selection_score
 from .data import iterate, length_batches, load_datasets, split_examples
 from .ensemble import EnsembleLoss
-from .model import S1ModelConfig, build_model
+from .model import CHECKPOINT_KIND, S1ModelConfig, build_model
 from .targets import OUTPUTS
 
-CHECKPOINT_KIND = "rnastruct.s1"
 
 
 @dataclass
@@ -164,7 +164,7 @@ def with_pair_probs(parts: list, cfg: S1Config, cache: Path, rank: int, world: i
     """Each ``S1Examples`` of ``parts`` with ViennaRNA's pair probabilities attached. Computed
     once per run by rank 0 with all cores and kept in ``cache`` (``--resume`` and the other
     ranks read them there)."""
-    from ..train import available_cores
+    from ..hardware import available_cores
     from .data import S1Examples, load_pair_probs, pair_probs_of, save_pair_probs, sequence_digest
 
     seqs = [s for ex in parts for s in ex.seqs]

@@ -15,6 +15,8 @@ from torch import nn
 
 from .features import FEATURES
 
+CHECKPOINT_KIND = "rnastruct.s2"
+
 
 @dataclass
 class S2ModelConfig:
@@ -71,3 +73,11 @@ class LstmS2(nn.Module):
         h, _ = self.lstm(packed)
         h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=features.shape[1])
         return self.head(h)[..., 0]  # [B, N]
+
+
+def from_checkpoint(path) -> tuple[nn.Module, dict]:
+    """Rebuild an S2 network from a checkpoint file alone (its config's ``model`` part) ->
+    (network in eval mode, the checkpoint's state)."""
+    from ..checkpoints import network_from_checkpoint
+
+    return network_from_checkpoint(path, CHECKPOINT_KIND, S2ModelConfig, build_model)

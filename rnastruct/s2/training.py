@@ -1,15 +1,9 @@
-"""S2 data and training: ``rnastruct s2-data`` and ``rnastruct s2-train``.
+"""``rnastruct s2-train``: train S2 on a dataset from ``rnastruct s2-data`` (``s2.data``).
 
-Data (``make_dataset``): pruned S1 proposals on generated sequences (every sequence kept, also
-those where S1 missed boxes), each box labelled 1 when it exactly matches a true box of its type,
-with ``features.FEATURES``. Stored as NPZ without object arrays: ``features [T, F]``,
-``labels [T]``, ``boxes [T, 5]`` (type code, bb_x, bb_y, siz_x, siz_y; box convention of
-``rnastruct.boxes``: top-right corner, sizes including closing bases), ``offsets [n + 1]``
-(sequence k owns rows ``offsets[k]:offsets[k + 1]``), ``ids``, ``split``, ``seqs``.
-
-Training: batches of sequences padded to their most boxes, masked BCE, AdamW with warm-up and
-cosine decay; ``RUN_DIR/metrics.csv`` (loss, auROC, auPRC per epoch and split), ``config.yaml``,
-``checkpoints/epoch_NNN.pt``, ``best.pt`` (highest validation auPRC), ``last.pt`` (resumable).
+Batches of sequences padded to their most boxes (``s2.loader``), masked BCE (``s2.criterion``),
+AdamW with warm-up and cosine decay; ``RUN_DIR/metrics.csv`` (loss, auROC, auPRC per epoch and
+split), ``config.yaml``, ``checkpoints/epoch_NNN.pt``, ``best.pt`` (highest validation auPRC),
+``last.pt`` (resumable).
 """
 
 from __future__ import annotations
@@ -24,17 +18,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from torch.nn import functional as F
 
+from ..checkpoints import load_checkpoint, save_checkpoint
+from ..checkpoints import model_from_checkpoint as load_model
 from ..config import from_dict
-from ..seqio import InputError, atomic_path, write_text_atomic
-from ..train import model_from_checkpoint as load_model
-from ..train import (autocast, evaluate, finish_distributed, gather, load_checkpoint, save_checkpoint,
-                     setup_device, train_one_epoch, warmup_cosine, write_metrics_csv)
-from .features import FEATURES
-from .model import S2ModelConfig, build_model
+from ..errors import InputError
+from ..seqio import write_text_atomic
+from ..train import (autocast, evaluate, finish_distributed, gather, setup_device, train_one_epoch, warmup_cosine,
+                     write_metrics_csv)
+from . import loader
+from .criterion import S2Criterion, box_metrics
+from .data import load_npz
+from .model import CHECKPOINT_KIND, S2ModelConfig, build_model
 
-CHECKPOINT_KIND = "rnastruct.s2"
 COLUMNS = ["loss", "auroc", "auprc", "positives", "boxes", "lr", "seconds", "tv", "epoch"]
 
 
@@ -54,136 +50,9 @@ class S2Config:
     threads: int = 0
 
 
-# ---------------------------------------------------------------------------------------------
-# data
-
-
-def ranked_subset(boxes: dict, max_boxes: int) -> np.ndarray:
-    """Indices of at most ``max_boxes`` boxes, the most supported first (p_on_max, then
-    n_proposal_norm), returned in their original order."""
-    n = len(boxes["type"])
-    if n <= max_boxes:
-        return np.arange(n)
-    support = np.maximum(np.asarray(boxes["n_proposal_norm_sm"]), np.asarray(boxes["n_proposal_norm_sl"]))
-    order = np.lexsort((-support, -np.asarray(boxes["p_on_max"])))
-    return np.sort(order[:max_boxes])
-
-
-def make_dataset(ids, seqs, tables, true_pairs, splits, max_boxes: int) -> dict[str, np.ndarray]:
-    """Per-sequence proposals -> the NPZ arrays described in the module docstring."""
-    from ..boxes import structure_to_boxes
-    from ..s1.targets import type_codes
-    from .features import box_features, box_labels
-
-    feats, labels, boxes, offsets = [], [], [], [0]
-    for seq, t, pairs in zip(seqs, tables, true_pairs):
-        keep = ranked_subset(t, max_boxes)
-        t = {c: np.asarray(v)[keep] for c, v in t.items()}
-        feats.append(box_features(t, seq))
-        labels.append(box_labels(t, structure_to_boxes(pairs, len(seq))))
-        boxes.append(np.stack([type_codes(t["type"])] + [np.asarray(t[c], np.int64) for c in
-                                                          ("bb_x", "bb_y", "siz_x", "siz_y")], axis=1).reshape(-1, 5))
-        offsets.append(offsets[-1] + len(keep))
-    return {"features": np.concatenate(feats) if feats else np.zeros((0, len(FEATURES)), np.float32),
-            "labels": np.concatenate(labels) if labels else np.zeros(0, np.float32),
-            "boxes": np.concatenate(boxes) if boxes else np.zeros((0, 5), np.int64),
-            "offsets": np.asarray(offsets, np.int64), "ids": np.asarray(ids, dtype=str),
-            "split": np.asarray(splits, dtype=str), "seqs": np.asarray(seqs, dtype=str)}
-
-
-def save_npz(path, arrays: dict) -> None:
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-
-
-def load_npz(path) -> dict[str, np.ndarray]:
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such S2 dataset")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except Exception as e:  # truncated, not an npz, object arrays
-        raise InputError(f"{p}: not a readable S2 dataset ({type(e).__name__}: {e})") from None
-    missing = {"features", "labels", "offsets", "split"} - set(data)
-    if missing:
-        raise InputError(f"{p}: S2 dataset lacks {', '.join(sorted(missing))}")
-    if data["features"].shape[1] != len(FEATURES):
-        raise InputError(f"{p}: {data['features'].shape[1]} features per box, this version uses "
-                         f"{len(FEATURES)} (remake it with rnastruct s2-data)")
-    return data
-
-
-def batch_of(data: dict, index: np.ndarray) -> dict[str, torch.Tensor]:
-    """Sequences ``index`` -> padded ``features [B, N, F]``, ``labels [B, N]``, ``mask [B, N]``."""
-    off = data["offsets"]
-    n = int(max(off[k + 1] - off[k] for k in index)) if len(index) else 0
-    n = max(n, 1)
-    feats = np.zeros((len(index), n, len(FEATURES)), np.float32)
-    labels = np.zeros((len(index), n), np.float32)
-    mask = np.zeros((len(index), n), bool)
-    for b, k in enumerate(index):
-        m = off[k + 1] - off[k]
-        feats[b, :m] = data["features"][off[k]:off[k + 1]]
-        labels[b, :m] = data["labels"][off[k]:off[k + 1]]
-        mask[b, :m] = True
-    return {"features": torch.from_numpy(feats), "labels": torch.from_numpy(labels), "mask": torch.from_numpy(mask)}
-
-
-# ---------------------------------------------------------------------------------------------
-# criterion and metrics
-
-
-class S2Criterion(torch.nn.Module):
-    """Masked binary cross-entropy over the boxes (padding boxes count for nothing)."""
-
-    def forward(self, logits, labels, mask) -> dict[str, torch.Tensor]:
-        loss = F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none")  # [B, N]
-        return {"loss": torch.where(mask, loss, 0.0).sum() / mask.sum().clamp(min=1)}
-
-
-def _metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    from ..s1.criterion import auprc, auroc
-
-    both = 0 < labels.sum() < len(labels)
-    return {"auroc": auroc(probs, labels) if both else float("nan"),
-            "auprc": auprc(probs, labels) if both else float("nan"),
-            "positives": int(labels.sum()), "boxes": len(labels)}
-
-
-# ---------------------------------------------------------------------------------------------
-# training
-
-
 def model_from_checkpoint(path) -> tuple[torch.nn.Module, S2Config, dict]:
     """Rebuild an S2 network from a checkpoint file alone -> (model in eval mode, config, state)."""
     return load_model(path, CHECKPOINT_KIND, S2Config, build_model)
-
-
-def _split(data: dict, cfg: S2Config) -> tuple[np.ndarray, np.ndarray]:
-    n = len(data["offsets"]) - 1
-    if cfg.split == "column":
-        train, valid = np.flatnonzero(data["split"] == "train"), np.flatnonzero(data["split"] == "valid")
-    elif cfg.split == "random":
-        order = np.random.default_rng(cfg.seed).permutation(n)
-        cut = int(n * (1 - cfg.valid_frac))
-        train, valid = order[:cut], order[cut:]
-    else:
-        raise InputError(f"split must be 'column' or 'random', got {cfg.split!r}")
-    if len(train) == 0 or len(valid) == 0:
-        raise InputError(f"split {cfg.split!r} leaves {len(train)} training and {len(valid)} validation sequences")
-    return train, valid
-
-
-def _batches(index: np.ndarray, size: int, seed: int | None, rank: int = 0, world: int = 1) -> list[np.ndarray]:
-    if seed is not None:
-        index = np.random.default_rng(seed).permutation(index)
-    batches = [index[k:k + size] for k in range(0, len(index), size)]
-    if world > 1:
-        per = len(batches) // world
-        batches = batches[rank::world][:per]
-    return batches
 
 
 def run(cfg: S2Config, data_path: str, out: str, resume: bool = False, device_name: str = "cpu",
@@ -206,12 +75,12 @@ def run(cfg: S2Config, data_path: str, out: str, resume: bool = False, device_na
             raise InputError(f"{run_dir}: not empty (use --resume to continue that run, or a new folder)")
         run_dir.mkdir(parents=True, exist_ok=True)
     data = load_npz(data_path)
-    train_idx, valid_idx = _split(data, cfg)
+    train_idx, valid_idx = loader.split(data, cfg)
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total = len(_batches(train_idx, cfg.batch_size, 0, rank, world)) * cfg.epochs
+    total = len(loader.batches(train_idx, cfg.batch_size, 0, rank, world)) * cfg.epochs
     scheduler = warmup_cosine(optimizer, cfg.warmup_steps, total)
     history, best, start = [], -math.inf, 1
     if state is not None:
@@ -240,15 +109,15 @@ def run(cfg: S2Config, data_path: str, out: str, resume: bool = False, device_na
               f"{sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
     for epoch in range(start, cfg.epochs + 1):
         t0 = time.time()
-        batches = _batches(train_idx, cfg.batch_size, cfg.seed + epoch, rank, world)
+        batches = loader.batches(train_idx, cfg.batch_size, cfg.seed + epoch, rank, world)
         train_out, valid_out = [], []
         with tqdm(total=len(batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
                   disable=not progress or rank != 0, dynamic_ncols=True, mininterval=1.0) as bar:
-            train_loss = train_one_epoch(net, criterion, (batch_of(data, i) for i in batches), optimizer, step,
+            train_loss = train_one_epoch(net, criterion, (loader.batch_of(data, i) for i in batches), optimizer, step,
                                          scheduler=scheduler, grad_clip=cfg.grad_clip, amp=amp, bar=bar,
                                          on_batch=collect(train_out))
-        vb = _batches(valid_idx, cfg.batch_size, None)[rank::world]
-        valid_loss = evaluate(model, criterion, (batch_of(data, i) for i in vb), step, amp=amp,
+        vb = loader.batches(valid_idx, cfg.batch_size, None)[rank::world]
+        valid_loss = evaluate(model, criterion, (loader.batch_of(data, i) for i in vb), step, amp=amp,
                               on_batch=collect(valid_out))
         rows = []
         for tv, loss, outs in (("training", train_loss, train_out), ("validation", valid_loss, valid_out)):
@@ -256,7 +125,7 @@ def run(cfg: S2Config, data_path: str, out: str, resume: bool = False, device_na
             losses = [x for x in gather(loss.get("loss", float("nan")), world)]
             probs = np.concatenate([p for p, _ in outs]) if outs else np.zeros(0)
             labels = np.concatenate([y for _, y in outs]) if outs else np.zeros(0)
-            rows.append({"loss": float(np.nanmean(losses)), **_metrics(probs, labels),
+            rows.append({"loss": float(np.nanmean(losses)), **box_metrics(probs, labels),
                          "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1),
                          "tv": tv, "epoch": epoch})
         history += rows
