@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weight", type=float)
     ap.add_argument("--offset", type=float)
+    ap.add_argument("--params", nargs="+", help="parameter sets to measure (default: all)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, help="write the table here (Markdown)")
     args = ap.parse_args()
@@ -85,7 +86,7 @@ def main() -> None:
         for k, lg in predictor.pair_logits(seqs):
             logits[k] = lg.copy()
         _JOB.update(seqs=seqs, refs=[r.pairs for r in records], logits=logits, term=term)
-        for params in ENERGY_PARAMETERS:
+        for params in args.params or ENERGY_PARAMETERS:
             t0 = time.time()
             with mp.get_context("fork").Pool(args.workers, initializer=_init, initargs=(params,)) as pool:
                 f1 = np.array(pool.map(_score, range(len(seqs)), chunksize=4)).mean(axis=0)

@@ -357,7 +357,9 @@ ENERGY_PARAMETERS = {"turner2004": RNA.params_load_RNA_Turner2004,
 
 def use_energy_parameters(name: str) -> None:
     """Make ``name`` (a key of ``ENERGY_PARAMETERS``) the energy parameters of every fold
-    compound this process builds from now on (ViennaRNA keeps them per process)."""
+    compound this process builds. Call it before the process builds any: ViennaRNA caches its
+    tables per model details and hands a cached set back after a new one is loaded (seen with
+    2.7.2), so a benchmark calls it first thing in a fresh worker process."""
     if name not in ENERGY_PARAMETERS:
         raise ValueError(f"unknown energy parameters {name!r}: expected one of {', '.join(ENERGY_PARAMETERS)}")
     if not ENERGY_PARAMETERS[name]():
