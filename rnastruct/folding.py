@@ -34,27 +34,34 @@ _CONSTRAINT_OPTIONS = RNA.CONSTRAINT_DB_DEFAULT | RNA.CONSTRAINT_DB_ENFORCE_BP
 
 
 def compound(seq: str, bpp: bool = False, beta_scale: float = 1.0, allowed=None, constraint: str | None = None,
-             soft: list | None = None, shape: np.ndarray | None = None, shape_slope: float = SHAPE_SLOPE,
-             shape_intercept: float = SHAPE_INTERCEPT) -> "RNA.fold_compound":
+             soft=None, shape: np.ndarray | None = None, shape_slope: float = SHAPE_SLOPE,
+             shape_intercept: float = SHAPE_INTERCEPT, max_bp_span: int | None = None) -> "RNA.fold_compound":
     """A ViennaRNA fold compound for ``seq`` (Turner 2004, default model details):
 
     - ``bpp``: base-pair probabilities are computed with the partition function;
     - ``beta_scale`` != 1: the ensemble at that many times the thermal energy;
     - ``allowed``: pairs outside it forbidden (as ``fold_within`` takes it), or None;
     - ``constraint``: RNAfold's dot-bracket hard constraint, pairs enforced;
-    - ``soft``: pseudo-energies per pair as ``_soft_matrix`` gives them, or None;
+    - ``soft``: pseudo-energies per pair as ``_soft_matrix`` gives them, or as ``(pairs [K, 2]
+      1-based, energies [K])`` lists, set pair by pair (a band, whose matrix would be L^2), or None;
     - ``shape``: ``[L]`` SHAPE reactivities (NaN or negative = no data) as Deigan et al.'s
-      pseudo-energies ``shape_slope * ln(r + 1) + shape_intercept`` per stacked pair."""
+      pseudo-energies ``shape_slope * ln(r + 1) + shape_intercept`` per stacked pair;
+    - ``max_bp_span``: no pair ``(i, j)`` with ``j - i`` above it (RNAfold's ``--maxBPspan``)."""
     md = RNA.md()
     md.compute_bpp = int(bpp)
     if beta_scale != 1.0:
         md.betaScale = float(beta_scale)
+    if max_bp_span is not None:
+        md.max_bp_span = int(max_bp_span)
     fc = RNA.fold_compound(seq, md)
     if allowed is not None:
-        _forbid_outside(fc, seq, allowed)
+        _forbid_outside(fc, seq, allowed, max_bp_span=max_bp_span)
     if constraint is not None:
         fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
-    if soft is not None:
+    if isinstance(soft, tuple):
+        for (i, j), e in zip(*soft):
+            fc.sc_add_bp(i, j, e)
+    elif soft is not None:
         fc.sc_add_bp(soft)
     if shape is not None:
         data = np.where(np.isfinite(shape) & (np.asarray(shape) >= 0), shape, -999.0)  # ViennaRNA: < 0 = none
@@ -143,13 +150,17 @@ def box_energies(seq: str, types, bb_x, bb_y, siz_x, siz_y) -> "list[float]":
 _FORBID = RNA.CONSTRAINT_CONTEXT_NONE | RNA.CONSTRAINT_CONTEXT_NO_REMOVE
 
 
-def _forbid_outside(fc: "RNA.fold_compound", seq: str, allowed, with_list: bool = False) -> np.ndarray:
+def _forbid_outside(fc: "RNA.fold_compound", seq: str, allowed, with_list: bool = False,
+                    max_bp_span: int | None = None) -> np.ndarray:
     """Hard constraints on ``fc`` forbidding every formable pair outside ``allowed`` (``[P, 2]``
     0-based pairs, or an ``[L, L]`` bool map) -> ``allowed`` as given (a ``[P, 2]`` int64 list
-    when it was one). ``with_list``: the caller needs the list form."""
+    when it was one). ``with_list``: the caller needs the list form. Pairs beyond
+    ``max_bp_span`` need none (the model details exclude them already)."""
     L = len(seq)
     allowed = np.asarray(allowed)
     formable = np.triu(canonical_map(seq), 4)  # [L, L]: pairs ViennaRNA could form at all
+    if max_bp_span is not None:
+        formable = np.tril(formable, max_bp_span)
     if allowed.dtype == bool and allowed.shape == (L, L):
         if with_list:
             raise ValueError("pseudo_energy needs the allowed pairs as a [P, 2] list")
@@ -190,7 +201,12 @@ class Folded(NamedTuple):
     pairs: np.ndarray  # [P, 2] 0-based, i < j (ThreshKnot's may cross)
     energy: float  # Turner 2004 free energy of the nested part, kcal/mol (no pseudo-energies)
     ensemble_energy: float  # free energy of the ensemble under every energy used; nan if not computed
-    probs: np.ndarray | None  # [L, L] pair probabilities (upper triangle); None if not asked for
+    # [L, L] pair probabilities (upper triangle); None if not asked for, or under a span limit
+    # (where an [L, L] map would be mostly zeros: use the next two)
+    probs: np.ndarray | None
+    unpaired: np.ndarray | None = None  # [L] each base's probability of being unpaired
+    # [K, 3] rows (i, j, p), 0-based i < j, of the pairs with probability >= the cutoff asked for
+    bpp: np.ndarray | None = None
 
 
 def fold_soft(seq: str, pair_energy: np.ndarray | None = None, decoding: str = "mfe", gamma: float = 1.0,
@@ -212,49 +228,84 @@ def fold_soft_many(seq: str, pair_energy: np.ndarray | None, decodings: list[tup
     return [(f.pairs, f.energy) for f in fold_full(seq, pair_energy, decodings, allowed=allowed)]
 
 
-def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[str, float, float]],
+def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
               allowed=None, constraint: str | None = None, shape: np.ndarray | None = None,
               shape_slope: float = SHAPE_SLOPE, shape_intercept: float = SHAPE_INTERCEPT,
-              probs: bool = False, prob_scale: float = 1.0) -> list[Folded]:
+              probs: bool = False, prob_scale: float = 1.0, max_bp_span: int | None = None,
+              bpp_cutoff: float = 1e-3, on_stage=None) -> list[Folded]:
     """Every option of the fold decoder, one ViennaRNA fold compound for all ``decodings``.
 
-    - ``pair_energy``: ``[L, L]`` kcal/mol per pair (the learned pseudo-energies), or None;
+    - ``pair_energy``: ``[L, L]`` kcal/mol per pair (the learned pseudo-energies), or the same
+      as a list, ``(pairs [K, 2] 0-based i < j, energies [K])`` (pairs absent cost nothing
+      extra; ``FoldEnergy.pair_energy_list``), or None;
     - ``allowed``: pairs outside it forbidden (as ``fold_within``), or None;
     - ``constraint``: RNAfold's dot-bracket hard constraint (``. x | ( ) < >``), pairs enforced
       (``check_constraint`` first: ViennaRNA ignores a pair it cannot form);
     - ``shape``: ``[L]`` SHAPE reactivities (NaN or negative = no data) as Deigan et al.'s
       pseudo-energies ``slope * ln(r + 1) + intercept`` per stacked pair, added to the others;
-    - ``probs``: also return the pair probabilities and the ensemble free energy (the partition
-      function is computed for ensemble decodings anyway); ``prob_scale`` != 1 reports them for
-      the ensemble at ``prob_scale`` times the thermal energy (ViennaRNA's ``betaScale``, a
-      calibration temperature), while the structure is still decoded at 1.
+    - ``probs``: also return the pair probabilities, each base's unpaired probability and the
+      ensemble free energy (the partition function is computed for ensemble decodings anyway):
+      the pairs with probability >= ``bpp_cutoff`` as rows, and the whole ``[L, L]`` map unless
+      the span is limited; ``prob_scale`` != 1 reports them for the ensemble at ``prob_scale``
+      times the thermal energy (ViennaRNA's ``betaScale``, a calibration temperature), while the
+      structure is still decoded at 1;
+    - ``max_bp_span``: no pair ``(i, j)`` with ``j - i`` above it, as RNAfold's ``--maxBPspan``;
+    - ``on_stage``: called with the name of each stage as it starts (progress on long sequences).
     Raises ``ValueError`` when the constraints leave no structure."""
-    from .learned import threshknot
+    from .learned import threshknot, threshknot_rows
     from .structure import parse_dot_bracket, split_pseudoknots, to_dot_bracket
 
     L = len(seq)
+    if max_bp_span is not None and max_bp_span < 4:
+        raise ValueError(f"max_bp_span must be >= 4 (a hairpin closes at least 3 bases), got {max_bp_span}")
+    span = None if max_bp_span is None or max_bp_span >= L - 1 else int(max_bp_span)
+    if constraint is not None and span is not None:
+        _check_constraint_span(constraint, span)
     ensemble = probs or any(d != "mfe" for d, _, _ in decodings)
+    threshknots = [t for d, _, t in decodings if d == "threshknot"]
+    stage = on_stage or (lambda what: None)
 
+    stage("soft constraints")
+    # built once, used by both compounds; a band goes pair by pair (its matrix would be L^2)
+    if pair_energy is None:
+        soft = None
+    elif span is not None and isinstance(pair_energy, tuple):
+        soft = ((np.asarray(pair_energy[0], np.int64).reshape(-1, 2) + 1).tolist(),
+                np.asarray(pair_energy[1], np.float64).tolist())  # ViennaRNA is 1-based
+    else:
+        soft = _soft_matrix(pair_energy, L)
     options = dict(allowed=allowed, constraint=constraint, shape=shape, shape_slope=shape_slope,
-                   shape_intercept=shape_intercept,
-                   soft=_soft_matrix(pair_energy) if pair_energy is not None else None)  # built once
+                   shape_intercept=shape_intercept, soft=soft, max_bp_span=span)
     fc = compound(seq, bpp=ensemble, **options)
+    if not (probs and prob_scale != 1.0):  # no second compound: free the matrix before the DP
+        options["soft"] = soft = None
+    stage("minimum free energy")
     structure, mfe = fc.mfe()
     if mfe >= INFEASIBLE:
         raise ValueError("the constraints leave no structure")
-    g, P = float("nan"), None
+    g, P, rows, unpaired, report_rows, reported = float("nan"), None, None, None, None, None
     if ensemble:
+        stage("partition function")
         fc.exp_params_rescale(mfe)
         g = float(fc.pf()[1])
-        P = np.triu(np.asarray(fc.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
-    reported = P
-    if probs and prob_scale != 1.0:
-        # the probabilities reported are those of the ensemble at prob_scale x kT (a temperature
-        # fitted for calibration); the structure is decoded from the unscaled one
-        hot = compound(seq, bpp=True, beta_scale=prob_scale, **options)
-        hot.exp_params_rescale(mfe)  # the MFE does not depend on the temperature scale
-        g = float(hot.pf()[1])
-        reported = np.triu(np.asarray(hot.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
+        if threshknots:  # what ThreshKnot reads: the whole map, or the band's likely pairs
+            if span is None:
+                P = _probabilities(fc, L)  # [L, L]
+            else:
+                rows = _unpaired_and_rows(_probabilities(fc, L, span), L, span, min(threshknots))[1]  # [K, 3]
+    if probs:
+        hot = fc
+        if prob_scale != 1.0:
+            # the probabilities reported are those of the ensemble at prob_scale x kT (a
+            # temperature fitted for calibration); the structure is decoded from the unscaled one
+            stage("partition function at the calibration temperature")
+            hot = compound(seq, bpp=True, beta_scale=prob_scale, **options)
+            hot.exp_params_rescale(mfe)  # the MFE does not depend on the temperature scale
+            g = float(hot.pf()[1])
+        reported = _probabilities(hot, L, span)  # [L, L], or the band [L, span + 1]
+        unpaired, report_rows = _unpaired_and_rows(reported, L, span, bpp_cutoff)
+        reported = reported if span is None else None
+    stage("decoding")
     plain = compound(seq)
     out = []
     for decoding, gamma, threshold in decodings:
@@ -268,24 +319,82 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
         elif decoding == "centroid":
             pairs = parse_dot_bracket(fc.centroid()[0])
         elif decoding == "threshknot":
-            pairs = threshknot(P, threshold)
+            pairs = threshknot(P, threshold) if P is not None else threshknot_rows(rows, L, threshold)
         else:
             raise ValueError(f"unknown decoding {decoding!r}")
         nested = split_pseudoknots(pairs)[0]
         energy = round(float(plain.eval_structure(to_dot_bracket(nested, L))), 2)
-        out.append(Folded(pairs, energy, g, reported if probs else None))
+        out.append(Folded(pairs, energy, g, reported if probs else None, unpaired, report_rows))
     return out
+
+
+def _check_constraint_span(constraint: str, span: int) -> None:
+    """A ``ValueError`` naming the first forced pair of ``constraint`` wider than ``span``."""
+    stack = []
+    for k, c in enumerate(constraint):
+        if c == "(":
+            stack.append(k)
+        elif c == ")" and stack:
+            i = stack.pop()
+            if k - i > span:
+                raise ValueError(f"forced pair {i + 1}-{k + 1} spans {k - i} nt, more than the maximum "
+                                 f"base-pair span {span}")
+
+
+def _probabilities(fc: "RNA.fold_compound", L: int, span: int | None = None) -> np.ndarray:
+    """The pair probabilities of ``fc`` after ``pf()``: ``[L, L]`` (upper triangle; row i,
+    column j, 0-based), or with ``span`` the band ``[L, span + 1]`` (row i, column j - i).
+    Read from ViennaRNA's triangular array in one pass: ``fc.bpp()`` builds an ``(L + 1)^2``
+    tuple of Python floats first, a gigabyte at 3,000 nt."""
+    tri = np.fromiter(fc.exp_matrices.probs, np.float64, count=len(fc.exp_matrices.probs))
+    iindx = np.fromiter(fc.iindx, np.int64, count=L + 1)
+    # pair (i, j), 1-based, sits at iindx[i] - j: row i is contiguous, j descending
+    if span is None:
+        P = np.zeros((L, L))
+        for i in range(1, L):
+            P[i - 1, i:] = tri[iindx[i] - L : iindx[i] - i][::-1]
+        return P
+    B = np.zeros((L, span + 1))
+    for i in range(1, L):
+        top = min(L, i + span)
+        B[i - 1, 1 : top - i + 1] = tri[iindx[i] - top : iindx[i] - i][::-1]
+    return B
+
+
+def _unpaired_and_rows(P: np.ndarray, L: int, span: int | None, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pair probabilities (``_probabilities``: ``[L, L]`` or the band ``[L, span + 1]``) ->
+    (each base's unpaired probability ``[L]``, rows ``(i, j, p)`` of the pairs with ``p >=
+    cutoff`` ``[K, 3]``, sorted by i, then j)."""
+    if span is None:
+        paired = P.sum(axis=0) + P.sum(axis=1)  # [L]
+        i, j = np.nonzero(P >= cutoff)
+        p = P[i, j]
+    else:
+        paired = P.sum(axis=1)  # [L]: as the pair's 5' base
+        for d in range(1, span + 1):  # as its 3' base: (i, i + d) for i < L - d
+            paired[d:] += P[: L - d, d]
+        i, d = np.nonzero(P >= cutoff)
+        j, p = i + d, P[i, d]
+    rows = np.stack([i, j, p], axis=1) if len(i) else np.zeros((0, 3))
+    return np.clip(1.0 - paired, 0.0, 1.0), rows
 
 
 #: ViennaRNA's MFE when no structure satisfies the hard constraints (INF / 100, kcal/mol)
 INFEASIBLE = 1e5
 
 
-def _soft_matrix(pair_energy: np.ndarray) -> list:
-    """``[L, L]`` pair energies -> the 1-based ``(L + 1) x (L + 1)`` matrix ``sc_add_bp`` takes."""
-    L = pair_energy.shape[0]
-    m = np.zeros((L + 1, L + 1))
-    m[1:, 1:] = np.triu(pair_energy, 1)  # ViennaRNA is 1-based
+def _soft_matrix(pair_energy, L: int) -> list:
+    """``[L, L]`` pair energies, or ``(pairs [K, 2], energies [K])`` (0-based) -> the 1-based
+    ``(L + 1) x (L + 1)`` matrix ``sc_add_bp`` takes. The list holds one shared 0.0 for every pair
+    without an energy (the lower triangle, the non-canonical pairs): a float object per entry
+    was 300 MB at 3,000 nt."""
+    if isinstance(pair_energy, tuple):
+        pairs, energy = np.asarray(pair_energy[0], np.int64).reshape(-1, 2), pair_energy[1]
+    else:
+        pairs = np.argwhere(np.triu(pair_energy != 0, 1))
+        energy = pair_energy[pairs[:, 0], pairs[:, 1]]
+    m = np.full((L + 1, L + 1), 0.0, dtype=object)
+    m[pairs[:, 0] + 1, pairs[:, 1] + 1] = np.asarray(energy, np.float64).tolist()  # ViennaRNA is 1-based
     return m.tolist()
 
 
@@ -337,7 +446,7 @@ def ensemble_nll(seq: str, pair_energy: np.ndarray, pairs: np.ndarray) -> tuple[
     if bad or not is_nested(pairs):
         raise ValueError(f"the reference structure is not in the ensemble: "
                          f"{'crossing pairs' if not bad else f'pair {bad[0][0]}-{bad[0][1]} is non-canonical or closes a hairpin under 3'}")
-    fc = compound(seq, bpp=True, soft=_soft_matrix(pair_energy))
+    fc = compound(seq, bpp=True, soft=_soft_matrix(pair_energy, L))
     structure = to_dot_bracket(pairs, L)
     energy = fc.eval_structure(structure)
     fc.exp_params_rescale(fc.mfe()[1])  # Boltzmann factors scaled around the MFE: no overflow

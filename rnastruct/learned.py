@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .structure import canonical_map
+from .structure import CANONICAL_PAIRS, canonical_map
 
 DECODINGS = ("mfe", "mea", "centroid", "threshknot")
 
@@ -71,6 +71,29 @@ class FoldEnergy:
         energy = pair_term(logits.astype(np.float64), self.weight, self.offset)  # [L, L]
         return np.where(np.triu(canonical_map(seq), 1), energy, 0.0)
 
+    def pair_energy_list(self, logits: np.ndarray, seq: str) -> tuple[np.ndarray, np.ndarray]:
+        """``pair_energies`` as a list: pair logits ``[L, L]``, or their band ``[L, W + 1]``
+        (``band[i, d]`` for the pair ``(i, i + d)``, as ``S1Predictor.pair_logits`` gives under a
+        span limit) -> ``(pairs [K, 2], energies [K])`` for the canonical pairs ``i + 4 <= j``
+        (within the band; ViennaRNA forms no closer one), float64 as the map's. A tenth of the
+        map's memory at 3,000 nt, and what a band needs."""
+        L, width = logits.shape
+        if L != len(seq):
+            raise ValueError(f"logits of shape {logits.shape} for a sequence of length {len(seq)}")
+        codes = np.frombuffer(seq.upper().replace("T", "U").encode(), dtype=np.uint8)
+        if width == L:  # the whole map: every pair i + 4 <= j
+            i, j = np.nonzero(np.triu(_CAN_PAIR[codes[:, None], codes[None, :]], 4))
+            scores = logits[i, j]
+        else:
+            i, d = np.nonzero(np.ones((L, width), dtype=bool))  # row-major: sorted by i, then j
+            keep = (d >= 4) & (i + d < L)
+            i, d = i[keep], d[keep]
+            canonical = _CAN_PAIR[codes[i], codes[i + d]]
+            i, d = i[canonical], d[canonical]
+            j, scores = i + d, logits[i, d]
+        energy = pair_term(scores.astype(np.float64), self.weight, self.offset)
+        return np.stack([i, j], axis=1).astype(np.int64).reshape(-1, 2), energy
+
     def stem_energies(self, best: np.ndarray) -> np.ndarray:
         """``stem_pair_scores`` -> S2's pseudo-energies ``[L, L]`` (kcal/mol): ``-s2_weight *
         clip(score - s2_offset, -10, 10)`` where a stem holds the pair, 0 elsewhere."""
@@ -92,6 +115,12 @@ def pair_term(logits, weight, offset):
     """The learned pair pseudo-energy, ``-weight * (logit - offset)`` kcal/mol, of numpy arrays
     or of torch tensors (training differentiates it: ``s1.ensemble``)."""
     return -weight * (logits - offset)
+
+
+#: [256, 256] bool over byte codes: the canonical pairs (AU UA GC CG GU UG)
+_CAN_PAIR = np.zeros((256, 256), dtype=bool)
+for _a, _b in CANONICAL_PAIRS:
+    _CAN_PAIR[ord(_a), ord(_b)] = True
 
 
 def stem_pair_scores(boxes, scores: np.ndarray, length: int) -> np.ndarray:
@@ -122,3 +151,23 @@ def threshknot(probs: np.ndarray, threshold: float) -> np.ndarray:
     i, j = np.nonzero(np.triu(P >= threshold, 1))
     keep = (best[i] == j) & (best[j] == i)
     return np.stack([i[keep], j[keep]], axis=1).astype(np.int64).reshape(-1, 2)
+
+
+def threshknot_rows(rows: np.ndarray, length: int, threshold: float) -> np.ndarray:
+    """``threshknot`` from the likely pairs only: ``rows`` ``[K, 3]`` of ``(i, j, p)`` (0-based
+    ``i < j``) holding at least every pair with ``p >= threshold`` (a pair below it can be
+    neither chosen nor any chosen pair's rival) -> the same ``[P, 2]``, for maps too large to
+    hold whole (a limited base-pair span)."""
+    rows = np.asarray(rows, np.float64).reshape(-1, 3)
+    rows = rows[rows[:, 2] >= threshold]
+    i, j, p = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64), rows[:, 2]
+    best_p = np.full(length, -1.0)
+    np.maximum.at(best_p, i, p)
+    np.maximum.at(best_p, j, p)
+    # each base's most probable partner; ties go to the lower partner index, as argmax does
+    best = np.full(length, length, dtype=np.int64)
+    np.minimum.at(best, i, np.where(p == best_p[i], j, length))
+    np.minimum.at(best, j, np.where(p == best_p[j], i, length))
+    keep = (best[i] == j) & (best[j] == i)
+    order = np.lexsort((j[keep], i[keep]))
+    return np.stack([i[keep][order], j[keep][order]], axis=1).astype(np.int64).reshape(-1, 2)

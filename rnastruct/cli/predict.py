@@ -46,6 +46,10 @@ def add_args(p) -> None:
                    help="also write each record's pair probabilities under the model's energies "
                         f"(NAME.bpp.csv: i, j 1-based, p >= {BPP_CUTOFF:g}) and its dot plot (NAME.dp.png, "
                         "NAME.dp.svg); JSON output gains unpaired probabilities and the ensemble energy")
+    p.add_argument("--max-bp-span", type=int, metavar="W",
+                   help="no base pair (i, j) with j - i above W nt, as RNAfold's --maxBPspan: S1 scores only "
+                        "that band (time and memory grow as L x W) and ViennaRNA gets the limit; for long "
+                        "transcripts and genomic regions (fold decoder)")
     p.add_argument("--constraint", action="store_true",
                    help="RNAfold hard constraints (. x | ( ) < >), enforced exactly, from the line after "
                         "each sequence of the input FASTA (as RNAfold -C reads them)")
@@ -117,7 +121,8 @@ def run(args) -> int:
                                allow_pseudoknots=args.allow_pseudoknots, model=args.model,
                                decoding=args.decoding, gamma=args.gamma, threshold=args.threshold,
                                probs=bool(args.bpp), shape_slope=args.shape_slope,
-                               shape_intercept=args.shape_intercept)
+                               shape_intercept=args.shape_intercept, max_bp_span=args.max_bp_span,
+                               stages=not args.quiet)
     journal = Journal(args.out, _settings(args)) if args.out and not per_file else None
     done = journal.load(names, seqs, constraints, shapes) if journal else {}
     todo = [k for k in range(len(seqs)) if k not in done]
@@ -170,5 +175,5 @@ def _settings(args) -> dict:
     """What decides a record's output (a resumed run must have the same)."""
     keys = ("format", "model", "s1", "s2", "decoder", "decoding", "gamma", "threshold", "allow_pseudoknots",
             "precision", "bpp", "shape", "shape_slope", "shape_intercept", "constraint", "constraint_file",
-            "strict", "device")
+            "strict", "device", "max_bp_span")
     return {k: str(getattr(args, k, None)) for k in keys}

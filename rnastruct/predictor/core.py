@@ -38,12 +38,21 @@ class Predictor:
     use); on CPU a large job runs in that many worker processes of one thread each, which kept
     both cores busy where one process left the second idle during decoding and folding."""
 
-    def __init__(self, s1, decoder: Decoder, threads: int | None = None, device: str = "cpu"):
+    def __init__(self, s1, decoder: Decoder, threads: int | None = None, device: str = "cpu",
+                 max_bp_span: int | None = None, stages: bool = False):
         if threads is not None and threads < 1:
             raise InputError(f"threads must be >= 1, got {threads}")
         if s1 is None and decoder.s1_output != NO_S1:
             raise InputError("this decoder reads S1's output: give an S1 network")
+        settings = getattr(decoder, "settings", None)
+        if max_bp_span is not None and getattr(settings, "max_bp_span", None) != max_bp_span:
+            raise InputError(f"--max-bp-span {max_bp_span}: the decoder must fold under the same limit "
+                             "(a fold decoder with FoldSettings.max_bp_span)")
         self.s1, self.decoder = s1, decoder
+        # no pair (i, j) with j - i above it: S1's pair head then runs on the band only, O(L W)
+        self.max_bp_span = max_bp_span
+        # a bar over S1's tiles of each long sequence (the decoder shows its own stages)
+        self.stages = stages
         self.threads, self._set_threads = threads or available_cores(), threads is not None
         self.device = torch.device(device)
 
@@ -71,7 +80,8 @@ class Predictor:
         if kind == NO_S1:
             yield from ((k, None) for k in range(len(seqs)))
         elif kind == LOGITS:
-            yield from self.s1.pair_logits(seqs, progress=progress)
+            yield from self.s1.pair_logits(seqs, progress=progress, max_bp_span=self.max_bp_span,
+                                           tile_progress=self.stages)
         elif kind == TILES:
             yield from self.s1.pixel_tiles(seqs, progress=progress, light=self.decoder.light)
         elif kind == LOGITS_AND_TILES:
@@ -149,7 +159,8 @@ def load_predictor(s1=None, s2=None, device: str = "cpu", proposal=None, pruning
                    tile: int = 512, precision: str = "auto", decoder: str = "fold", threads: int | None = None,
                    allow_pseudoknots: bool = False, model: str = DEFAULT_MODEL, decoding: str | None = None,
                    gamma: float | None = None, threshold: float | None = None, probs: bool = False,
-                   shape_slope: float | None = None, shape_intercept: float | None = None) -> Predictor:
+                   shape_slope: float | None = None, shape_intercept: float | None = None,
+                   max_bp_span: int | None = None, stages: bool = False) -> Predictor:
     """The predictor the command line's options describe: a model set (``model``, or its S1/S2
     checkpoints ``s1``/``s2``), a decoder ("fold" or "boxes") and overrides of the settings its
     checkpoints carry.
@@ -159,7 +170,10 @@ def load_predictor(s1=None, s2=None, device: str = "cpu", proposal=None, pruning
     ``ProposalFold`` (with the checkpoint's ``fold_proposal`` thresholds); no S1 (the ``turner``
     set) is ``TurnerFold``. ``decoding``/``gamma``/``threshold`` override the checkpoint's
     decoding. ``precision``: "bf16" runs S1 in bfloat16, the precision it trained in, "fp32" in
-    float32, "auto" (default) picks bf16 where the device computes it natively."""
+    float32, "auto" (default) picks bf16 where the device computes it natively.
+    ``max_bp_span``: no pair (i, j) with j - i above it, as RNAfold's ``--maxBPspan`` (S1's pair
+    head runs on that band only, ViennaRNA folds under it; fold decoder). ``stages``: show where
+    a long sequence is (S1's tiles, then ViennaRNA's stages with the elapsed time)."""
     from ..config import from_dict
     from ..learned import FoldEnergy
     from ..s1.infer import ProposalConfig
@@ -176,6 +190,11 @@ def load_predictor(s1=None, s2=None, device: str = "cpu", proposal=None, pruning
         raise InputError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
+    if max_bp_span is not None and (int(max_bp_span) != max_bp_span or max_bp_span < 4):
+        raise InputError(f"--max-bp-span must be a whole number >= 4 (a hairpin closes at least 3 bases), "
+                         f"got {max_bp_span}")
+    if max_bp_span is not None and decoder != "fold":
+        raise InputError("--max-bp-span is an option of the fold decoder (ViennaRNA), not of --decoder boxes")
     bf16 = native_bf16(device) if precision == "auto" else precision == "bf16"
     if s2 is not None and decoder != "boxes":
         raise InputError(f"--s2 is used by --decoder boxes only; the {decoder} decoder does not read S2")
@@ -206,7 +225,8 @@ def load_predictor(s1=None, s2=None, device: str = "cpu", proposal=None, pruning
     energy.validate()
     if probs and decoder != "fold":
         raise InputError(f"pair probabilities come from the fold decoder, not from --decoder {decoder}")
-    settings = FoldSettings(energy, probs)
+    settings = FoldSettings(energy, probs, max_bp_span=None if max_bp_span is None else int(max_bp_span),
+                            stages=stages)
     if shape_slope is not None:
         settings.shape_slope = shape_slope
     if shape_intercept is not None:
@@ -232,7 +252,7 @@ def load_predictor(s1=None, s2=None, device: str = "cpu", proposal=None, pruning
         chosen = LearnedFold(settings, scorer if energy.s2_weight else None)
     else:
         chosen = ProposalFold(settings, proposal, pruning)
-    return Predictor(s1_net, chosen, threads, device)
+    return Predictor(s1_net, chosen, threads, device, settings.max_bp_span, stages)
 
 
 @functools.lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ constraint, shape)``; its settings are constructor arguments. The three fold dec
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -35,7 +36,7 @@ from ..s2.assemble import add_pseudoknots, assemble
 from ..s2.data import ranked_subset
 from ..s2.features import FEATURES, box_features
 from ..structure import parse_dot_bracket, split_pseudoknots, to_dot_bracket
-from .outputs import Result, with_ensemble
+from .outputs import BPP_CUTOFF, Result, with_ensemble
 
 #: What a decoder reads from S1 (``Decoder.s1_output``)
 NO_S1, LOGITS, TILES, LOGITS_AND_TILES = "none", "logits", "tiles", "logits+tiles"
@@ -46,12 +47,16 @@ class FoldSettings:
     """How a fold decoder decodes: ``energy`` holds the decoding (mfe, mea, centroid,
     threshknot), its gamma and threshold, the probability scale, and for ``LearnedFold`` the
     pseudo-energy weights; ``probs``: report pair probabilities; SHAPE: Deigan et al.'s slope
-    and intercept (kcal/mol)."""
+    and intercept (kcal/mol); ``max_bp_span``: no pair (i, j) with j - i above it (RNAfold's
+    ``--maxBPspan``; None: no limit); ``stages``: show each stage of ViennaRNA's dynamic
+    programme, with the elapsed time, on sequences longer than ``STAGES_MIN_LENGTH``."""
 
     energy: FoldEnergy
     probs: bool = False
     shape_slope: float = SHAPE_SLOPE
     shape_intercept: float = SHAPE_INTERCEPT
+    max_bp_span: int | None = None
+    stages: bool = False
 
     def fold(self, name: str, seq: str, pair_energy, allowed, constraint, shape) -> Result:
         """ViennaRNA with these settings, ``pair_energy`` (``[L, L]`` kcal/mol or None) and pairs
@@ -59,10 +64,12 @@ class FoldSettings:
         the structure (a ThreshKnot decoding may break it)."""
         e = self.energy
         try:
-            folded = fold_full(seq, pair_energy, [(e.decoding, e.gamma, e.threshold)], allowed=allowed,
-                               constraint=constraint, shape=shape, shape_slope=self.shape_slope,
-                               shape_intercept=self.shape_intercept, probs=self.probs,
-                               prob_scale=e.prob_scale)[0]
+            with _stage_bar(name, len(seq), enabled=self.stages and len(seq) > STAGES_MIN_LENGTH) as stage:
+                folded = fold_full(seq, pair_energy, [(e.decoding, e.gamma, e.threshold)], allowed=allowed,
+                                   constraint=constraint, shape=shape, shape_slope=self.shape_slope,
+                                   shape_intercept=self.shape_intercept, probs=self.probs,
+                                   prob_scale=e.prob_scale, max_bp_span=self.max_bp_span,
+                                   bpp_cutoff=BPP_CUTOFF, on_stage=stage)[0]
         except ValueError as err:
             raise InputError(f"record {name}: {err}") from None
         if constraint is not None:
@@ -73,6 +80,28 @@ class FoldSettings:
         boxes = structure_to_boxes(split_pseudoknots(pairs)[0], len(seq))
         r = Result(name, seq, to_dot_bracket(pairs, len(seq)), pairs, folded.energy, float("nan"), boxes)
         return with_ensemble(r, folded)
+
+
+#: ``FoldSettings.stages``: sequences longer than this show ViennaRNA's stages (shorter ones
+#: fold in seconds)
+STAGES_MIN_LENGTH = 512
+
+
+@contextlib.contextmanager
+def _stage_bar(name: str, length: int, enabled: bool):
+    """A one-line status on stderr for one sequence's dynamic programme -> a function taking each
+    stage's name ("minimum free energy", "partition function", ...), redrawn with the elapsed
+    time at each. ViennaRNA's recursions are one call each and give no finer progress."""
+    from tqdm import tqdm
+
+    if not enabled:
+        yield None
+        return
+    with tqdm(total=None, leave=False, dynamic_ncols=True, desc=f"fold {name} ({length} nt): ViennaRNA",
+              bar_format="{desc} [{elapsed}]") as bar:
+        def stage(what: str) -> None:
+            bar.set_description_str(f"fold {name} ({length} nt): ViennaRNA {what}")
+        yield stage
 
 
 class Decoder:
@@ -98,11 +127,14 @@ class TurnerFold(Decoder):
 
 
 class LearnedFold(Decoder):
-    """Turner 2004 plus the learned pseudo-energies of S1's pair logits ``[L, L]``
-    (``settings.energy``) and, with ``stems`` (a ``BoxScorer``) and an S2 weight, S2's stem term
-    from S1's pixel proposals."""
+    """Turner 2004 plus the learned pseudo-energies of S1's pair logits ``[L, L]`` (or their band
+    ``[L, W + 1]`` under a span limit W, ``S1Predictor.pair_logits``) (``settings.energy``) and,
+    with ``stems`` (a ``BoxScorer``) and an S2 weight, S2's stem term from S1's pixel
+    proposals."""
 
     def __init__(self, settings: FoldSettings, stems: "BoxScorer | None" = None):
+        if stems is not None and settings.max_bp_span is not None:
+            raise InputError("--max-bp-span does not work with an S2 stem term (s2_weight)")
         self.settings, self.stems = settings, stems
         self.s1_output = LOGITS_AND_TILES if stems is not None else LOGITS
 
@@ -113,7 +145,10 @@ class LearnedFold(Decoder):
             stem_scores = self.stems.stem_scores(proposal_table(tiles), seq, energy.s2_max_boxes)
         else:
             logits, stem_scores = s1_output, None
-        pseudo = energy.pseudo_energies(logits, seq, stem_scores)
+        if stem_scores is None and energy.weight:  # the formable pairs only: a tenth of the map
+            pseudo = energy.pair_energy_list(logits, seq)
+        else:
+            pseudo = energy.pseudo_energies(logits, seq, stem_scores)
         return self.settings.fold(name, seq, pseudo, None, constraint, shape)
 
 
@@ -151,7 +186,8 @@ class ProposalFold(Decoder):
         """ViennaRNA with every pair outside ``allowed`` (``[P, 2]`` or an ``[L, L]`` map)
         forbidden: the plain MFE (``folding.fold_within``), or with the settings' options."""
         s = self.settings
-        if s.energy.decoding != "mfe" or s.probs or constraint is not None or shape is not None:
+        if (s.energy.decoding != "mfe" or s.probs or constraint is not None or shape is not None
+                or s.max_bp_span is not None):
             if allowed.dtype == bool:
                 allowed = np.argwhere(np.triu(allowed, 1))
             if constraint is not None:

@@ -38,13 +38,9 @@ BPP_CUTOFF = 1e-3
 
 def with_ensemble(r: Result, folded) -> Result:
     """``r`` with the ensemble fields of a ``folding.Folded`` (when it has probabilities)."""
-    if folded.probs is None:
+    if folded.unpaired is None:
         return r
-    P = folded.probs  # [L, L] upper triangle
-    unpaired = 1.0 - P.sum(axis=0) - P.sum(axis=1)  # [L]
-    i, j = np.nonzero(P >= BPP_CUTOFF)
-    bpp = np.stack([i, j, P[i, j]], axis=1) if len(i) else np.zeros((0, 3))
-    return r._replace(ensemble_energy=folded.ensemble_energy, unpaired=np.clip(unpaired, 0.0, 1.0), bpp=bpp)
+    return r._replace(ensemble_energy=folded.ensemble_energy, unpaired=folded.unpaired, bpp=folded.bpp)
 
 
 FORMATS = ("rnafold", "dot-bracket", "bpseq", "ct", "json")

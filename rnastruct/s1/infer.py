@@ -297,12 +297,18 @@ class S1Predictor:
             k = end
 
     @torch.inference_mode()
-    def pair_logits(self, seqs: list[str], progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+    def pair_logits(self, seqs: list[str], progress: bool = False, max_bp_span: int | None = None,
+                    tile_progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, logits)`` for every sequence, in an order of the batching's choosing:
         the pair head's logits ``[L, L]`` float32 (row i, column j; meaningful for i < j), the
         learned score of each base pair. Only the trunk and the 1 x 1 pair head run (not the box
         heads); sequences longer than ``tile`` go tile by tile over the upper triangle, exactly
-        (the trunk's crops are exact, ``DilatedS1.region``)."""
+        (the trunk's crops are exact, ``DilatedS1.region``).
+
+        ``max_bp_span = W`` below ``L - 1``: only the tiles meeting the band ``0 < j - i <= W``
+        run (O(L W) work), and ``logits`` is the band ``[L, W + 1]`` float32, ``logits[i, d]``
+        the pair ``(i, i + d)`` (0 where ``i + d >= L``): the values the whole map has there.
+        ``tile_progress``: a bar over the tiles of each tiled sequence (minutes at 10,000 nt)."""
         from tqdm import tqdm
 
         head = getattr(self.model, "pair_prob", None)
@@ -314,17 +320,38 @@ class S1Predictor:
             for index in self._length_batches(lengths):
                 tokens, lens = self._batch([seqs[i] for i in index])
                 L = tokens.shape[1]
-                out = np.zeros((len(index), L, L), dtype=np.float32)
-                with self._autocast():
+                n_max = int(lengths[index].max())
+                W = max_bp_span if max_bp_span is not None and max_bp_span < n_max - 1 else None
+                # the upper triangle's tiles, those meeting the band when there is one
+                tiles = [(r0, c0) for r0 in range(0, L, self.tile) for c0 in range(r0, L, self.tile)
+                         if W is None or c0 - min(L, r0 + self.tile) + 1 <= W]
+                out = np.zeros((len(index), L, L) if W is None else (len(index), L, W + 1), dtype=np.float32)
+                with self._autocast(), tqdm(total=len(tiles), unit="tile", leave=False, dynamic_ncols=True,
+                                            disable=not tile_progress or len(tiles) == 1, mininterval=0.5,
+                                            desc=f"s1 {n_max} nt") as tile_bar:
                     feats = self.model.features(tokens, lens)
-                    for r0 in range(0, L, self.tile):
-                        for c0 in range(r0, L, self.tile):  # the upper triangle's tiles
-                            r1, c1 = min(L, r0 + self.tile), min(L, c0 + self.tile)
-                            h = self.model.trunk(feats, r0, r1, c0, c1)  # [B, C2, R, C]
-                            out[:, r0:r1, c0:c1] = head(h)[:, 0].float().cpu().numpy()  # [B, R, C]
+                    for r0, c0 in tiles:
+                        r1, c1 = min(L, r0 + self.tile), min(L, c0 + self.tile)
+                        h = self.model.trunk(feats, r0, r1, c0, c1)  # [B, C2, R, C]
+                        logits = head(h)[:, 0].float().cpu().numpy()  # [B, R, C]
+                        if W is None:
+                            out[:, r0:r1, c0:c1] = logits
+                        else:
+                            for i in range(r0, r1):  # row i's band columns j = i + d in this tile
+                                j0, j1 = max(c0, i), min(c1, i + W + 1)
+                                if j0 < j1:
+                                    out[:, i, j0 - i : j1 - i] = logits[:, i - r0, j0 - c0 : j1 - c0]
+                        tile_bar.update(1)
+                if len(tiles) > 1:
+                    release_freed_memory()
                 for b, i in enumerate(index):
                     n = int(lengths[i])
-                    yield int(i), out[b, :n, :n]
+                    if W is None:
+                        yield int(i), out[b, :n, :n]
+                    elif n - 1 <= W:  # a shorter sequence of the batch, its whole map in the band
+                        yield int(i), band_to_map(out[b, :n, :n])
+                    else:  # beyond the sequence's end: padding, not pairs
+                        yield int(i), np.where(np.add.outer(np.arange(n), np.arange(W + 1)) < n, out[b, :n], 0)
                 bar.update(len(index))
 
     @torch.inference_mode()  # a generator of its own, run after pixel_tiles yields it
@@ -354,6 +381,31 @@ class S1Predictor:
                     corner_r, corner_c = np.clip(part.bb_x, 0, L - 1), np.clip(part.bb_y, 0, L - 1)
                     own.append(part.subset((corner_r >= r0) & (corner_r < r1) & (corner_c >= c0) & (corner_c < c1)))
                 yield own
+
+
+def release_freed_memory() -> None:
+    """Hand the heap that freed tensors leave behind back to the operating system (glibc's
+    ``malloc_trim``; nothing elsewhere). A long sequence's tiles leave a hundred megabytes or
+    more that the allocator keeps, and ViennaRNA's matrices come next: the peak would carry
+    both."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def band_to_map(band: np.ndarray) -> np.ndarray:
+    """A band ``[L, W + 1]`` (``band[i, d]`` for the pair ``(i, i + d)``) -> the ``[L, L]`` map it
+    covers (upper triangle, 0 beyond the band)."""
+    L, width = band.shape
+    out = np.zeros((L, L), dtype=band.dtype)
+    for d in range(1, min(width, L)):
+        idx = np.arange(L - d)
+        out[idx, idx + d] = band[: L - d, d]
+    return out
 
 
 def proposal_table(tiles: Iterable[list[PixelProposals]]) -> dict[str, np.ndarray]:
