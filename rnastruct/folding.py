@@ -191,6 +191,9 @@ class Folded(NamedTuple):
     energy: float  # Turner 2004 free energy of the nested part, kcal/mol (no pseudo-energies)
     ensemble_energy: float  # free energy of the ensemble under every energy used; nan if not computed
     probs: np.ndarray | None  # [L, L] pair probabilities (upper triangle); None if not asked for
+    # with probs: the ensemble free energy under Turner 2004 alone (no learned or SHAPE
+    # pseudo-energies, no pair restriction; the hard constraint kept), kcal/mol
+    turner_ensemble_energy: float = float("nan")
 
 
 def fold_soft(seq: str, pair_energy: np.ndarray | None = None, decoding: str = "mfe", gamma: float = 1.0,
@@ -225,7 +228,8 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
     - ``shape``: ``[L]`` SHAPE reactivities (NaN or negative = no data) as Deigan et al.'s
       pseudo-energies ``slope * ln(r + 1) + intercept`` per stacked pair, added to the others;
     - ``probs``: also return the pair probabilities and the ensemble free energy (the partition
-      function is computed for ensemble decodings anyway); ``prob_scale`` != 1 reports them for
+      function is computed for ensemble decodings anyway), and the ensemble free energy under
+      Turner 2004 alone (one more partition function when other energies are in play); ``prob_scale`` != 1 reports them for
       the ensemble at ``prob_scale`` times the thermal energy (ViennaRNA's ``betaScale``, a
       calibration temperature), while the structure is still decoded at 1.
     Raises ``ValueError`` when the constraints leave no structure."""
@@ -256,6 +260,13 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
         g = float(hot.pf()[1])
         reported = np.triu(np.asarray(hot.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
     plain = compound(seq)
+    g_turner = float("nan")
+    if probs:
+        g_turner = g
+        if pair_energy is not None or shape is not None or allowed is not None or prob_scale != 1.0:
+            physical = compound(seq, constraint=constraint)  # the partition function, no probabilities
+            physical.exp_params_rescale(physical.mfe()[1])
+            g_turner = float(physical.pf()[1])
     out = []
     for decoding, gamma, threshold in decodings:
         if decoding == "mfe":
@@ -273,7 +284,7 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
             raise ValueError(f"unknown decoding {decoding!r}")
         nested = split_pseudoknots(pairs)[0]
         energy = round(float(plain.eval_structure(to_dot_bracket(nested, L))), 2)
-        out.append(Folded(pairs, energy, g, reported if probs else None))
+        out.append(Folded(pairs, energy, g, reported if probs else None, g_turner))
     return out
 
 
@@ -296,18 +307,3 @@ def pair_probabilities(seq: str, pair_energy: np.ndarray | None = None,
     (kcal/mol)."""
     f = fold_full(seq, pair_energy, [("mfe", 1.0, 0.3)], probs=True, prob_scale=prob_scale)[0]
     return f.probs, f.ensemble_energy
-
-
-def svg_drawing(seq: str, structure: str, path) -> None:
-    """ViennaRNA's drawing of ``structure`` as an SVG file at ``path``, in the RNApuzzler layout
-    (no crossing arms, where the default layout crosses them on long RNAs). Pseudoknot brackets
-    are drawn as unpaired."""
-    nested = "".join(c if c in "()" else "." for c in structure)
-    old = RNA.cvar.rna_plot_type
-    RNA.cvar.rna_plot_type = RNA.PLOT_TYPE_PUZZLER
-    try:
-        ok = RNA.svg_rna_plot(seq, nested, str(path))
-    finally:
-        RNA.cvar.rna_plot_type = old
-    if not ok:
-        raise RuntimeError(f"ViennaRNA could not draw {path}")

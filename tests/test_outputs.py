@@ -34,7 +34,9 @@ def test_gzip_fasta_is_read_and_other_compression_is_named(tmp_path):
 
 
 def test_s2_with_a_decoder_that_does_not_read_it_is_an_error():
-    r = run_cli("predict", "GGGGAAAACCCC", "--s2", "whatever.pt")
+    from rnastruct.pipeline import DEFAULT_S2
+
+    r = run_cli("predict", "GGGGAAAACCCC", "--s2", DEFAULT_S2)  # a real S2 checkpoint, which fold does not read
     assert r.returncode == 2 and "--decoder boxes only" in r.stderr
 
 

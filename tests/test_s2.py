@@ -147,7 +147,9 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
     r = run_cli("predict", *seqs, "--s2", s2, "--decoder", "boxes")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == ">seq1" and lines[1] == seqs[0] and len(lines) == 6
+    assert lines[0].split()[0] == ">seq1" and lines[1] == seqs[0] and len(lines) == 6
+    # the header names each number: the Turner 2004 energy and the S2 score (log-odds)
+    assert lines[0].split()[1].startswith("turner_energy=") and lines[0].split()[2].startswith("s2_score=")
     for k, seq in enumerate(seqs):
         line = lines[3 * k + 2]  # RNAfold's layout: the structure, then "( -1.20)"
         db, energy = line[:len(seq)], line[len(seq):].strip()

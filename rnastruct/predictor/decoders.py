@@ -72,6 +72,9 @@ class FoldSettings:
         pairs = folded.pairs
         boxes = structure_to_boxes(split_pseudoknots(pairs)[0], len(seq))
         r = Result(name, seq, to_dot_bracket(pairs, len(seq)), pairs, folded.energy, float("nan"), boxes)
+        if pair_energy is not None:  # the learned part of the structure's energy under the model
+            ij = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+            r = r._replace(learned_energy=round(float(pair_energy[ij[:, 0], ij[:, 1]].sum()), 2))
         return with_ensemble(r, folded)
 
 
