@@ -86,7 +86,8 @@ def json_record(r: Result) -> dict:
         return None if np.isnan(x) else round(float(x), 4)
 
     out = {"name": r.name, "sequence": r.seq, "structure": r.structure, "turner_energy": r.energy,
-           "learned_energy": number(r.learned_energy), "s2_score": number(r.score),
+           "learned_energy": number(r.learned_energy),
+           "s2_score": None if np.isnan(r.score) else float(r.score),
            "pairs": r.pairs.tolist(), "boxes": [b._asdict() for b in r.boxes]}
     if r.unpaired is not None:
         out["ensemble_energy_model"] = number(r.ensemble_energy)
