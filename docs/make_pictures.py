@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from rnastruct.plots import dot_plot_figure, energy_line, save_figure, structure_figure
-from rnastruct.pipeline import Predictor
+from rnastruct.predictor.core import load_predictor
 from rnastruct.seqio import read_fasta
 
 DOCS = Path(__file__).resolve().parent
@@ -34,7 +34,7 @@ def main(data: str, only: str = "") -> None:
         "5S": ("5s_Escherichia-coli-1", None),
         "16S": ("16s_Z.mays (domains 1-4 joined)", "".join(seqs[f"16s_Z.mays_domain{k}"] for k in range(1, 5))),
     }
-    predictor = Predictor(probs=True)
+    predictor = load_predictor(probs=True)
     for key, (name, seq) in drawings.items():
         if only and key != only:
             continue

@@ -4,22 +4,21 @@ import pytest
 import RNA
 
 from rnastruct.folding import _soft_matrix
-from rnastruct.learned import pair_pseudo_energies
-from rnastruct.pipeline import Predictor, json_record
+from rnastruct.predictor.core import load_predictor
+from rnastruct.predictor.outputs import json_record
 
 TRNA = "GCCCGGAUAGCUCAGUCGGUAGAGCAGGGGAUUGAAAAUCCCCGUGUCCUUGGUUCGAUUCCGAGUCCGGGCACCA"
 
 
 def test_turner_learned_and_ensemble_energies_of_the_real_model():
-    p = Predictor(probs=True)
+    p = load_predictor(probs=True)
     ((_, logits),) = list(p.s1.pair_logits([TRNA]))
-    r = p.fold_learned("tRNA", TRNA, logits)
+    ((_, r),) = list(p.predict(["tRNA"], [TRNA]))
     plain = RNA.fold_compound(TRNA)
     assert r.energy == pytest.approx(plain.eval_structure(r.structure), abs=0.006)  # Turner 2004 alone
     # under the model (Turner + the learned pseudo-energies) the structure's energy is the sum
-    d = p.decoding
     model = RNA.fold_compound(TRNA)
-    model.sc_add_bp(_soft_matrix(pair_pseudo_energies(logits, TRNA, d.weight, d.offset)))
+    model.sc_add_bp(_soft_matrix(p.decoder.settings.energy.pseudo_energies(logits, TRNA)))
     assert r.energy + r.learned_energy == pytest.approx(model.eval_structure(r.structure), abs=0.01 * len(r.pairs))
     assert r.learned_energy < 0  # the model favours its own structure
     # the Turner ensemble is RNAfold -p's; the model's is far more stable
