@@ -41,6 +41,8 @@ def read_inputs(inputs: list[str], constraints: bool = False) -> tuple[list[str]
             seqs.append(item)
             cons.append(None)
         else:
+            if any(c in item for c in "/.\\") or Path(item).suffix:  # meant as a file name
+                raise InputError(f"{item}: no such file (neither a file nor a sequence of A, C, G, U/T, N)")
             raise InputError(f"input {k + 1} ({item[:30]!r}): neither a file nor a sequence of A, C, G, U/T, N")
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
