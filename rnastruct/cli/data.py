@@ -227,9 +227,9 @@ def run_boxes(args) -> int:
 
 
 def add_subset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--in", dest="src", required=True, help="dataset folder (rnastruct real-data or generate)")
+    p.add_argument("--in", dest="src", required=True, type=existing_path, help="dataset folder (rnastruct real-data or generate)")
     p.add_argument("--out", required=True, help="new dataset folder")
-    p.add_argument("--train", type=int, required=True, help="training rows to draw (every validation row is kept)")
+    p.add_argument("--train", type=POSITIVE_INT, required=True, help="training rows to draw (every validation row is kept)")
     p.add_argument("--seed", type=int, default=7)
 
 
