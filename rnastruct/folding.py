@@ -229,9 +229,10 @@ def fold_full(seq: str, pair_energy: np.ndarray | None, decodings: list[tuple[st
       pseudo-energies ``slope * ln(r + 1) + intercept`` per stacked pair, added to the others;
     - ``probs``: also return the pair probabilities and the ensemble free energy (the partition
       function is computed for ensemble decodings anyway), and the ensemble free energy under
-      Turner 2004 alone (one more partition function when other energies are in play); ``prob_scale`` != 1 reports them for
-      the ensemble at ``prob_scale`` times the thermal energy (ViennaRNA's ``betaScale``, a
-      calibration temperature), while the structure is still decoded at 1.
+      Turner 2004 alone (one more partition function when other energies are in play);
+      ``prob_scale`` != 1 reports them for the ensemble at ``prob_scale`` times the thermal
+      energy (ViennaRNA's ``betaScale``, a calibration temperature), while the structure is
+      still decoded at 1.
     Raises ``ValueError`` when the constraints leave no structure."""
     from .learned import threshknot
     from .structure import parse_dot_bracket, split_pseudoknots, to_dot_bracket
