@@ -100,9 +100,9 @@ class Outputs:
             return Target("stream", real, given)
         folder = real.parent
         if not folder.is_dir():
-            raise OutputError(f"{option} {given}: folder {folder} does not exist")
+            raise OutputError(f"{option} {given}: output folder {folder} does not exist")
         if not os.access(folder, os.W_OK):
-            raise OutputError(f"{option} {given}: folder {folder} is not writable")
+            raise OutputError(f"{option} {given}: output folder {folder} is not writable")
         if real.exists():
             if not (self.overwrite or replaceable):
                 raise OutputError(f"{option} {given}: already exists (pass --overwrite to replace it)")
