@@ -27,7 +27,8 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict:
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt, truncated, or not a torch file at all
-        raise InputError(f"{p}: not a readable rnastruct checkpoint ({type(e).__name__}: {e})") from None
+        # torch's own message runs to several lines of advice about weights_only: one line here
+        raise InputError(f"{p}: not a readable rnastruct checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict) or "kind" not in state or "config" not in state:
         raise InputError(f"{p}: not an rnastruct checkpoint (no kind/config)")
     if kind is not None and state["kind"] != kind:

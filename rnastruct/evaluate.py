@@ -604,6 +604,10 @@ def plot_f1_by_family(df, path: str | os.PathLike, title: str = "") -> None:
         plt.close(fig)
 
 
+#: what ``write_outputs`` writes into its folder
+OUTPUT_FILES = ("per_sequence.csv", "summary.md", "f1_by_length.png", "f1_by_family.png")
+
+
 def write_outputs(df, out_dir: str | os.PathLike, markdown: str) -> list[Path]:
     """``per_sequence.csv``, ``summary.md``, ``f1_by_length.png``, ``f1_by_family.png`` in
     ``out_dir`` (created if its parent exists), each written atomically."""
@@ -612,7 +616,7 @@ def write_outputs(df, out_dir: str | os.PathLike, markdown: str) -> list[Path]:
         if not out.parent.is_dir():
             raise InputError(f"{out}: parent folder {out.parent} does not exist")
         out.mkdir()
-    paths = [out / "per_sequence.csv", out / "summary.md", out / "f1_by_length.png", out / "f1_by_family.png"]
+    paths = [out / name for name in OUTPUT_FILES]
     with atomic_path(paths[0]) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
     write_text_atomic(paths[1], markdown)

@@ -207,6 +207,9 @@ class Folded(NamedTuple):
     unpaired: np.ndarray | None = None  # [L] each base's probability of being unpaired
     # [K, 3] rows (i, j, p), 0-based i < j, of the pairs with probability >= the cutoff asked for
     bpp: np.ndarray | None = None
+    # with probs: the ensemble free energy under Turner 2004 alone (no learned or SHAPE
+    # pseudo-energies, no pair restriction; the hard constraint and the span limit kept), kcal/mol
+    turner_ensemble_energy: float = float("nan")
 
 
 def fold_soft(seq: str, pair_energy: np.ndarray | None = None, decoding: str = "mfe", gamma: float = 1.0,
@@ -248,7 +251,8 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
       the pairs with probability >= ``bpp_cutoff`` as rows, and the whole ``[L, L]`` map unless
       the span is limited; ``prob_scale`` != 1 reports them for the ensemble at ``prob_scale``
       times the thermal energy (ViennaRNA's ``betaScale``, a calibration temperature), while the
-      structure is still decoded at 1;
+      structure is still decoded at 1; and the ensemble free energy under Turner 2004 alone (one
+      more partition function when other energies are in play);
     - ``max_bp_span``: no pair ``(i, j)`` with ``j - i`` above it, as RNAfold's ``--maxBPspan``;
     - ``on_stage``: called with the name of each stage as it starts (progress on long sequences).
     Raises ``ValueError`` when the constraints leave no structure."""
@@ -307,6 +311,13 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
         reported = reported if span is None else None
     stage("decoding")
     plain = compound(seq)
+    g_turner = float("nan")
+    if probs:
+        g_turner = g
+        if pair_energy is not None or shape is not None or allowed is not None or prob_scale != 1.0:
+            physical = compound(seq, constraint=constraint, max_bp_span=span)  # the partition function, no probabilities
+            physical.exp_params_rescale(physical.mfe()[1])
+            g_turner = float(physical.pf()[1])
     out = []
     for decoding, gamma, threshold in decodings:
         if decoding == "mfe":
@@ -324,7 +335,7 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
             raise ValueError(f"unknown decoding {decoding!r}")
         nested = split_pseudoknots(pairs)[0]
         energy = round(float(plain.eval_structure(to_dot_bracket(nested, L))), 2)
-        out.append(Folded(pairs, energy, g, reported if probs else None, unpaired, report_rows))
+        out.append(Folded(pairs, energy, g, reported if probs else None, unpaired, report_rows, g_turner))
     return out
 
 
@@ -405,21 +416,6 @@ def pair_probabilities(seq: str, pair_energy: np.ndarray | None = None,
     (kcal/mol)."""
     f = fold_full(seq, pair_energy, [("mfe", 1.0, 0.3)], probs=True, prob_scale=prob_scale)[0]
     return f.probs, f.ensemble_energy
-
-
-def svg_drawing(seq: str, structure: str, path) -> None:
-    """ViennaRNA's drawing of ``structure`` as an SVG file at ``path``, in the RNApuzzler layout
-    (no crossing arms, where the default layout crosses them on long RNAs). Pseudoknot brackets
-    are drawn as unpaired."""
-    nested = "".join(c if c in "()" else "." for c in structure)
-    old = RNA.cvar.rna_plot_type
-    RNA.cvar.rna_plot_type = RNA.PLOT_TYPE_PUZZLER
-    try:
-        ok = RNA.svg_rna_plot(seq, nested, str(path))
-    finally:
-        RNA.cvar.rna_plot_type = old
-    if not ok:
-        raise RuntimeError(f"ViennaRNA could not draw {path}")
 
 
 def thermal_energy(temperature: float = 37.0) -> float:

@@ -56,10 +56,12 @@ class FoldEnergy:
 
         if self.decoding not in DECODINGS:
             raise InputError(f"unknown decoding {self.decoding!r}: expected one of {', '.join(DECODINGS)}")
-        if not (self.weight >= 0 and self.s2_weight >= 0 and self.gamma > 0 and 0 < self.threshold <= 1
-                and self.prob_scale > 0):
-            raise InputError(f"weight and s2_weight must be >= 0, gamma > 0 and threshold in (0, 1]; got "
-                             f"{self.weight}, {self.s2_weight}, {self.gamma}, {self.threshold}")
+        # each named by itself: a user who set gamma must not read about weights they never set
+        for name, ok, want in (("weight", self.weight >= 0, ">= 0"), ("s2_weight", self.s2_weight >= 0, ">= 0"),
+                               ("gamma", self.gamma > 0, "> 0"), ("threshold", 0 < self.threshold <= 1, "in (0, 1]"),
+                               ("prob_scale", self.prob_scale > 0, "> 0")):
+            if not ok:
+                raise InputError(f"{name} must be {want}, got {getattr(self, name)}")
 
     def pair_energies(self, logits: np.ndarray, seq: str) -> np.ndarray:
         """Pair logits ``[L, L]`` -> pseudo-energies ``[L, L]`` float64 (kcal/mol): ``-weight *

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -444,110 +445,352 @@ def pixels_figure(seq: str, probs: dict, pairs: np.ndarray, proposed: dict | Non
 
 
 # ---------------------------------------------------------------------------------------------
-# predictions: a structure drawn by ViennaRNA, its pair map with the boxes, the dot plot
+# predictions, legible at any length: the dot plot (pair probabilities and the structure), the
+# drawing of the structure, the pair map with the structure's boxes
+#
+# - Dot plot (``dot_plot_figure``): pair probabilities in the upper right triangle, coloured on
+#   one scale with a colour bar, the predicted structure in the lower left one, axes in
+#   nucleotides. Up to ``VECTOR_MAX_NT`` nt each pair is a square of its own (vector); longer
+#   RNAs are rasterised on a grid of at most ``RASTER_MAX_BINS`` bins a side, each showing the
+#   most probable pair in it, so that a 3,000-nt RNA's helices stay visible where squares
+#   smaller than a pixel would vanish.
+# - Drawing (``structure_figure``): ViennaRNA's layout of the nested structure (``layout``):
+#   NAView, RNAplot's default, unless its bases lack room (near or on top of each other, or
+#   crossing backbone), and then RNApuzzler, built to avoid exactly that. Bases are letters up
+#   to ``LETTERS_MAX_NT`` nt, dots beyond; the title is wrapped to the figure's width.
+# - Boxes (``boxes_figure``): the pair map with the structure's stems and loops.
 
-def structure_svg(seq: str, structure: str, path, title: str | None = None) -> None:
-    """ViennaRNA's drawing of ``structure`` (``folding.svg_drawing``: RNApuzzler layout) as an
-    SVG file at ``path``, with 5' and 3' marks and ``title`` above it."""
-    import re
-
-    from .folding import svg_drawing
-
-    svg_drawing(seq, structure, path)
-    text = open(path, encoding="utf-8").read()
-    xy = [(float(x), float(y)) for x, y in re.findall(r'class="nucleotide" x="([-\d.]+)" y="([-\d.]+)"', text)]
-    scale = re.search(r'scale\(([\d.]+)', text)
-    size = 12 / float(scale.group(1)) if scale else 12  # 12 px on the page, in the drawing's units
-    marks = [f'<text x="{x - size:.1f}" y="{y - size / 2:.1f}" font-family="Helvetica" font-size="{size:.1f}" '
-             f'font-weight="bold" fill="#b00">{label}</text>'
-             for (x, y), label in ((xy[0], "5'"), (xy[-1], "3'"))] if xy else []
-    end = text.rfind("</g>")  # inside the drawing's scaled group, where the nucleotides are
-    if end >= 0:
-        text = text[:end] + "\n".join(marks) + "\n" + text[end:]
-    if title:
-        safe = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        width = re.search(r'<svg[^>]*width="(\d+)', text)
-        font = min(14.0, 1.9 * int(width.group(1)) / max(len(title), 1)) if width else 12.0
-        text = text.replace("</svg>", f'<text x="6" y="16" font-family="Helvetica" font-size="{font:.1f}">{safe}</text>\n</svg>')
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+VECTOR_MAX_NT = 300
+RASTER_MAX_BINS = 350  # about 2 screen pixels a bin at 110-120 dpi: a helix stays a visible line
+LETTERS_MAX_NT = 250
+#: the marks of the bases are this many backbone steps across (less where the layout leaves
+#: less room: they never touch)
+BASE_SIZE = 0.8
+#: what counts as an overlap: two bases closer than this many backbone steps
+MIN_BASE_DISTANCE = 0.5
+PROBABILITY_CMAP = "Blues"  # near white at p ~ 0: the many improbable pairs recede
+STRUCTURE_COLOUR = "tab:red"
 
 
-def draw(r: Result, stem: Path) -> None:
-    """``stem.svg``: ViennaRNA's drawing of the structure; ``stem.png``: the pair map with the
-    chosen boxes (box convention of ``rnastruct.boxes``)."""
+def _figure(width: float, height: float) -> "Figure":
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _title(fig: "Figure", lines: list[str], width_in: float) -> None:
+    """A title wrapped to the figure's width (about 95 characters of 'small' text per 7 in)."""
+    chars = max(30, int(13.5 * width_in))
+    wrapped = "\n".join(textwrap.fill(line, chars) for line in lines)
+    fig.suptitle(wrapped, fontsize="medium")
+
+
+def short_name(name: str, limit: int = 40) -> str:
+    return name if len(name) <= limit else name[:limit - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------
+# dot plot
+
+
+def dot_plot_figure(name: str, seq: str, bpp: np.ndarray, pairs: np.ndarray, subtitle: str = "") -> "Figure":
+    """Pair probabilities ``bpp`` (rows ``i, j, p``, 0-based ``i < j``) above the diagonal, the
+    structure's ``pairs`` ``[P, 2]`` below it, on axes in nucleotides (1-based), with a colour
+    bar for the probability. ``subtitle``: a line under the title (the energies)."""
+    from matplotlib.colors import Normalize
+
+    L = len(seq)
+    fig = _figure(7.2, 6.6)
+    ax = fig.add_subplot()
+    norm = Normalize(0, 1)
+    bpp = np.asarray(bpp, dtype=np.float64).reshape(-1, 3)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if L <= VECTOR_MAX_NT:
+        from matplotlib.collections import PatchCollection
+        from matplotlib.patches import Rectangle
+
+        # position k (0-based) spans k + 0.5 .. k + 1.5 on the 1-based axes
+        upper = PatchCollection([Rectangle((j + 0.5, i + 0.5), 1, 1) for i, j, _ in bpp],
+                                cmap=PROBABILITY_CMAP, norm=norm, edgecolor="none")
+        upper.set_array(bpp[:, 2])
+        ax.add_collection(upper)
+        ax.add_collection(PatchCollection([Rectangle((i + 0.5, j + 0.5), 1, 1) for i, j in pairs],
+                                          facecolor=STRUCTURE_COLOUR, edgecolor="none"))
+        mappable, how = upper, ""
+    else:
+        b = int(np.ceil(L / RASTER_MAX_BINS))  # nt per bin
+        n = int(np.ceil(L / b))
+        prob = np.zeros((n, n))
+        i, j = bpp[:, 0].astype(np.int64) // b, bpp[:, 1].astype(np.int64) // b
+        np.maximum.at(prob, (i, j), bpp[:, 2])  # the most probable pair of each bin
+        prob = np.ma.masked_where(np.tril(np.ones((n, n), bool)) | (prob <= 0), prob)
+        extent = (0.5, n * b + 0.5, n * b + 0.5, 0.5)
+        mappable = ax.imshow(prob, cmap=PROBABILITY_CMAP, norm=norm, extent=extent, interpolation="nearest")
+        # the structure's pairs as dots of a fixed size on the page (a pixel each would vanish),
+        # rasterised with the rest
+        ax.scatter(pairs[:, 0] + 1, pairs[:, 1] + 1, s=1.5, c=STRUCTURE_COLOUR, marker="s", linewidths=0,
+                   rasterized=True)
+        how = f"{b} nt per pixel, each its most probable pair" if b > 1 else "rasterised"
+    ax.plot([0.5, L + 0.5], [0.5, L + 0.5], color="0.75", linewidth=0.5)
+    ax.set_xlim(0.5, L + 0.5)
+    ax.set_ylim(L + 0.5, 0.5)
+    ax.set_aspect("equal")
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("position j (nt)")
+    ax.set_ylabel("position i (nt)")
+    ax.text(0.97, 0.03, "predicted structure", transform=ax.transAxes, ha="right", va="bottom",
+            color=STRUCTURE_COLOUR, fontsize="small")
+    ax.text(0.03, 0.97, "pair probabilities", transform=ax.transAxes, ha="left", va="top", fontsize="small")
+    bar = fig.colorbar(mappable, ax=ax, shrink=0.75, pad=0.02)
+    bar.set_label("pair probability")
+    lines = [f"{short_name(name)}: {L:,} nt, {len(pairs):,} pairs; pair probabilities above the diagonal"
+             + (f" ({how})" if how else "") + ", the predicted structure below"]
+    if subtitle:
+        lines.append(subtitle)
+    _title(fig, lines, 7.2)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# drawing
+
+
+def layout(structure: str, kind: str = "auto") -> tuple[np.ndarray, str]:
+    """ViennaRNA's coordinates of the nested part of ``structure`` -> (``[L, 2]``, the layout's
+    name). ``kind``: "naview", "puzzler", "turtle", "simple", or "auto": NAView, RNAplot's
+    default, when its bases have room for their marks (``clearance`` >= ``BASE_SIZE``), else
+    RNApuzzler, built to avoid overlaps, else the one of the three with the most room (RNApuzzler
+    leaves near-contacts in some long RNAs; the marks are then drawn smaller, never touching)."""
+    import RNA
+
+    nested = "".join(c if c in "()" else "." for c in structure)
+    kinds = {"simple": RNA.PLOT_TYPE_SIMPLE, "naview": RNA.PLOT_TYPE_NAVIEW, "turtle": RNA.PLOT_TYPE_TURTLE,
+             "puzzler": RNA.PLOT_TYPE_PUZZLER}
+    order = ["naview", "puzzler", "turtle"] if kind == "auto" else [kind]
+    old = RNA.cvar.rna_plot_type
+    tried = []
+    try:
+        for name in order:
+            RNA.cvar.rna_plot_type = kinds[name]
+            c = RNA.get_xy_coordinates(nested)
+            xy = np.array([(c.get(k).X, c.get(k).Y) for k in range(len(nested))], dtype=np.float64)  # [L, 2]
+            room = clearance(xy)
+            if room >= BASE_SIZE or len(order) == 1:
+                return xy, name
+            tried.append((room, name, xy))
+    finally:
+        RNA.cvar.rna_plot_type = old
+    room, name, xy = max(tried, key=lambda t: t[0])
+    return xy, name
+
+
+def clearance(xy: np.ndarray) -> float:
+    """The room a drawing leaves its bases: the smallest distance between two bases that are not
+    neighbours, in backbone steps (the median distance between neighbours); 0 when two backbone
+    segments cross. Infinite for fewer than 3 bases."""
+    xy = np.asarray(xy, dtype=np.float64)
+    L = len(xy)
+    if L < 3:
+        return float("inf")
+    step = float(np.median(np.linalg.norm(np.diff(xy, axis=0), axis=1)))
+    if not np.isfinite(xy).all() or step <= 0:
+        return 0.0
+    # backbone segments (k, k+1): proper crossings of non-adjacent segments
+    a, b = xy[:-1], xy[1:]  # [S, 2]
+
+    def orient(p, q, r):
+        return np.sign((q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0]))
+
+    S = len(a)
+    for lo in range(0, S, 512):
+        pa, pb = a[lo:lo + 512, None, :], b[lo:lo + 512, None, :]  # [B, 1, 2]
+        qa, qb = a[None, :, :], b[None, :, :]  # [1, S, 2]
+        cross = (orient(pa, pb, qa) * orient(pa, pb, qb) < 0) & (orient(qa, qb, pa) * orient(qa, qb, pb) < 0)
+        rows = np.arange(lo, min(lo + 512, S))[:, None]
+        cross[np.abs(rows - np.arange(S)[None, :]) <= 1] = False
+        if cross.any():
+            return 0.0
+    # bases: every pair but neighbours, in blocks of rows (memory stays small for long RNAs)
+    least = np.inf
+    for lo in range(0, L, 512):
+        d = np.linalg.norm(xy[lo:lo + 512, None, :] - xy[None, :, :], axis=2)  # [B, L]
+        rows = np.arange(lo, min(lo + 512, L))[:, None]
+        d[np.abs(rows - np.arange(L)[None, :]) <= 1] = np.inf
+        least = min(least, float(d.min()))
+    return least / step
+
+
+def overlaps(xy: np.ndarray) -> bool:
+    """Does a drawing overlap itself: crossing backbone, or two bases closer than
+    ``MIN_BASE_DISTANCE`` backbone steps (too close for their marks to be told apart)?"""
+    return clearance(xy) < MIN_BASE_DISTANCE
+
+
+BASE_COLOURS = {"A": "#2c7bb6", "C": "#1a9641", "G": "#d7191c", "U": "#fdae61", "N": "0.5"}
+
+
+def structure_figure(name: str, seq: str, structure: str, subtitle: str = "", kind: str = "auto") -> "Figure":
+    """The drawing of ``structure`` (dot-bracket; pseudoknot brackets are drawn unpaired) in
+    ViennaRNA's layout (``layout``): backbone, base pairs, bases (letters up to
+    ``LETTERS_MAX_NT`` nt, coloured dots beyond), 5' and 3' ends, every 10th/50th/100th
+    position numbered; the layout's name and ``subtitle`` (the energies) in a title that fits."""
+    from matplotlib.collections import LineCollection
+
+    from .structure import parse_dot_bracket
+
+    nested = "".join(c if c in "()" else "." for c in structure)
+    L = len(seq)
+    xy, used = layout(nested, kind)
+    span = np.ptp(xy, axis=0) + 1e-9
+    width = 6.5 if L <= 200 else 9.0
+    height = float(np.clip(width * span[1] / span[0], 3.5, 11.0))
+    fig = _figure(width, height + 0.9)
+    ax = fig.add_subplot()
+    ax.set_aspect("equal")
+    ax.axis("off")
+    step = float(np.median(np.linalg.norm(np.diff(xy, axis=0), axis=1))) if L > 1 else 1.0
+    ax.add_collection(LineCollection([xy], colors="0.55",
+                                     linewidths=0.8 if L <= LETTERS_MAX_NT else 0.5, zorder=1))
+    pairs = parse_dot_bracket(nested)
+    if len(pairs):
+        ax.add_collection(LineCollection(xy[pairs], colors="0.25", linewidths=1.2 if L <= LETTERS_MAX_NT else 0.6,
+                                         zorder=1))
+    # marker size in points: about 0.8 backbone steps, from the axes' scale once limits are set
+    pad = 2.5 * step
+    ax.set_xlim(xy[:, 0].min() - pad, xy[:, 0].max() + pad)
+    ax.set_ylim(xy[:, 1].max() + pad, xy[:, 1].min() - pad)  # ViennaRNA's y grows downwards
+    fig.canvas.draw()  # the axes' final size, for the marker scale
+    bbox = ax.get_window_extent()
+    points_per_unit = min(bbox.width / (2 * pad + span[0]), bbox.height / (2 * pad + span[1])) * 72 / fig.dpi
+    size = max(0.8, min(BASE_SIZE, 0.9 * clearance(xy)) * step * points_per_unit)
+    colours = [BASE_COLOURS.get(c, "0.5") for c in seq]
+    if L <= LETTERS_MAX_NT:
+        ax.scatter(xy[:, 0], xy[:, 1], s=size ** 2, c="white", edgecolors=colours, linewidths=0.8, zorder=2)
+        for (x, y), c, col in zip(xy, seq, colours):
+            ax.text(x, y, c, ha="center", va="center", fontsize=max(3.0, 0.55 * size), color=col,
+                    zorder=3, fontweight="bold")
+    else:
+        ax.scatter(xy[:, 0], xy[:, 1], s=size ** 2, c=colours, linewidths=0, zorder=2)
+    every = 10 if L <= 200 else 50 if L <= 600 else 100
+    marks = [(0, "5'"), *((k, str(k + 1)) for k in range(every - 1, L - 1, every)), (L - 1, "3'")]
+    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    around = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # [16, 2]
+    taken = xy
+    for k, label in marks:
+        # of 16 spots 1.3 steps around the base, the one nearest the way out (away from the
+        # nearest bases) that is clear of every base and label; else the clearest
+        spots = xy[k] + 1.3 * step * around  # [16, 2]
+        room = np.linalg.norm(spots[:, None, :] - taken[None, :, :], axis=2).min(axis=1)  # [16]
+        near = xy[np.argsort(np.linalg.norm(xy - xy[k], axis=1))[1:9]]
+        outward = around @ (xy[k] - near.mean(axis=0))  # [16], larger = more outward
+        clear = np.flatnonzero(room >= 0.9 * step)
+        spot = spots[clear[np.argmax(outward[clear])]] if len(clear) else spots[int(np.argmax(room))]
+        taken = np.vstack([taken, spot])
+        if "'" not in label:  # a tick from the base to its number
+            u = (spot - xy[k]) / (np.linalg.norm(spot - xy[k]) + 1e-9)
+            ax.plot(*np.stack([xy[k] + 0.5 * step * u, spot - 0.45 * step * u]).T, color="0.6", linewidth=0.5,
+                    zorder=1)
+        ax.text(*spot, label, ha="center", va="center", fontsize=6.5 if L <= 600 else 5.5,
+                color="#b00" if label in ("5'", "3'") else "0.2", fontweight="bold" if "'" in label else "normal",
+                zorder=4)
+    from matplotlib.lines import Line2D
+
+    ax.legend(handles=[Line2D([], [], marker="o", linestyle="none", color=BASE_COLOURS[b], label=b) for b in "ACGU"],
+              loc="lower right", ncols=4, fontsize="x-small", frameon=False, handletextpad=0.1, columnspacing=0.8)
+    lines = [f"{short_name(name)}: {L:,} nt, {len(pairs):,} pairs ({_LAYOUT_NAMES[used]} layout)"]
+    if subtitle:
+        lines.append(subtitle)
+    _title(fig, lines, width)
+    return fig
+
+
+_LAYOUT_NAMES = {"naview": "NAView", "puzzler": "RNApuzzler", "turtle": "RNAturtle", "simple": "simple"}
+
+
+# ---------------------------------------------------------------------------------------------
+# boxes
+
+
+def boxes_figure(name: str, seq: str, pairs: np.ndarray, boxes, subtitle: str = "") -> "Figure":
+    """The pair map (canonical pairs grey, row i, column j) with the structure's pairs and its
+    boxes (box convention of ``rnastruct.boxes``)."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
 
-    from .predictor.outputs import with_suffix
     from .structure import canonical_map
 
-    with atomic_path(with_suffix(stem, ".svg"), suffix=".svg") as tmp:
-        structure_svg(r.seq, r.structure, tmp, title=f"{r.name} ({len(r.seq)} nt, {len(r.pairs)} pairs, "
-                                                     f"{r.energy:.2f} kcal/mol)")
-    L = len(r.seq)
-    fig = Figure(figsize=(5, 5), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = _figure(5.5, 5.8)
     ax = fig.add_subplot()
-    ax.imshow(np.triu(canonical_map(r.seq), 1), cmap="Greys", vmin=0, vmax=3, interpolation="nearest")
-    for b in r.boxes:
+    ax.imshow(np.triu(canonical_map(seq), 1), cmap="Greys", vmin=0, vmax=3, interpolation="nearest")
+    for b in boxes:
         ax.add_patch(Rectangle((b.bb_y - b.siz_y + 0.5, b.bb_x - 0.5), b.siz_y, b.siz_x, fill=False,
-                               edgecolor=BOX_COLOURS[b.type], linewidth=1.5, label=b.type))
-    if len(r.pairs):
-        ax.plot(r.pairs[:, 1], r.pairs[:, 0], "k.", markersize=3, label="base pair")
-    handles = [Patch(facecolor="none", edgecolor=BOX_COLOURS[t], label={"stem": "stem", "iloop": "internal loop / bulge",
-                                                                         "hloop": "hairpin loop"}[t])
-               for t in ("stem", "iloop", "hloop")]
+                               edgecolor=BOX_COLOURS[b.type], linewidth=1.5))
+    pairs = np.asarray(pairs).reshape(-1, 2)
+    if len(pairs):
+        ax.plot(pairs[:, 1], pairs[:, 0], "k.", markersize=3)
+    labels = {"stem": "stem", "iloop": "internal loop / bulge", "hloop": "hairpin loop"}
+    handles = [Patch(facecolor="none", edgecolor=BOX_COLOURS[t], label=labels[t]) for t in labels]
     handles += [Line2D([], [], color="k", marker=".", linestyle="none", label="base pair"),
                 Patch(facecolor="0.6", label="canonical pair possible")]
     ax.legend(handles=handles, loc="lower left", fontsize="x-small", framealpha=0.9)
-    ax.set_xlabel("j (nt)")
-    ax.set_ylabel("i (nt)")
-    short = r.name if len(r.name) <= 40 else r.name[:39] + "…"
-    ax.set_title(f"{short}: {L} nt, {len(r.pairs)} pairs, {r.energy:.2f} kcal/mol\n"
-                 "pair map (row i, column j) with the structure's boxes", fontsize="small")
-    save_png(fig, with_suffix(stem, ".png"))
+    ax.set_xlabel("j (nt, 0-based)")
+    ax.set_ylabel("i (nt, 0-based)")
+    lines = [f"{short_name(name)}: {len(seq):,} nt, {len(pairs):,} pairs; pair map (row i, column j) with the "
+             "structure's boxes"]
+    if subtitle:
+        lines.append(subtitle)
+    _title(fig, lines, 5.5)
+    return fig
 
 
-def dot_plot(r: Result, stem: Path) -> None:
-    """``stem.dp.png`` and ``stem.dp.svg``: RNAfold's dot plot layout, each pair's probability as
-    a square (side proportional to its square root) in the upper triangle, the predicted
-    structure's pairs in the lower one."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import PatchCollection
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
+def energy_line(r, ensemble: bool = False) -> str:
+    """A result's energies, each named for what it is (kcal/mol): the structure's Turner 2004
+    free energy, its learned pseudo-energy, its S2 score, and with ``ensemble`` the ensemble
+    free energies under the model and under Turner 2004 alone."""
+    parts = [f"structure: Turner 2004 {r.energy:.2f} kcal/mol"]
+    if np.isfinite(getattr(r, "learned_energy", np.nan)):
+        parts[-1] += f", learned pseudo-energy {r.learned_energy:+.2f}"
+    if np.isfinite(getattr(r, "score", np.nan)):
+        parts[-1] += f", S2 score {r.score:.2f} (log-odds)"
+    if ensemble and np.isfinite(getattr(r, "ensemble_energy", np.nan)):
+        g_model, g_turner = r.ensemble_energy, getattr(r, "turner_ensemble_energy", np.nan)
+        if np.isfinite(g_turner) and abs(g_turner - g_model) > 1e-6:
+            parts.append(f"ensemble: {g_model:.2f} under the model (Turner 2004 + learned), "
+                         f"{g_turner:.2f} under Turner 2004 alone")
+        else:
+            parts.append(f"ensemble: {g_model:.2f} (Turner 2004)")
+    return "; ".join(parts)
 
+
+def save_figure(fig: "Figure", path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Write ``fig`` atomically, in the format its suffix names (``.png``, ``.svg``)."""
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        fig.savefig(tmp, format=path.suffix[1:], dpi=dpi)
+    return path
+
+
+def draw(r: "Result", stem: Path) -> None:
+    """``stem.svg``: the drawing of the structure (``structure_figure``); ``stem.png``: the pair
+    map with the chosen boxes (``boxes_figure``)."""
     from .predictor.outputs import with_suffix
 
-    L = len(r.seq)
-    fig = Figure(figsize=(6, 6), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    squares = []
-    for i, j, p in r.bpp:
-        side = float(np.sqrt(p))
-        squares.append(Rectangle((j + 0.5 - side / 2, i + 0.5 - side / 2), side, side))  # x = column j, y = row i
-    ax.add_collection(PatchCollection(squares, facecolor="black", edgecolor="none"))
-    ax.add_collection(PatchCollection([Rectangle((i, j), 1, 1) for i, j in r.pairs.tolist()],
-                                      facecolor="tab:red", edgecolor="none"))
-    ax.plot([0, L], [0, L], color="0.6", linewidth=0.5)
-    ax.set_xlim(0, L)
-    ax.set_ylim(L, 0)
-    ax.set_aspect("equal")
-    ax.xaxis.tick_top()
-    ax.set_xlabel("position (nt)")
-    ax.set_ylabel("position (nt)")
-    short = r.name if len(r.name) <= 40 else r.name[:39] + "…"
-    ax.set_title(f"{short} ({L} nt): pair probabilities (upper right, square side ~ sqrt p), "
-                 f"predicted structure (lower left, red); ensemble {r.ensemble_energy:.2f} kcal/mol",
-                 fontsize="small", wrap=True)
+    save_figure(structure_figure(r.name, r.seq, r.structure, energy_line(r)), with_suffix(stem, ".svg"))
+    save_figure(boxes_figure(r.name, r.seq, r.pairs, r.boxes, energy_line(r)), with_suffix(stem, ".png"))
+
+
+def dot_plot(r: "Result", stem: Path) -> None:
+    """``stem.dp.png`` and ``stem.dp.svg``: the pair probabilities and the structure
+    (``dot_plot_figure``), titled with the energies."""
+    from .predictor.outputs import with_suffix
+
+    fig = dot_plot_figure(r.name, r.seq, r.bpp, r.pairs, energy_line(r, ensemble=True))
     for suffix in (".png", ".svg"):
-        path = with_suffix(stem, ".dp" + suffix)
-        with atomic_path(path, suffix=suffix) as tmp:
-            fig.savefig(tmp, format=suffix[1:], dpi=120)
+        save_figure(fig, with_suffix(stem, ".dp" + suffix))
 
 
 def reliability_figure(summary: dict) -> Figure:

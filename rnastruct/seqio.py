@@ -43,7 +43,9 @@ class Record(NamedTuple):
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
 
-    A missing or unwritable folder raises ``InputError`` naming it before any work is done.
+    A missing or unwritable folder raises ``InputError`` naming it before any work is done; an
+    ``OSError`` in the block (a full disk) one naming ``path``. The content is fsynced before
+    the rename.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -60,7 +62,15 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
+        # on disk before the rename, so that a crash leaves the old file or the new one, whole
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a permission: one line naming the file
+        raise InputError(f"{path}: cannot write ({e.strerror or e})") from None
     finally:
         tmp.unlink(missing_ok=True)
 

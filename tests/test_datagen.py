@@ -289,7 +289,7 @@ def test_bad_runs_are_clear_errors_with_no_output(human, tmp_path):
         (["--fasta", fa, "--length", "40", "--num-seq", "5", "--min-pairs", "1000"],
          "no segment passed the filters"),
         (["--fasta", tmp_path / "missing.fa", "--length", "40"], "missing.fa: no such file"),
-        (["--fasta", fa, "--length", "abc"], "length must be N or MIN-MAX"),
+        (["--fasta", fa, "--length", "abc"], "argument --length: expected N or MIN-MAX"),
         (["--genome", human / "GRCh38_chr9_1-1000000.fa", "--length", "40"], "--genome needs --gtf"),
     ]
     for args, message in cases:

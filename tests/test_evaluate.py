@@ -229,7 +229,7 @@ def test_run_writes_csv_markdown_and_plots(tmp_path, capsys):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the option reaches the scores: dropping the reference pseudoknot makes tRNA_pk perfect
     assert ev_cli.run(parse(["--pred", preds["ct"], "--ref", refs["bpseq_dir"], "--out", out,
-                         "--pseudoknots", "drop-ref"])) == 0
+                         "--pseudoknots", "drop-ref", "--overwrite"])) == 0
     rows = {r["id"]: r for r in csv.DictReader(open(out / "per_sequence.csv"))}
     assert float(rows["tRNA_pk"]["f1"]) == 1.0 and int(rows["tRNA_pk"]["dropped_ref"]) == 2
 

@@ -142,7 +142,11 @@ def test_cli_bpp_constraint_and_shape(tmp_path):
     rec = json.loads(out.read_text())[0]
     fc, _, g = _vienna(seq, constraint=con)
     assert constraint_violation(con, np.array(rec["pairs"])) == ""
-    assert rec["ensemble_energy"] == pytest.approx(g, abs=1e-3)
+    # Turner alone: the model's ensemble is Turner's
+    assert rec["ensemble_energy_model"] == pytest.approx(g, abs=1e-3)
+    assert rec["ensemble_energy_turner"] == pytest.approx(g, abs=1e-3)
+    assert rec["turner_energy"] == pytest.approx(fc.eval_structure(rec["structure"]), abs=0.006)
+    assert rec["learned_energy"] is None and rec["s2_score"] is None
     assert rec["structure"] == fc.MEA(1.0)[0]
     P = np.triu(np.asarray(fc.bpp())[1:, 1:], 1)
     assert rec["unpaired_probability"] == pytest.approx(1 - P.sum(0) - P.sum(1), abs=1e-5)

@@ -34,7 +34,9 @@ def test_gzip_fasta_is_read_and_other_compression_is_named(tmp_path):
 
 
 def test_s2_with_a_decoder_that_does_not_read_it_is_an_error():
-    r = run_cli("predict", "GGGGAAAACCCC", "--s2", "whatever.pt")
+    from rnastruct.predictor.models import FALLBACK_S2
+
+    r = run_cli("predict", "GGGGAAAACCCC", "--s2", FALLBACK_S2)  # a real S2 checkpoint, which fold does not read
     assert r.returncode == 2 and "--decoder boxes only" in r.stderr
 
 
@@ -128,14 +130,20 @@ def test_an_interrupted_run_keeps_nothing_half_written_and_a_rerun_skips_what_it
     whole = tmp_path / "whole.fa"
     r = run_cli("predict", fa, "--model", "turner", "--out", whole, "--decoding", "mea")
     assert out.read_text() == whole.read_text()
-    # other settings: the journal is not used
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not journal.exists() or journal.read_text().count("\n") < 3:
+    # an existing output is kept unless --overwrite
+    r = run_cli(*args[3:])
+    assert r.returncode == 2 and "already exists (pass --overwrite" in r.stderr and out.read_text() == whole.read_text()
+    # other settings: the journal is not used, and the run says so
+    proc = subprocess.Popen(args + ["--overwrite"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 3):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
-    r = run_cli("predict", fa, "--model", "turner", "--out", out, "--decoding", "centroid")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "run the same command again" in err, err
+    r = run_cli("predict", fa, "--model", "turner", "--out", out, "--decoding", "centroid", "--overwrite")
     assert r.returncode == 0 and "already done" not in r.stderr
+    assert "written with other settings (--decoding mea then, centroid now); starting afresh" in r.stderr, r.stderr
     assert os.listdir(tmp_path).count(".out.fa.partial") == 0
 
 
@@ -159,7 +167,8 @@ def test_progress_shows_for_few_records_and_counts_work():
     from rnastruct.predictor.outputs import work
 
     r = run_cli("predict", "GGGGAAAACCCC", "GGGAAAUCCCGCGCAAGCGCUUUGGGAAACCCAAA", "--model", "turner")
-    assert r.returncode == 0 and "predict 2/2 records: 100%" in r.stderr
+    assert r.returncode == 0 and "predict: 2 of 2 records |" in r.stderr and "100% of the work" in r.stderr
+    assert "TqdmWarning" not in r.stderr and "-0" not in r.stderr.split("records |")[-1]  # no negative time left
     # the bar advances by each record's expected work: a 400-nt RNA weighs far more than 20 nt
     assert work(400) / work(20) > (400 / 20) ** 2
 

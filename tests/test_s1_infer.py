@@ -625,7 +625,7 @@ def test_cli_vote_budget_eval(folded_fasta, tmp_path):
     found = [float(c["sens_stem"]) for c in budgets]
     assert found == sorted(found)  # a larger budget never finds fewer
     r = run_cli("prune", "--in", votes, "--out", tmp_path / "bad", "--max-per-nt", "-1")
-    assert r.returncode == 2 and "max_per_nt" in r.stderr and not (tmp_path / "bad").exists()
+    assert r.returncode == 2 and "--max-per-nt" in r.stderr and not (tmp_path / "bad").exists()
 
 
 def test_proposals_from_before_votes_still_read(folded_fasta, tmp_path):
@@ -670,7 +670,7 @@ def test_cli_plot_pixels(tmp_path):
     r = run_cli("plot", "pixels", "--seq", "GGGGAAACCCCAUAGCAAAAGCUAUGG", "--out", out, "--pixel", "1,9")
     assert r.returncode == 0, r.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    r = run_cli("plot", "pixels", "--seq", "GGGGAAACCCC", "--out", out, "--pixel", "9,2")
+    r = run_cli("plot", "pixels", "--seq", "GGGGAAACCCC", "--out", out, "--pixel", "9,2", "--overwrite")
     assert r.returncode == 2 and "upper triangle" in r.stderr
 
 

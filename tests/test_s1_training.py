@@ -333,7 +333,7 @@ def test_bad_checkpoint_and_data_are_clean_errors(tiny_data, tmp_path):
     with pytest.raises(InputError, match="expected rnastruct.s1"):
         model_from_checkpoint(bad)
     r = run_cli("s1-train", "--data", tmp_path / "nope", "--out", tmp_path / "r")
-    assert r.returncode == 2 and "no dataset here" in r.stderr
+    assert r.returncode == 2 and "argument --data" in r.stderr and "nope: no such file or folder" in r.stderr
     r = run_cli("s1-train", "--data", tiny_data, "--out", tmp_path / "r2", "--set", "model.widht=3")
     assert r.returncode == 2 and "unknown key(s) widht" in r.stderr
 

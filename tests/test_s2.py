@@ -147,7 +147,9 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
     r = run_cli("predict", *seqs, "--s2", s2, "--decoder", "boxes")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == ">seq1" and lines[1] == seqs[0] and len(lines) == 6
+    assert lines[0].split()[0] == ">seq1" and lines[1] == seqs[0] and len(lines) == 6
+    # the header names each number: the Turner 2004 energy and the S2 score (log-odds)
+    assert lines[0].split()[1].startswith("turner_energy=") and lines[0].split()[2].startswith("s2_score=")
     for k, seq in enumerate(seqs):
         line = lines[3 * k + 2]  # RNAfold's layout: the structure, then "( -1.20)"
         db, energy = line[:len(seq)], line[len(seq):].strip()
@@ -175,7 +177,9 @@ def test_predict_cli_formats_and_validity(s2_run, tmp_path):
     # bare sequences on stdin, one per line, as RNAfold reads them; a bad one is named
     p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--decoder", "boxes", "--s2", str(s2)],
                        input=f"{seqs[0]}\n\n{seqs[1]}\n", capture_output=True, text=True)
-    assert p.returncode == 0 and p.stdout.startswith(f">seq1\n{seqs[0]}\n") and f">seq2\n{seqs[1]}\n" in p.stdout
+    names = [line.split()[0] for line in p.stdout.splitlines() if line.startswith(">")]  # then the energies
+    assert p.returncode == 0 and names == [">seq1", ">seq2"] and p.stdout.splitlines()[1] == seqs[0]
+    assert p.stdout.splitlines()[4] == seqs[1]
     p = subprocess.run([sys.executable, "-m", "rnastruct", "predict", "--decoder", "boxes", "--s2", str(s2)],
                        input=f"{seqs[0]}\nACG-U\n", capture_output=True, text=True)
     assert p.returncode == 2 and "seq2" in p.stderr and p.stdout == ""
@@ -207,7 +211,8 @@ def test_bundled_models_predict_valid_structures_from_the_api():
         assert box_problems(r.boxes, len(s)) == []
         assert all(r.seq[i] + r.seq[j] in {"AU", "UA", "GC", "CG", "GU", "UG"} for i, j in r.pairs)
     with pytest.raises(InputError, match="invalid base"):
-        rnastruct.predict(["ACGX"])
+        rnastruct.predict(["ACGX"], strict=True)
+    assert rnastruct.predict(["ACGX"])[0].seq == "ACGN"  # the CLI's policy: folded as N
     bundled = REPO / "rnastruct" / "models"
     assert sum(f.stat().st_size for f in bundled.rglob("*") if f.is_file()) < 25e6  # every set, cards too
 

@@ -51,6 +51,7 @@ def test_tune_energy_writes_the_best_grid_point(tmp_path):
     best = rows[1].split("\t")
     assert (float(best[0]), float(best[1]), best[2]) == (chosen["weight"], chosen["offset"], chosen["decoding"])
     assert state["fold_energy_tuning"]["n"] == 4 and _same_weights(state, before)
+    (tmp_path / "ArchiveII.csv").write_text("id,sequence,base_pairs\n")  # refused by its name, not its content
     r = run_cli("tune-energy", "--s1", s1, "--valid", tmp_path / "ArchiveII.csv")
     assert r.returncode == 2 and "validation sets only" in r.stderr
 

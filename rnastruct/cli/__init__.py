@@ -48,8 +48,16 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (``rnastruct CMD: error: argument --x: ...``), as
+    every other error of rnastruct; the usage is one ``--help`` away."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnastruct", description="RNA secondary structure prediction as object detection on the base-pair map.")
+    parser = _Parser(prog="rnastruct", description="RNA secondary structure prediction as object detection on the base-pair map.")
     parser.add_argument("--version", action="version", version=f"rnastruct {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add_args, run, help_text) in COMMANDS.items():
@@ -66,9 +74,28 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"rnastruct {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``rnastruct boxes ... | head``): stop quietly, with the status a
+        # process killed by SIGPIPE has, as other Unix tools do; stdout goes to /dev/null so
+        # that the interpreter's last flush does not fail again
+        _quiet_stdout()
+        return 128 + 13
+    except OSError as e:  # a full disk, a permission, a vanished file: one line naming it
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"rnastruct {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"rnastruct {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _quiet_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _leave_process_group(code: int) -> int:

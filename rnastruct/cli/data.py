@@ -11,6 +11,18 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..seqio import check_out_dir
+from .checks import (NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, PROBABILITY, existing_file, existing_path, number,
+                     shard)
+
+FRACTION = number(float, 0, 1, high_open=True)
+
+
+def length_spec(text: str) -> str:
+    """``--length``: N or MIN-MAX, whole numbers with 1 <= MIN <= MAX."""
+    parts = text.split("-")
+    if len(parts) > 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[0]) <= int(parts[-1]):
+        raise argparse.ArgumentTypeError(f"expected N or MIN-MAX with 1 <= MIN <= MAX, got {text!r}")
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -22,30 +34,30 @@ def add_generate_args(p: argparse.ArgumentParser) -> None:
 
     d = GenerateConfig()
     src = p.add_argument_group("input")
-    src.add_argument("--fasta", help="transcript FASTA (one record per transcript, 5'->3')")
-    src.add_argument("--genome", help="genome FASTA (with --gtf)")
-    src.add_argument("--random", type=int, metavar="N",
+    src.add_argument("--fasta", type=existing_file, help="transcript FASTA (one record per transcript, 5'->3')")
+    src.add_argument("--genome", type=existing_file, help="genome FASTA (with --gtf)")
+    src.add_argument("--random", type=POSITIVE_INT, metavar="N",
                      help="instead of a FASTA: N random sequences (A C G U uniform, from --seed), "
                           "all in the train split")
-    src.add_argument("--gtf", help="exon annotation: gene ids for --fasta, gene/transcript regions for --genome")
+    src.add_argument("--gtf", type=existing_file, help="exon annotation: gene ids for --fasta, gene/transcript regions for --genome")
     src.add_argument("--regions", choices=["gene", "transcript"],
                      help=f"with --genome: gene bodies incl. introns, or spliced transcripts (default {d.regions})")
     src.add_argument("--chroms", nargs="+", metavar="CHR", help="use only these chromosomes")
     src.add_argument("--exclude-chroms", nargs="+", metavar="CHR", help="never use these chromosomes")
     src.add_argument("--soft-mask", choices=["upper", "exclude"],
                      help=f"lower-case (repeat-masked) bases: use them, or reject such segments (default {d.soft_mask})")
-    src.add_argument("--max-n", type=int, help=f"reject segments with more N/ambiguous bases (default {d.max_n})")
+    src.add_argument("--max-n", type=NON_NEGATIVE_INT, help=f"reject segments with more N/ambiguous bases (default {d.max_n})")
     smp = p.add_argument_group("sampling and filters")
-    smp.add_argument("--length", help=f"segment length N, or a range MIN-MAX (default {d.length})")
-    smp.add_argument("--num-seq", type=int, help="segments to keep (default: every candidate)")
+    smp.add_argument("--length", type=length_spec, help=f"segment length N, or a range MIN-MAX (default {d.length})")
+    smp.add_argument("--num-seq", type=POSITIVE_INT, help="segments to keep (default: every candidate)")
     smp.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
-    smp.add_argument("--min-mfe-freq", type=float, help="minimum ensemble frequency of the MFE structure")
-    smp.add_argument("--mfe-freq-ref-length", type=int, metavar="L0",
+    smp.add_argument("--min-mfe-freq", type=PROBABILITY, help="minimum ensemble frequency of the MFE structure")
+    smp.add_argument("--mfe-freq-ref-length", type=POSITIVE_INT, metavar="L0",
                      help="length-aware threshold: min_mfe_freq ** (length / L0)")
-    smp.add_argument("--min-pairs", type=int, help="minimum number of base pairs in the MFE structure")
+    smp.add_argument("--min-pairs", type=NON_NEGATIVE_INT, help="minimum number of base pairs in the MFE structure")
     smp.add_argument("--antisense", action="store_const", const=True,
                      help="also sample the reverse complement of every source")
-    smp.add_argument("--tilings", type=int,
+    smp.add_argument("--tilings", type=POSITIVE_INT,
                      help="independent tilings per gene (default 1); more give overlapping windows")
     smp.add_argument("--no-ens-div", dest="ens_div", action="store_const", const=False,
                      help="skip the ensemble diversity (and the base-pair probability pass it needs)")
@@ -53,21 +65,21 @@ def add_generate_args(p: argparse.ArgumentParser) -> None:
                      help="keep segments whose sequence was already sampled")
     spl = p.add_argument_group("splits (a gene or chromosome is in exactly one split)")
     spl.add_argument("--split-by", choices=["gene", "chrom", "none"], help=f"default {d.split_by}")
-    spl.add_argument("--valid-frac", type=float, help=f"share of genes in valid (default {d.valid_frac})")
-    spl.add_argument("--test-frac", type=float, help=f"share of genes in test (default {d.test_frac})")
+    spl.add_argument("--valid-frac", type=FRACTION, help=f"share of genes in valid (default {d.valid_frac})")
+    spl.add_argument("--test-frac", type=FRACTION, help=f"share of genes in test (default {d.test_frac})")
     spl.add_argument("--valid-chroms", nargs="+", metavar="CHR")
     spl.add_argument("--test-chroms", nargs="+", metavar="CHR", help="default chr1, as the original")
     spl.add_argument("--split-seed", type=int)
     spl.add_argument("--only-splits", nargs="+", choices=["train", "valid", "test"],
                      help="sample only the genes of these splits (e.g. a held-out test set)")
     run = p.add_argument_group("running")
-    run.add_argument("--workers", type=int, help="folding processes (default: every available core)")
-    run.add_argument("--shard", type=int, help="make shard K of --num-shards (join them with rnastruct merge)")
-    run.add_argument("--num-shards", type=int)
-    p.add_argument("--config", help="YAML file with any of the options above (flags override it)")
+    run.add_argument("--workers", type=POSITIVE_INT, help="folding processes (default: every available core)")
+    run.add_argument("--shard", type=NON_NEGATIVE_INT, help="make shard K of --num-shards (join them with rnastruct merge)")
+    run.add_argument("--num-shards", type=POSITIVE_INT)
+    p.add_argument("--config", type=existing_file, help="YAML file with any of the options above (flags override it)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--out", required=True, help="output folder: segments.parquet + manifest.json")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--overwrite", "--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -76,6 +88,7 @@ def run_generate(args) -> int:
     from ..datagen import GenerateConfig, generate
     from ..seqio import write_dataset
 
+    shard(args, "candidates")
     fields = {f.name for f in dataclasses.fields(GenerateConfig)}
     overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     cfg = load_config(GenerateConfig, args.config, overrides, args.set)
@@ -97,21 +110,49 @@ def run_generate(args) -> int:
 def add_merge_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="shard folders written by rnastruct generate or s1-infer with "
                                              "--shard, or the --out files of rnastruct predict --shard")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True,
+                   help="where the merged result goes: a dataset folder (generate or s1-infer shards), or "
+                        "a file (predict parts; - for standard output)")
     p.add_argument("--allow-partial", action="store_true", help="merge even if some shards are missing")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", "--force", action="store_true", help="replace --out if it exists")
+
+
+def _merge_kind(inputs: list[str]) -> str:
+    """"predict" (parts of predict --shard, each a file with its .shard.json) or "dataset"
+    (shard folders) -> which; errors name the input that is neither, or missing."""
+    from ..predictor.outputs import SHARD_SUFFIX, is_predict_shard
+
+    for path in inputs:
+        if not Path(path).exists():
+            raise InputError(f"{path}: no such file or folder")
+    predict = [is_predict_shard(p) for p in inputs]
+    if any(predict):
+        for path, ok in zip(inputs, predict):
+            if not ok:
+                raise InputError(f"{path}: not a part of a sharded rnastruct predict: its manifest "
+                                 f"{Path(path).name}{SHARD_SUFFIX} is missing (the other inputs are parts)")
+        return "predict"
+    for path in inputs:
+        p = Path(path)
+        if p.is_file() and p.suffix != ".parquet":
+            raise InputError(f"{path}: neither a shard folder (generate, s1-infer) nor a part of a sharded "
+                             f"predict (no {p.name}{SHARD_SUFFIX} beside it)")
+    return "dataset"
 
 
 def run_merge(args) -> int:
     from ..datagen import merge
     from ..seqio import read_table, write_dataset
 
-    from ..predictor.outputs import is_predict_shard, merge_predictions
+    from ..predictor.outputs import merge_predictions
 
-    if all(is_predict_shard(p) for p in args.inputs):
-        if Path(args.out).exists() and not args.overwrite:
-            raise InputError(f"{args.out}: already exists (pass --overwrite to replace it)")
-        n = merge_predictions(args.inputs, args.out)
+    if _merge_kind(args.inputs) == "predict":
+        from ..outfiles import Outputs
+
+        if args.allow_partial:
+            raise InputError("--allow-partial is for generate shards; predict parts must all be there")
+        with Outputs(args.overwrite, inputs=args.inputs) as outs:
+            n = merge_predictions(args.inputs, outs, outs.file(args.out, "--out"))
         print(f"merged {len(args.inputs)} predict part(s): {n} records -> {args.out}", file=sys.stderr)
         return 0
     check_out_dir(args.out, args.overwrite)
@@ -187,9 +228,9 @@ def run_boxes(args) -> int:
 
 
 def add_subset_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--in", dest="src", required=True, help="dataset folder (rnastruct real-data or generate)")
+    p.add_argument("--in", dest="src", required=True, type=existing_path, help="dataset folder (rnastruct real-data or generate)")
     p.add_argument("--out", required=True, help="new dataset folder")
-    p.add_argument("--train", type=int, required=True, help="training rows to draw (every validation row is kept)")
+    p.add_argument("--train", type=POSITIVE_INT, required=True, help="training rows to draw (every validation row is kept)")
     p.add_argument("--seed", type=int, default=7)
 
 
@@ -202,8 +243,8 @@ def run_subset(args) -> int:
 
 
 def add_inspect_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", help="dataset folder or Parquet file")
-    p.add_argument("--rows", type=int, default=5, help="example rows to show")
+    p.add_argument("dataset", type=existing_path, help="dataset folder or Parquet file")
+    p.add_argument("--rows", type=NON_NEGATIVE_INT, default=5, help="example rows to show")
 
 
 def run_inspect(args) -> int:
@@ -247,22 +288,22 @@ def run_inspect(args) -> int:
 
 
 def add_real_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--train", nargs="*", default=[], metavar="CSV",
+    p.add_argument("--train", nargs="*", default=[], metavar="CSV", type=existing_file,
                    help="real-structure CSVs (id, sequence, base_pairs) whose rows are the train split")
-    p.add_argument("--valid", nargs="*", default=[], metavar="CSV", help="CSVs whose rows are the valid split")
-    p.add_argument("--exclude", nargs="*", default=[], metavar="CSV",
+    p.add_argument("--valid", nargs="*", default=[], metavar="CSV", type=existing_file, help="CSVs whose rows are the valid split")
+    p.add_argument("--exclude", nargs="*", default=[], metavar="CSV", type=existing_file,
                    help="evaluation sets: training rows with an identical sequence are left out")
-    p.add_argument("--kmer", type=int, default=0, metavar="K",
+    p.add_argument("--kmer", type=NON_NEGATIVE_INT, default=0, metavar="K",
                    help="also leave out training rows sharing a K-mer (either strand) with an --exclude "
                         "sequence (0 = identity only); rows identical to a --valid row are always left out")
-    p.add_argument("--homology-evalue", type=float, default=None, metavar="E",
+    p.add_argument("--homology-evalue", type=POSITIVE, default=None, metavar="E",
                    help="also leave out training rows that HMMER's nhmmer finds as homologs of an --exclude "
                         "sequence with E-value <= E (needs pip install 'rnastruct[homology]'); e.g. 1e-3")
     p.add_argument("--filter-valid", action="store_true",
                    help="filter the --valid rows against --exclude too (identity, --kmer, --homology-evalue)")
-    p.add_argument("--max-length", type=int, default=500, help="leave out longer records (default 500)")
+    p.add_argument("--max-length", type=POSITIVE_INT, default=500, help="leave out longer records (default 500)")
     p.add_argument("--out", required=True, help="output folder: segments.parquet + manifest.json")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--overwrite", "--force", action="store_true", help="replace --out if it exists")
 
 
 def _pyhmmer_version() -> str:

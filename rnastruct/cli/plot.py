@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from .checks import checkpoint
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -17,6 +18,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                                      "per run, the best validation epoch starred.")
     m.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders holding metrics.csv")
     m.add_argument("--out", required=True, help="PNG file to write")
+    m.add_argument("--overwrite", "--force", action="store_true", help="replace --out if it exists")
     m.add_argument("--metrics", nargs="+", metavar="METRIC",
                    help="columns to plot, in order (default: every metric column and loss)")
 
@@ -30,23 +32,51 @@ def add_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--data", help="a dataset folder (rnastruct generate); pick the record with --id")
     x.add_argument("--id", help="record id in --data (default: the first)")
     x.add_argument("--structure", help="true dot-bracket for --seq (default: ViennaRNA's MFE structure)")
-    x.add_argument("--model", help="S1 checkpoint (default: the bundled model)")
+    x.add_argument("--model", type=checkpoint, help="S1 checkpoint (default: the bundled model)")
     x.add_argument("--pixel", action="append", default=[], metavar="I,J",
                    help="0-based pixel to show the softmax outputs of (repeatable; default: the "
                         "centre of the first true box of each type)")
     x.add_argument("--out", required=True, help="PNG file to write")
+    x.add_argument("--overwrite", "--force", action="store_true", help="replace --out if it exists")
 
 
 def _run_pixels(args) -> int:
-    from ..plots import pixels_figure, save_png
+    from ..outfiles import Outputs
+
+    with Outputs(args.overwrite) as outs:
+        target = _png_target(outs, args.out)
+        return _pixels(args, outs, target)
+
+
+def _png_target(outs, out: str):
+    target = outs.file(out, "--out")
+    if target.kind == "file" and Path(out).suffix.lower() != ".png":
+        raise InputError(f"--out {out}: the plot is written as PNG; name it *.png")
+    return target
+
+
+def _save(fig, outs, target) -> None:
+    """A figure as PNG to its target: a regular file atomically, a stream (device, FIFO, -) directly."""
+    import io
+
+    from ..plots import save_png
+
+    if target.kind == "file":
+        save_png(fig, target.path)
+    else:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120)
+        outs.write_bytes(target, buf.getvalue())
+
+
+def _pixels(args, outs, target) -> int:
+    from ..plots import pixels_figure
     from ..boxes import BOX_TYPES, structure_to_boxes
     from ..s1.infer import ProposalConfig, S1Predictor, check_sequences, select
     from ..predictor.models import MODEL_SETS
     from ..s1.targets import decode
     from ..structure import parse_dot_bracket, validate_pairs
 
-    if Path(args.out).suffix.lower() != ".png":
-        raise InputError(f"{args.out}: the plot is written as PNG; name it *.png")
     if args.seq:
         (seq,) = check_sequences([args.seq], ["--seq"], "command line")
         if args.structure:
@@ -74,7 +104,10 @@ def _run_pixels(args) -> int:
         try:
             i, j = (int(v) for v in text.split(","))
         except ValueError:
-            raise InputError(f"--pixel {text!r}: expected I,J (two 0-based integers)") from None
+            raise InputError(f"--pixel {text}: expected I,J (two 0-based integers)") from None
+        if not 0 <= i < j < len(seq):
+            raise InputError(f"--pixel {text}: not in the upper triangle of the {len(seq)} x {len(seq)} pair map "
+                             f"(0 <= I < J < {len(seq)})")
         pixels.append((i, j))
     if not pixels:
         boxes = [b for b in structure_to_boxes(pairs, len(seq)) if not b.pseudoknot]
@@ -86,16 +119,20 @@ def _run_pixels(args) -> int:
     predictor = S1Predictor.from_checkpoint(args.model or MODEL_SETS["mfe"][0])
     (probs,) = predictor.probabilities([seq])
     proposed = select(decode(probs), ProposalConfig())
-    save_png(pixels_figure(seq, probs, pairs, proposed, pixels), args.out)
+    _save(pixels_figure(seq, probs, pairs, proposed, pixels), outs, target)
     print(f"wrote {args.out} ({len(seq)} nt, {len(proposed['type'])} proposed boxes, pixels {pixels})",
           file=sys.stderr)
     return 0
 
 
 def _run_metrics(args) -> int:
-    from ..plots import best_epoch, plot_metrics
+    from ..outfiles import Outputs
+    from ..plots import best_epoch, metrics_grid, read_runs
 
-    runs = plot_metrics(args.run_dirs, args.out, args.metrics)
+    with Outputs(args.overwrite) as outs:
+        target = _png_target(outs, args.out)
+        runs = read_runs(args.run_dirs)
+        _save(metrics_grid(runs, args.metrics), outs, target)
     bests = ", ".join(f"{label} {best_epoch(df)}" for label, df in runs.items())
     print(f"wrote {args.out} ({len(runs)} run(s); best validation epoch: {bests})", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..seqio import check_out_dir, pairs_column, pairs_of_table, read_fasta, read_table, write_text_atomic
+from .checks import NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE_INT, PROBABILITY, checkpoint, existing_file, existing_path, number, shard
 from .train import training_args
 
 # the library (and torch) is imported inside each command, so that the parser builds fast
@@ -70,37 +71,37 @@ def add_infer_args(p: argparse.ArgumentParser) -> None:
     from ..predictor.models import MODEL_SETS
 
     d = ProposalConfig()
-    p.add_argument("--data", help="dataset folder (rnastruct generate) to run on")
-    p.add_argument("--fasta", help="FASTA file to run on (RNAfold-style structure lines are kept as truth)")
-    p.add_argument("--model", default=str(MODEL_SETS["mfe"][0]),
+    p.add_argument("--data", type=existing_path, help="dataset folder (rnastruct generate) to run on")
+    p.add_argument("--fasta", type=existing_file, help="FASTA file to run on (RNAfold-style structure lines are kept as truth)")
+    p.add_argument("--model", default=str(MODEL_SETS["mfe"][0]), type=checkpoint,
                    help="S1 checkpoint (default: the bundled mfe set's)")
     p.add_argument("--out", required=True, help="output folder (proposals dataset)")
-    p.add_argument("--threshold", type=float, default=d.threshold,
+    p.add_argument("--threshold", type=NON_NEGATIVE, default=d.threshold,
                    help=f"keep boxes with n_proposal_norm > this (default {d.threshold})")
-    p.add_argument("--hloop-factor", type=float, default=d.hloop_factor,
+    p.add_argument("--hloop-factor", type=NON_NEGATIVE, default=d.hloop_factor,
                    help=f"hairpins use threshold x this (default {d.hloop_factor})")
-    p.add_argument("--p-on", type=float, default=d.p_on,
+    p.add_argument("--p-on", type=PROBABILITY, default=d.p_on,
                    help=f"keep boxes proposed by a pixel with p_on >= this (default {d.p_on})")
     p.add_argument("--method", choices=["n_proposal", "p_on", "union", "vote"], default=d.method,
                    help=f"which rule keeps a box (default {d.method}, the original's; 'vote': pixels "
                         "vote with their top-k corners and sizes, and a box is kept when its vote "
                         "over its area > --vote-threshold: more true boxes, fewer proposals)")
-    p.add_argument("--vote-threshold", type=float, default=d.vote_threshold,
+    p.add_argument("--vote-threshold", type=NON_NEGATIVE, default=d.vote_threshold,
                    help=f"--method vote: keep boxes with vote_norm > this (hairpins: x --hloop-factor; "
                         f"default {d.vote_threshold})")
-    p.add_argument("--vote-top-k", type=int, default=d.vote_top_k,
+    p.add_argument("--vote-top-k", type=number(int, 1, 4), default=d.vote_top_k,
                    help=f"--method vote: classes per output each pixel votes with (default {d.vote_top_k})")
-    p.add_argument("--vote-min-p-on", type=float, default=d.vote_min_p_on,
+    p.add_argument("--vote-min-p-on", type=PROBABILITY, default=d.vote_min_p_on,
                    help=f"--method vote: pixels with a lower on-probability do not vote (default {d.vote_min_p_on})")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on CPUs with AMX and on GPUs)")
-    p.add_argument("--tile", type=int, default=512, help="tile sequences longer than this (default 512)")
-    p.add_argument("--batch-pixels", type=int,
+    p.add_argument("--tile", type=POSITIVE_INT, default=512, help="tile sequences longer than this (default 512)")
+    p.add_argument("--batch-pixels", type=POSITIVE_INT,
                    help="map pixels per batch (default 2^16 on CPU, 2^22 on GPU)")
-    p.add_argument("--shard", type=int, default=0,
+    p.add_argument("--shard", type=NON_NEGATIVE_INT, default=0,
                    help="run on shard K of --num-shards (a contiguous block of rows; join with rnastruct merge)")
-    p.add_argument("--num-shards", type=int, default=1)
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--num-shards", type=POSITIVE_INT, default=1)
+    p.add_argument("--overwrite", "--force", action="store_true", help="replace --out if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -110,6 +111,7 @@ def run_infer(args) -> int:
 
     import torch
 
+    shard(args, "input rows")
     cfg = ProposalConfig(args.threshold, args.hloop_factor, args.p_on, args.method,
                          args.vote_top_k, args.vote_min_p_on, args.vote_threshold)
     cfg.validate()
@@ -148,20 +150,20 @@ def add_prune_args(p: argparse.ArgumentParser) -> None:
     from ..s1.prune import PruneConfig
 
     d = PruneConfig()
-    p.add_argument("--in", dest="inp", required=True, help="proposals dataset (rnastruct s1-infer)")
+    p.add_argument("--in", dest="inp", required=True, type=existing_path, help="proposals dataset (rnastruct s1-infer)")
     p.add_argument("--out", required=True, help="output folder (pruned proposals dataset)")
     p.add_argument("--keep-ns-stem", dest="discard_ns_stem", action="store_false",
                    help="keep stems with non-canonical pairs (dropped by default, as the original)")
-    p.add_argument("--min-hloop-size", type=int, default=d.min_hloop_size,
+    p.add_argument("--min-hloop-size", type=NON_NEGATIVE_INT, default=d.min_hloop_size,
                    help=f"smallest hairpin box (box units; 3 = one unpaired base; default {d.min_hloop_size})")
-    p.add_argument("--min-pixel-pred", type=int, default=d.min_pixel_pred,
+    p.add_argument("--min-pixel-pred", type=NON_NEGATIVE_INT, default=d.min_pixel_pred,
                    help="drop boxes proposed by fewer pixels (0 = off, the default)")
-    p.add_argument("--min-prob", type=float, default=d.min_prob,
+    p.add_argument("--min-prob", type=PROBABILITY, default=d.min_prob,
                    help="drop boxes with a lower median probability (0 = off, the default)")
-    p.add_argument("--max-per-nt", type=float, default=d.max_per_nt,
+    p.add_argument("--max-per-nt", type=NON_NEGATIVE, default=d.max_per_nt,
                    help="then keep at most this many boxes per nucleotide, the best by their vote "
                         "(or n_proposal_norm) over the area (0 = off, the default)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--overwrite", "--force", action="store_true", help="replace --out if it exists")
 
 
 def run_prune(args) -> int:
@@ -201,26 +203,35 @@ def run_prune(args) -> int:
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--in", dest="inp", required=True,
+    p.add_argument("--in", dest="inp", required=True, type=existing_path,
                    help="proposals dataset with true structures (rnastruct s1-infer / prune on a generated dataset)")
     p.add_argument("--out", required=True, help="output folder: summary.csv, curves.csv, curves.png, summary.md")
-    p.add_argument("--overwrite", action="store_true", help="replace files in --out")
+    p.add_argument("--overwrite", "--force", action="store_true", help="replace files in --out")
 
 
 def run_eval(args) -> int:
-    from ..boxes import structure_to_boxes
-    from ..s1.recall import curves, join_scores, score_sequence, summarize
-    from ..s1.stage import infer_params, read_proposals
-    from ..train import write_metrics_csv
+    from ..s1.stage import read_proposals
 
     ids, seqs, tables, table, manifest = read_proposals(args.inp)
     if "pairs" not in table.column_names:
         raise InputError(f"{args.inp}: no true structures (pairs column): run s1-infer on a "
                          "generated dataset or a FASTA file with structure lines")
-    out = Path(args.out)
-    names = ("summary.csv", "curves.csv", "curves.png", "summary.md")
-    if out.exists() and not args.overwrite and any((out / n).exists() for n in names):
-        raise InputError(f"{out}: already holds results (pass --overwrite to replace them)")
+    from ..outfiles import Outputs
+
+    with Outputs(args.overwrite, inputs=[args.inp]) as outs:
+        out = outs.folder(args.out, "--out")
+        outs.record_files([out / n for n in ("summary.csv", "curves.csv", "curves.png", "summary.md")], "--out")
+        text = _evaluate(args, out, seqs, tables, table, manifest)
+    sys.stdout.write(text)
+    return 0
+
+
+def _evaluate(args, out: Path, seqs, tables, table, manifest) -> str:
+    from ..boxes import structure_to_boxes
+    from ..s1.recall import curves, join_scores, score_sequence, summarize
+    from ..s1.stage import infer_params
+    from ..train import write_metrics_csv
+
     params = infer_params(manifest)
     scores = join_scores([
         score_sequence(structure_to_boxes(pairs, len(seq)), t, params["hloop_factor"], len(seq))
@@ -233,7 +244,6 @@ def run_eval(args) -> int:
     answerable = ("n_proposal", "p_on", "union") if method == "union" else (method,)
     summary = [summarize(scores, m, params["threshold"], params["p_on"]) for m in answerable]
     curve_rows = curves(scores, min_thr, min_p, params["threshold"], params["p_on"], method)
-    out.mkdir(parents=True, exist_ok=True)
     write_metrics_csv(out / "summary.csv", summary, list(summary[0]))
     write_metrics_csv(out / "curves.csv", curve_rows, list(summary[0]))  # the same columns
     from ..plots import plot_s1_curves
@@ -245,8 +255,7 @@ def run_eval(args) -> int:
               "lower for them", file=sys.stderr)
     text = _markdown(summary + [r for r in curve_rows if r["per_nt"] == r["per_nt"]], args.inp)
     write_text_atomic(out / "summary.md", text)
-    sys.stdout.write(text)
-    return 0
+    return text
 
 
 def _markdown(rows: list[dict], source: str) -> str:

@@ -8,27 +8,37 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..seqio import pairs_of_table
+from .checks import POSITIVE_INT, existing_path
 from .train import training_args
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--in", dest="inp", required=True,
+    p.add_argument("--in", dest="inp", required=True, type=existing_path,
                    help="pruned proposals of generated sequences (rnastruct s1-infer + prune), with pairs")
     p.add_argument("--out", required=True, help="S2 dataset file (.npz)")
-    p.add_argument("--max-boxes", type=int, default=512,
+    p.add_argument("--max-boxes", type=POSITIVE_INT, default=512,
                    help="keep at most this many boxes per sequence, the best supported (default 512)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", "--force", action="store_true", help="replace --out if it exists")
 
 
 def run_data(args) -> int:
-    from ..s1.stage import read_proposals
-    from ..s2.data import make_dataset, save_npz
+    from ..outfiles import Outputs
 
     out = Path(args.out)
     if out.suffix != ".npz":
-        raise InputError(f"{out}: the S2 dataset is written as NPZ; name it *.npz")
-    if out.exists() and not args.overwrite:
-        raise InputError(f"{out}: already exists (pass --overwrite to replace it)")
+        raise InputError(f"--out {out}: the S2 dataset is written as NPZ; name it *.npz")
+
+    with Outputs(args.overwrite, inputs=[args.inp]) as outs:
+        target = outs.file(out, "--out")
+        if target.kind != "file":
+            raise InputError(f"--out {out}: the S2 dataset is an NPZ archive: name a regular file")
+        return _make(args, target.path)
+
+
+def _make(args, out: Path) -> int:
+    from ..s1.stage import read_proposals
+    from ..s2.data import make_dataset, save_npz
+
     ids, seqs, tables, table, _ = read_proposals(args.inp)
     if "pairs" not in table.column_names:
         raise InputError(f"{args.inp}: no true structures (pairs column) to label the boxes with")

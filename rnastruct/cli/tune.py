@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import argparse
 
+from .checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, FINITE, PROBABILITY, checkpoint, existing_file, existing_path
+
 
 def add_energy_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--s1", help="S1 checkpoint with a pair head (without: the RNAfold baselines only)")
-    p.add_argument("--valid", nargs="+", default=["../shared/data/real/bpRNA_VL0.csv"],
+    p.add_argument("--s1", type=checkpoint, help="S1 checkpoint with a pair head (without: the RNAfold baselines only)")
+    p.add_argument("--valid", nargs="+", type=existing_file, default=["../shared/data/real/bpRNA_VL0.csv"],
                    help="validation structures (CSV: id, sequence, base_pairs or structure); never a test set")
-    p.add_argument("--limit", type=int, help="a seeded random subset of this many sequences")
+    p.add_argument("--limit", type=POSITIVE_INT, help="a seeded random subset of this many sequences")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0])
-    p.add_argument("--offsets", type=float, nargs="+", default=[-2.0, 0.0, 2.0])
-    p.add_argument("--s2", help="S2 checkpoint: also choose the weight of its stem term")
-    p.add_argument("--s2-weights", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.4])
-    p.add_argument("--s2-offsets", type=float, nargs="+", default=[-2.0, 0.0, 2.0])
-    p.add_argument("--max-boxes", type=int, default=256, help="boxes S2 sees per sequence (as s2-data)")
+    p.add_argument("--weights", type=NON_NEGATIVE, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0])
+    p.add_argument("--offsets", type=FINITE, nargs="+", default=[-2.0, 0.0, 2.0])
+    p.add_argument("--s2", type=checkpoint, help="S2 checkpoint: also choose the weight of its stem term")
+    p.add_argument("--s2-weights", type=NON_NEGATIVE, nargs="+", default=[0.05, 0.1, 0.2, 0.4])
+    p.add_argument("--s2-offsets", type=FINITE, nargs="+", default=[-2.0, 0.0, 2.0])
+    p.add_argument("--max-boxes", type=POSITIVE_INT, default=256, help="boxes S2 sees per sequence (as s2-data)")
     p.add_argument("--s2-measure-only", action="store_true",
                    help="grid S2's term and write its table, but store the S1-only choice (S2's term "
                         "costs more time than the speed target allows: the shipped model)")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=POSITIVE_INT, default=2)
     p.add_argument("--out", help="write a copy of --s1 with the chosen fold_energy here")
     p.add_argument("--table", help="write the whole grid as TSV here")
 
@@ -38,11 +40,11 @@ def run_energy(args) -> int:
 
 
 def add_assembly_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="S2 dataset (rnastruct s2-data); its valid split is used")
-    p.add_argument("--s2", required=True, help="S2 checkpoint")
+    p.add_argument("--data", required=True, type=existing_file, help="S2 dataset (rnastruct s2-data); its valid split is used")
+    p.add_argument("--s2", required=True, type=checkpoint, help="S2 checkpoint")
     p.add_argument("--out", required=True, help="write a copy of --s2 with the chosen settings here")
-    p.add_argument("--thresholds", type=float, nargs="+", default=[0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5])
-    p.add_argument("--energy-weights", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 1.0, 1.5])
+    p.add_argument("--thresholds", type=PROBABILITY, nargs="+", default=[0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5])
+    p.add_argument("--energy-weights", type=NON_NEGATIVE, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 1.0, 1.5])
 
 
 def run_assembly(args) -> int:
@@ -53,13 +55,13 @@ def run_assembly(args) -> int:
 
 
 def add_calibrate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--valid", nargs="+", default=["../shared/data/real/bpRNA_VL0.csv", "../shared/data/real/PDB_VL1.csv"],
+    p.add_argument("--valid", nargs="+", type=existing_file, default=["../shared/data/real/bpRNA_VL0.csv", "../shared/data/real/PDB_VL1.csv"],
                    help="validation structures (CSV); the temperature is chosen on the first")
-    p.add_argument("--limit", type=int, help="a seeded random subset of this many sequences per set")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0],
+    p.add_argument("--limit", type=POSITIVE_INT, help="a seeded random subset of this many sequences per set")
+    p.add_argument("--scales", type=POSITIVE, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0],
                    help="temperatures (x kT) tried for the reported probabilities")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--write", metavar="S1", help="write the chosen temperature into this S1 checkpoint "
+    p.add_argument("--workers", type=POSITIVE_INT, default=2)
+    p.add_argument("--write", metavar="S1", type=checkpoint, help="write the chosen temperature into this S1 checkpoint "
                                                  "(fold_energy.prob_scale)")
     p.add_argument("--out", help="folder for the report: summary.json, calibration.md, reliability.png")
 
@@ -93,13 +95,13 @@ def run_calibrate(args) -> int:
 
 
 def add_proposals_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="generated dataset with a split column")
-    p.add_argument("--s1", required=True)
+    p.add_argument("--data", required=True, type=existing_path, help="generated dataset with a split column")
+    p.add_argument("--s1", required=True, type=checkpoint)
     p.add_argument("--out", required=True, help="write a copy of --s1 with the chosen thresholds here")
     p.add_argument("--split", default="valid")
-    p.add_argument("--limit", type=int)
-    p.add_argument("--thresholds", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2])
-    p.add_argument("--p-on", type=float, nargs="+", default=[0.01, 0.02, 0.05, 0.1, 0.2])
+    p.add_argument("--limit", type=POSITIVE_INT)
+    p.add_argument("--thresholds", type=NON_NEGATIVE, nargs="+", default=[0.02, 0.05, 0.1, 0.2])
+    p.add_argument("--p-on", type=PROBABILITY, nargs="+", default=[0.01, 0.02, 0.05, 0.1, 0.2])
 
 
 def run_proposals(args) -> int:

@@ -261,12 +261,14 @@ def default_predictor() -> Predictor:
     return load_predictor()
 
 
-def predict(seqs: Iterable[str] | str, names: Iterable[str] | None = None, strict: bool = True,
+def predict(seqs: Iterable[str] | str, names: Iterable[str] | None = None, strict: bool = False,
             **kwargs) -> list[Result]:
     """Predict the secondary structure of each sequence with the bundled default models (or
     those given as ``model=``, ``s1=``/``s2=``; any ``load_predictor`` option) -> one ``Result``
-    per sequence, in order. ``strict=False`` folds letters other than A C G U N as N (with a
-    warning), as ``rnastruct predict`` does."""
+    per sequence, in order. The input policy is ``rnastruct predict``'s: T is read as U, and
+    IUPAC codes and modified bases (``R``, ``Y``, ``X``, ``P``, ...) are folded as N (unpairable,
+    as RNAfold does) with a warning naming the record and position; ``strict=True``
+    (``--strict``) refuses them instead."""
     from ..s1.infer import check_sequences
 
     seqs = [seqs] if isinstance(seqs, str) else list(seqs)

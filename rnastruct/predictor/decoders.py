@@ -79,6 +79,8 @@ class FoldSettings:
         pairs = folded.pairs
         boxes = structure_to_boxes(split_pseudoknots(pairs)[0], len(seq))
         r = Result(name, seq, to_dot_bracket(pairs, len(seq)), pairs, folded.energy, float("nan"), boxes)
+        if pair_energy is not None:  # the learned part of the structure's energy under the model
+            r = r._replace(learned_energy=round(_energy_of_pairs(pair_energy, pairs, len(seq)), 2))
         return with_ensemble(r, folded)
 
 
@@ -102,6 +104,21 @@ def _stage_bar(name: str, length: int, enabled: bool):
         def stage(what: str) -> None:
             bar.set_description_str(f"fold {name} ({length} nt): ViennaRNA {what}")
         yield stage
+
+
+def _energy_of_pairs(pair_energy, pairs, length: int) -> float:
+    """The pseudo-energy (kcal/mol) of ``pairs`` under ``pair_energy``: an ``[L, L]`` map, or
+    the list form ``(pairs [K, 2], energies [K])`` (a pair it does not list has none)."""
+    ij = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if not isinstance(pair_energy, tuple):
+        return float(pair_energy[ij[:, 0], ij[:, 1]].sum())
+    listed, energy = np.asarray(pair_energy[0], np.int64).reshape(-1, 2), np.asarray(pair_energy[1])
+    keys = listed[:, 0] * length + listed[:, 1]  # [K]
+    order = np.argsort(keys)
+    wanted = ij[:, 0] * length + ij[:, 1]  # [P]
+    at = np.clip(np.searchsorted(keys[order], wanted), 0, max(len(keys) - 1, 0))
+    found = (len(keys) > 0) & (keys[order][at] == wanted) if len(keys) else np.zeros(len(wanted), bool)
+    return float(energy[order][at][found].sum()) if len(keys) else 0.0
 
 
 class Decoder:

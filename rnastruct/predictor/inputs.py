@@ -41,6 +41,8 @@ def read_inputs(inputs: list[str], constraints: bool = False) -> tuple[list[str]
             seqs.append(item)
             cons.append(None)
         else:
+            if any(c in item for c in "/.\\") or Path(item).suffix:  # meant as a file name
+                raise InputError(f"{item}: no such file (neither a file nor a sequence of A, C, G, U/T, N)")
             raise InputError(f"input {k + 1} ({item[:30]!r}): neither a file nor a sequence of A, C, G, U/T, N")
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -86,14 +88,25 @@ def _read_constraint_file(path: str, names: list[str]) -> list:
     return [found.get(n) for n in names]
 
 
-def read_shapes(path: str | None, names: list[str], seqs: list[str]) -> list | None:
+def read_shapes(path: str | None, names: list[str], seqs: list[str], all_names: list[str] | None = None) -> list | None:
+    """Each record's SHAPE reactivities (or None) from a file (one record) or a folder of
+    ``NAME.shape`` files, which must hold no file that matches no record of the input
+    (``all_names``: every shard's; default ``names``)."""
     from ..seqio import read_shape
     from .outputs import file_stem
 
     if path is None:
         return None
     p = Path(path)
+    if not p.exists():
+        raise InputError(f"--shape {p}: no such file or folder")
     if p.is_dir():
+        wanted = {f"{file_stem(n)}.shape" for n in (all_names or names)}
+        stray = sorted(f.name for f in p.glob("*.shape") if f.name not in wanted)
+        if stray:  # a misspelt name would otherwise fold that record without its data, silently
+            raise InputError(f"--shape {p}: {stray[0]} matches no input record"
+                             + (f" (nor do {len(stray) - 1} more)" if len(stray) > 1 else "")
+                             + f"; the files are named after the records (e.g. {sorted(wanted)[0]})")
         return [read_shape(p / f"{file_stem(n)}.shape", s, n) if (p / f"{file_stem(n)}.shape").is_file() else None
                 for n, s in zip(names, seqs)]
     if len(seqs) != 1:

@@ -21,15 +21,21 @@ class Result(NamedTuple):
     seq: str
     structure: str  # dot-bracket
     pairs: np.ndarray  # [P, 2] 0-based, i < j
-    energy: float  # free energy of the structure (its nested part), kcal/mol (ViennaRNA, Turner 2004)
+    energy: float  # Turner 2004 free energy of the structure (its nested part), kcal/mol (ViennaRNA)
     score: float  # total S2 score (log-odds) of the chosen boxes; nan with the fold decoder
     boxes: list[Box]  # the structure's stems, internal loops and hairpins
-    # with an ensemble decoding or probs=True (fold decoder): the ensemble's free energy under
-    # every energy used (kcal/mol), each base's probability of being unpaired [L], and the pairs
-    # with probability >= BPP_CUTOFF as rows (i, j, p) [K, 3] (0-based i < j)
+    # with probs=True (fold decoder): the free energy of the ensemble the pair probabilities come
+    # from, under the model's energies (Turner 2004 plus the learned and SHAPE pseudo-energies;
+    # kcal/mol), each base's probability of being unpaired [L], and the pairs with probability
+    # >= BPP_CUTOFF as rows (i, j, p) [K, 3] (0-based i < j)
     ensemble_energy: float = float("nan")
     unpaired: np.ndarray | None = None
     bpp: np.ndarray | None = None
+    # the learned pseudo-energies of the structure's pairs, summed (kcal/mol; the fold decoder
+    # with a learned pair head, else nan): its energy under the model is energy + learned_energy
+    learned_energy: float = float("nan")
+    # with probs=True: the ensemble free energy under Turner 2004 alone (kcal/mol)
+    turner_ensemble_energy: float = float("nan")
 
 
 #: Pair probabilities below this are not kept (``Result.bpp``, ``--bpp`` files)
@@ -40,7 +46,8 @@ def with_ensemble(r: Result, folded) -> Result:
     """``r`` with the ensemble fields of a ``folding.Folded`` (when it has probabilities)."""
     if folded.unpaired is None:
         return r
-    return r._replace(ensemble_energy=folded.ensemble_energy, unpaired=folded.unpaired, bpp=folded.bpp)
+    return r._replace(ensemble_energy=folded.ensemble_energy, unpaired=folded.unpaired, bpp=folded.bpp,
+                      turner_ensemble_energy=folded.turner_ensemble_energy)
 
 
 FORMATS = ("rnafold", "dot-bracket", "bpseq", "ct", "json")
@@ -50,7 +57,11 @@ def format_result(r: Result, fmt: str) -> str:
     from ..seqio import Record, format_bpseq, format_ct
 
     if fmt == "rnafold":
-        return f">{r.name}\n{r.seq}\n{r.structure} ({r.energy:6.2f})\n"
+        # the structure line is RNAfold's (the Turner 2004 free energy in brackets); the header
+        # names it and the learned part, so neither is mistaken for the other
+        learned = "" if np.isnan(r.learned_energy) else f" learned_energy={r.learned_energy:.2f}"
+        learned += "" if np.isnan(r.score) else f" s2_score={r.score:.2f}"
+        return f">{r.name} turner_energy={r.energy:.2f}{learned}\n{r.seq}\n{r.structure} ({r.energy:6.2f})\n"
     if fmt == "dot-bracket":
         return f">{r.name}\n{r.structure}\n"
     if fmt == "bpseq":
@@ -61,11 +72,22 @@ def format_result(r: Result, fmt: str) -> str:
 
 
 def json_record(r: Result) -> dict:
-    out = {"name": r.name, "sequence": r.seq, "structure": r.structure, "energy": r.energy,
-           "score": None if np.isnan(r.score) else r.score,
+    """One result as JSON, every quantity named for what it is (kcal/mol unless said):
+    ``turner_energy`` the structure's Turner 2004 free energy; ``learned_energy`` the learned
+    pseudo-energy of its pairs (null without a learned pair head); ``s2_score`` the box
+    decoder's S2 log-odds (null with the fold decoder); with probabilities,
+    ``ensemble_energy_model`` the free energy of the ensemble they come from (Turner 2004 plus
+    the learned and SHAPE pseudo-energies) and ``ensemble_energy_turner`` Turner 2004's alone."""
+    def number(x: float):
+        return None if np.isnan(x) else round(float(x), 4)
+
+    out = {"name": r.name, "sequence": r.seq, "structure": r.structure, "turner_energy": r.energy,
+           "learned_energy": number(r.learned_energy),
+           "s2_score": None if np.isnan(r.score) else float(r.score),
            "pairs": r.pairs.tolist(), "boxes": [b._asdict() for b in r.boxes]}
     if r.unpaired is not None:
-        out["ensemble_energy"] = round(r.ensemble_energy, 4)
+        out["ensemble_energy_model"] = number(r.ensemble_energy)
+        out["ensemble_energy_turner"] = number(r.turner_ensemble_energy)
         out["unpaired_probability"] = [round(float(x), 6) for x in r.unpaired]
     return out
 
@@ -91,24 +113,31 @@ def bpp_table(r: Result) -> str:
     return "i,j,p\n" + "".join(f"{int(i) + 1},{int(j) + 1},{p:.6g}\n" for i, j, p in r.bpp)
 
 
-def work(length: int) -> float:
+def work(length: int) -> int:
     """A record's share of a run's time, for the progress bar: S1 grows as L^2 and ViennaRNA's
-    partition function as L^3; L^2.5 follows both over 20-2,000 nt well enough for an ETA."""
-    return float(length) ** 2.5
+    partition function as L^3; L^2.5 follows both over 20-2,000 nt well enough for an ETA.
+    Whole units, so that the bar ends exactly at its total."""
+    return max(1, round(float(length) ** 2.5))
 
 
 class Journal:
     """Finished records of a ``predict --out FILE`` run, one JSON line each, in a hidden file
     beside the output (``.NAME.partial``). A rerun with the same settings skips the records it
-    holds (same name, sequence, constraint and probing data); it is removed once the output is
-    written, so a finished run leaves only its output."""
+    holds (same name, sequence, constraint and probing data); one written with other settings
+    is set aside (``stale`` says which settings differ) and the run starts afresh. It is removed
+    once the output is written, so a finished run leaves only its output."""
 
-    def __init__(self, out: str, settings: dict):
-        out = Path(out)
-        self.path = out.with_name(f".{out.name}.partial")
+    def __init__(self, out: str | os.PathLike, settings: dict):
+        self.path = self.path_for(out)
         self.settings = settings
+        self.stale = ""  # what differed in a journal of other settings ("" if none was found)
         self._fh = None
         self._keys: list[str] = []
+
+    @staticmethod
+    def path_for(out: str | os.PathLike) -> Path:
+        out = Path(out)
+        return out.with_name(f".{out.name}.partial")
 
     @staticmethod
     def _key(name: str, seq: str, constraint, shape) -> str:
@@ -128,7 +157,8 @@ class Journal:
             try:
                 lines = self.path.read_text(encoding="utf-8").splitlines()
                 header = json.loads(lines[0]) if lines else {}
-                if header.get("settings") == self.settings:
+                old = header.get("settings") or {}
+                if old == self.settings:
                     where = {key: k for k, key in enumerate(self._keys)}
                     for line in lines[1:]:
                         try:
@@ -137,25 +167,46 @@ class Journal:
                             continue
                         if row.get("key") in where:
                             done[where[row["key"]]] = row["chunk"]
-            except (OSError, json.JSONDecodeError, IndexError):
-                done = {}
+                else:
+                    self.stale = ", ".join(f"--{k.replace('_', '-')} {old.get(k)} then, {v} now"
+                                           for k, v in self.settings.items() if old.get(k) != v) or "unknown"
+            except (OSError, json.JSONDecodeError, IndexError, AttributeError):
+                done, self.stale = {}, "unreadable"
         # start a fresh journal holding what is kept
-        with open(self.path, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps({"settings": self.settings}) + "\n")
-            for k, chunk in done.items():
-                fh.write(json.dumps({"key": self._keys[k], "chunk": chunk}) + "\n")
-        self._fh = open(self.path, "a", encoding="utf-8")
+        try:
+            with open(self.path, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps({"settings": self.settings}) + "\n")
+                for k, chunk in done.items():
+                    fh.write(json.dumps({"key": self._keys[k], "chunk": chunk}) + "\n")
+            self._fh = open(self.path, "a", encoding="utf-8")
+        except OSError as e:
+            self._failed(e)
         return done
 
     def add(self, k: int, chunk) -> None:
         import json
 
-        self._fh.write(json.dumps({"key": self._keys[k], "chunk": chunk}) + "\n")
-        self._fh.flush()
+        try:
+            self._fh.write(json.dumps({"key": self._keys[k], "chunk": chunk}) + "\n")
+            self._fh.flush()
+        except OSError as e:
+            self._failed(e)
+
+    def _failed(self, e: OSError):
+        from ..outfiles import OutputError
+
+        raise OutputError(f"{self.path}: cannot write the journal of finished records ({e.strerror})") from None
+
+    def close(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except OSError:
+                pass
+            self._fh = None
 
     def remove(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
+        self.close()
         self.path.unlink(missing_ok=True)
 
 
@@ -168,21 +219,14 @@ def shard_of(names: list[str], shard: int | None, num_shards: int | None, out: s
     """Part ``shard`` (0-based) of ``num_shards`` contiguous parts of the input records ``names``
     -> (first record, end, the part's manifest, written beside its ``--out`` file)."""
     if shard is None or num_shards is None or not 0 <= shard < num_shards:
-        raise InputError("--shard K needs --num-shards N with 0 <= K < N")
-    if not out or (fmt in ("bpseq", "ct") and not out.endswith((".bpseq", ".ct"))):
+        raise InputError(f"--shard {shard} --num-shards {num_shards}: --shard K needs --num-shards N with "
+                         "0 <= K < N")
+    if not out or out == "-" or (fmt in ("bpseq", "ct") and not out.endswith((".bpseq", ".ct"))):
         raise InputError("--shard writes one file per part: give --out FILE (for bpseq/ct, a .bpseq/.ct file)")
     total, digest = len(names), _names_digest(names)
     lo, hi = shard * total // num_shards, (shard + 1) * total // num_shards
     return lo, hi, {"kind": SHARD_KIND, "shard": shard, "num_shards": num_shards, "first": lo,
                     "records": hi - lo, "input_records": total, "input_digest": digest, "format": fmt}
-
-
-def write_shard_manifest(out: str, manifest: dict) -> None:
-    import json
-
-    from ..seqio import write_text_atomic
-
-    write_text_atomic(out + SHARD_SUFFIX, json.dumps(manifest, indent=1) + "\n")
 
 
 def _names_digest(names: list[str]) -> str:
@@ -195,13 +239,11 @@ def is_predict_shard(path: str | os.PathLike) -> bool:
     return Path(str(path) + SHARD_SUFFIX).is_file()
 
 
-def merge_predictions(paths: list[str], out: str) -> int:
+def merge_predictions(paths: list[str], outs, target) -> int:
     """Join the parts of a sharded ``rnastruct predict`` (each an ``--out`` file with its
-    ``.shard.json``) into ``out``, in input order -> records written. Every part of the same
-    input must be there once."""
+    ``.shard.json``) into ``target`` (an ``outfiles.Target`` of ``outs``), in input order ->
+    records written. Every part of the same input must be there once."""
     import json
-
-    from ..seqio import write_text_atomic
 
     parts = []
     for p in paths:
@@ -234,35 +276,5 @@ def merge_predictions(paths: list[str], out: str) -> int:
         text = "".join(p.read_text() for _, p in parts)
     if len(rows) != first["input_records"]:
         raise InputError(f"the parts hold {len(rows)} records, the input had {first['input_records']}")
-    write_text_atomic(out, text)
+    outs.write_text(target, text)
     return len(rows)
-
-
-def check_output_file(path: str) -> None:
-    """Fail with a one-line error, before any prediction runs, when ``path`` cannot become the
-    output file: a folder, a name ending in '/', a missing or unwritable parent folder."""
-    p = Path(path)
-    if path.endswith(("/", os.sep)) or p.is_dir():
-        raise InputError(f"{path}: is a folder; this --format writes one file (bpseq and ct write a "
-                         "folder of files unless the name ends in .bpseq/.ct)")
-    parent = p.resolve().parent
-    if not parent.is_dir():
-        raise InputError(f"{path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise InputError(f"{path}: not writable")
-
-
-def check_output_folder(path: str) -> None:
-    """Make ``path`` (a folder for per-record files) or fail with a one-line error, before any
-    prediction runs."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise InputError(f"{p}: exists and is not a folder")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{p}: cannot create the folder ({e.strerror})") from None
-    if not os.access(p, os.W_OK):
-        raise InputError(f"{p}: folder is not writable")
-
-
