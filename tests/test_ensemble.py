@@ -156,5 +156,5 @@ def test_regulariser_is_mean_squared_energy_on_canonical_pairs():
     crit = EnsembleLoss(weight=0.5, offset=-2.0, reg=0.1)
     out = crit(logits, [seq], [parse_dot_bracket(CASES[0][1])])
     # every canonical pair: e = -0.5 * (0 + 2) = -1 -> mean square 1
-    assert float(out["energy_reg"]) == pytest.approx(0.1)
+    assert float(out["energy_reg"].detach()) == pytest.approx(0.1)
     assert to_dot_bracket(parse_dot_bracket(CASES[0][1]), L) == CASES[0][1]
