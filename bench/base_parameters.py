@@ -32,7 +32,7 @@ def _init(params: str) -> None:
 
 
 def _score(k: int) -> list[float]:
-    from rnastruct.evaluate import ScoringOptions, count_pairs, prepare_pairs, scores
+    from rnastruct.evaluate import ScoringOptions, pair_scores, prepare_pairs
     from rnastruct.folding import fold_soft_many
     from rnastruct.learned import FoldEnergy
 
@@ -42,7 +42,7 @@ def _score(k: int) -> list[float]:
         energy = FoldEnergy(weight=w, offset=b).pair_energies(logits, seq) if w else None
         for pairs, _ in fold_soft_many(seq, energy, DECODINGS):
             prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
-            out.append(scores(count_pairs(prep.pred, prep.ref, len(seq)))["f1"])
+            out.append(pair_scores(prep.pred, prep.ref, len(seq))["f1"])
     return out
 
 
@@ -62,7 +62,7 @@ def main() -> None:
     import torch
 
     from rnastruct.folding import ENERGY_PARAMETERS
-    from rnastruct.realdata import clean_sequence, read_real_csv
+    from rnastruct.tuning import load_validation
     from rnastruct.s1.infer import S1Predictor
     from rnastruct.checkpoints import load_checkpoint
 
@@ -77,15 +77,11 @@ def main() -> None:
              "| set | n | parameters | RNAfold MFE | RNAfold centroid | learned MFE | learned centroid |",
              "|---|---|---|---|---|---|---|"]
     for name in args.sets:
-        records, _ = read_real_csv(SETS[name])
-        if args.limit and args.limit < len(records):
-            keep = np.sort(np.random.default_rng(args.seed).choice(len(records), args.limit, replace=False))
-            records = [records[k] for k in keep]
-        seqs = [clean_sequence(r.seq)[0] for r in records]
+        _, seqs, refs = load_validation([SETS[name]], args.limit, args.seed)
         logits = [None] * len(seqs)
         for k, lg in predictor.pair_logits(seqs):
             logits[k] = lg.copy()
-        _JOB.update(seqs=seqs, refs=[r.pairs for r in records], logits=logits, term=term)
+        _JOB.update(seqs=seqs, refs=refs, logits=logits, term=term)
         for params in args.params or ENERGY_PARAMETERS:
             t0 = time.time()
             with mp.get_context("fork").Pool(args.workers, initializer=_init, initargs=(params,)) as pool:

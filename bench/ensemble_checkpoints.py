@@ -27,7 +27,7 @@ _JOB: dict = {}
 
 
 def _score(k: int) -> list[float]:
-    from rnastruct.evaluate import ScoringOptions, count_pairs, prepare_pairs, scores
+    from rnastruct.evaluate import ScoringOptions, pair_scores, prepare_pairs
     from rnastruct.folding import fold_soft_many
     from rnastruct.learned import FoldEnergy
 
@@ -36,7 +36,7 @@ def _score(k: int) -> list[float]:
     for w, b in _JOB["terms"]:
         for pairs, _ in fold_soft_many(seq, FoldEnergy(weight=w, offset=b).pair_energies(logits, seq), DECODINGS):
             prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
-            out.append(scores(count_pairs(prep.pred, prep.ref, len(seq)))["f1"])
+            out.append(pair_scores(prep.pred, prep.ref, len(seq))["f1"])
     return out
 
 
@@ -54,7 +54,7 @@ def main() -> None:
 
     import torch
 
-    from rnastruct.realdata import clean_sequence, read_real_csv
+    from rnastruct.tuning import load_validation
     from rnastruct.s1.infer import S1Predictor
     from rnastruct.checkpoints import load_checkpoint
 
@@ -63,11 +63,7 @@ def main() -> None:
           f"command: python {' '.join(sys.argv)}")
     print("set\tn\tcheckpoint\tweight\toffset\tmfe\tcentroid")
     for name in args.sets:
-        records, _ = read_real_csv(SETS[name])
-        if args.limit and args.limit < len(records):
-            keep = np.sort(np.random.default_rng(args.seed).choice(len(records), args.limit, replace=False))
-            records = [records[k] for k in keep]
-        seqs = [clean_sequence(r.seq)[0] for r in records]
+        _, seqs, refs = load_validation([SETS[name]], args.limit, args.seed)
         for ckpt in args.checkpoints:
             t0 = time.time()
             state = load_checkpoint(ckpt)
@@ -77,7 +73,7 @@ def main() -> None:
             logits = [None] * len(seqs)
             for k, lg in S1Predictor.from_checkpoint(ckpt).pair_logits(seqs):
                 logits[k] = lg.copy()
-            _JOB.update(seqs=seqs, refs=[r.pairs for r in records], logits=logits, terms=terms)
+            _JOB.update(seqs=seqs, refs=refs, logits=logits, terms=terms)
             with mp.get_context("fork").Pool(args.workers) as pool:
                 f1 = np.array(pool.map(_score, range(len(seqs)), chunksize=4)).mean(axis=0)
             for t, (w, b) in enumerate(terms):
