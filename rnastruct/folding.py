@@ -450,7 +450,7 @@ def ensemble_nll(seq: str, pair_energy: np.ndarray, pairs: np.ndarray) -> tuple[
     kT = thermal_energy(RNA.md().temperature)
     y = np.zeros((L, L))
     y[pairs[:, 0], pairs[:, 1]] = 1.0
-    P = np.triu(np.asarray(fc.bpp(), dtype=np.float64)[1:, 1:], 1)  # [L, L]
+    P = _probabilities(fc, L)  # [L, L] upper triangle
     return (float(energy) - g) / kT, (y - P) / kT
 
 
