@@ -92,11 +92,6 @@ class EnsembleLoss(nn.Module):
         losses["energy_reg"] = self.reg * (e.square() * canonical).sum() / n_canonical
         return losses
 
-    def __getstate__(self):  # the pool is this process's own
-        state = self.__dict__.copy()
-        state["_pool"] = None
-        return state
-
     def close(self) -> None:
         if self._pool is not None:
             self._pool.terminate()
