@@ -7,8 +7,9 @@ function, centroid).
         [--out bench/results/profile]
 
 Each length runs in a fresh process per tool (a random sequence, seeded), so each peak is the
-process's own: rnastruct through the same calls as ``Predictor.fold_learned`` (default model and
-settings), one stage at a time, RNAfold as ViennaRNA's MFE, partition function and centroid.
+process's own: rnastruct through the same calls as the default predictor (``LearnedFold`` and
+``folding.fold_full``: pruned pairs forbidden, no MFE pass up to 1,000 nt), one stage at a time,
+RNAfold as ViennaRNA's MFE, partition function and centroid (``RNAfold -p --centroid``).
 Per stage: CPU time (``time.process_time``, what a shared machine changes least), wall time, and
 the peak resident memory while it ran (the high-water mark reset before it, /proc, Linux).
 Writes ``profile.json``, ``profile.csv`` and ``profile.png`` (time and memory by stage and
@@ -72,7 +73,7 @@ def profile_rnastruct(seq: str, threads: int) -> list[dict]:
     import numpy as np
     import torch
 
-    from rnastruct.folding import _soft_matrix, compound
+    from rnastruct.folding import UNSCALED_MAX_LENGTH, _forbid, _mfe, _partition, _soft_matrix, compound
     from rnastruct.predictor import load_predictor
     from rnastruct.s1.infer import release_freed_memory
 
@@ -105,14 +106,19 @@ def profile_rnastruct(seq: str, threads: int) -> list[dict]:
     logits = logits[:n, :n]
     with stages("pseudo-energies"):
         energy = d.pair_energy_list(logits, seq)
+        forbid = d.pruned(energy, seq)  # the pairs the model rules out (FoldEnergy.prune)
     with stages("soft constraints"):
         fc = compound(seq, bpp=True, soft=_soft_matrix(energy, n))
+    if forbid is not None:
+        with stages("hard constraints (pruned pairs)"):
+            _forbid(fc, forbid)
     del energy, logits
-    with stages("DP: MFE"):
-        _, mfe = fc.mfe()
+    mfe = None
+    if n > UNSCALED_MAX_LENGTH:  # as folding._partition: shorter ones need no MFE pass
+        with stages("DP: MFE"):
+            mfe = _mfe(fc)[1]
     with stages("DP: partition function"):
-        fc.exp_params_rescale(mfe)
-        fc.pf()
+        _partition(fc, mfe)
     with stages("DP: centroid"):
         fc.centroid()
     return stages.rows

@@ -35,7 +35,8 @@ _CONSTRAINT_OPTIONS = RNA.CONSTRAINT_DB_DEFAULT | RNA.CONSTRAINT_DB_ENFORCE_BP
 
 def compound(seq: str, bpp: bool = False, beta_scale: float = 1.0, allowed=None, constraint: str | None = None,
              soft=None, shape: np.ndarray | None = None, shape_slope: float = SHAPE_SLOPE,
-             shape_intercept: float = SHAPE_INTERCEPT, max_bp_span: int | None = None) -> "RNA.fold_compound":
+             shape_intercept: float = SHAPE_INTERCEPT, max_bp_span: int | None = None,
+             forbid: np.ndarray | None = None) -> "RNA.fold_compound":
     """A ViennaRNA fold compound for ``seq`` (Turner 2004, default model details):
 
     - ``bpp``: base-pair probabilities are computed with the partition function;
@@ -46,7 +47,9 @@ def compound(seq: str, bpp: bool = False, beta_scale: float = 1.0, allowed=None,
       1-based, energies [K])`` lists, set pair by pair (a band, whose matrix would be L^2), or None;
     - ``shape``: ``[L]`` SHAPE reactivities (NaN or negative = no data) as Deigan et al.'s
       pseudo-energies ``shape_slope * ln(r + 1) + shape_intercept`` per stacked pair;
-    - ``max_bp_span``: no pair ``(i, j)`` with ``j - i`` above it (RNAfold's ``--maxBPspan``)."""
+    - ``max_bp_span``: no pair ``(i, j)`` with ``j - i`` above it (RNAfold's ``--maxBPspan``);
+    - ``forbid``: ``[K, 2]`` 0-based pairs no structure may form (``FoldEnergy.pruned``), unless
+      ``constraint`` forces one."""
     md = RNA.md()
     md.compute_bpp = int(bpp)
     if beta_scale != 1.0:
@@ -56,7 +59,9 @@ def compound(seq: str, bpp: bool = False, beta_scale: float = 1.0, allowed=None,
     fc = RNA.fold_compound(seq, md)
     if allowed is not None:
         _forbid_outside(fc, seq, allowed, max_bp_span=max_bp_span)
-    if constraint is not None:
+    if forbid is not None:
+        _forbid(fc, forbid)
+    if constraint is not None:  # after the forbidden pairs: a pair it forces is allowed again
         fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
     if isinstance(soft, tuple):
         for (i, j), e in zip(*soft):
@@ -170,11 +175,16 @@ def _forbid_outside(fc: "RNA.fold_compound", seq: str, allowed, with_list: bool 
         if len(allowed) and (allowed.min() < 0 or allowed.max() >= L or (allowed[:, 0] >= allowed[:, 1]).any()):
             raise ValueError(f"allowed pairs must satisfy 0 <= i < j < {L}")
         formable[allowed[:, 0], allowed[:, 1]] = False
-    # a hard constraint lets the recursions skip a forbidden pair altogether (15% faster than
-    # pricing it out with a soft one); only formable pairs need one, one call each
-    for i, j in (np.argwhere(formable) + 1).tolist():  # ViennaRNA is 1-based
-        fc.hc_add_bp(i, j, _FORBID)
+    _forbid(fc, np.argwhere(formable))
     return allowed
+
+
+def _forbid(fc: "RNA.fold_compound", pairs: np.ndarray) -> None:
+    """Hard constraints on ``fc`` forbidding ``pairs`` (``[K, 2]`` 0-based). A hard constraint
+    lets the recursions skip a pair altogether (15% faster than pricing it out with a soft one);
+    one call each, formable pairs only."""
+    for i, j in (np.asarray(pairs, np.int64).reshape(-1, 2) + 1).tolist():  # ViennaRNA is 1-based
+        fc.hc_add_bp(i, j, _FORBID)
 
 
 def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:
@@ -235,7 +245,7 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
               allowed=None, constraint: str | None = None, shape: np.ndarray | None = None,
               shape_slope: float = SHAPE_SLOPE, shape_intercept: float = SHAPE_INTERCEPT,
               probs: bool = False, prob_scale: float = 1.0, max_bp_span: int | None = None,
-              bpp_cutoff: float = 1e-3, on_stage=None) -> list[Folded]:
+              bpp_cutoff: float = 1e-3, forbid: np.ndarray | None = None, on_stage=None) -> list[Folded]:
     """Every option of the fold decoder, one ViennaRNA fold compound for all ``decodings``.
 
     - ``pair_energy``: ``[L, L]`` kcal/mol per pair (the learned pseudo-energies), or the same
@@ -254,6 +264,8 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
       structure is still decoded at 1; and the ensemble free energy under Turner 2004 alone (one
       more partition function when other energies are in play);
     - ``max_bp_span``: no pair ``(i, j)`` with ``j - i`` above it, as RNAfold's ``--maxBPspan``;
+    - ``forbid``: ``[K, 2]`` 0-based pairs no structure may form (the pairs the learned term
+      rules out, ``FoldEnergy.pruned``), unless ``constraint`` forces one;
     - ``on_stage``: called with the name of each stage as it starts (progress on long sequences).
     Raises ``ValueError`` when the constraints leave no structure."""
     from .learned import threshknot, threshknot_rows
@@ -279,19 +291,18 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
     else:
         soft = _soft_matrix(pair_energy, L)
     options = dict(allowed=allowed, constraint=constraint, shape=shape, shape_slope=shape_slope,
-                   shape_intercept=shape_intercept, soft=soft, max_bp_span=span)
+                   shape_intercept=shape_intercept, soft=soft, max_bp_span=span, forbid=forbid)
     fc = compound(seq, bpp=ensemble, **options)
     if not (probs and prob_scale != 1.0):  # no second compound: free the matrix before the DP
         options["soft"] = soft = None
-    stage("minimum free energy")
-    structure, mfe = fc.mfe()
-    if mfe >= INFEASIBLE:
-        raise ValueError("the constraints leave no structure")
+    structure, mfe = None, None
+    if not ensemble or any(d == "mfe" for d, _, _ in decodings):
+        stage("minimum free energy")
+        structure, mfe = _mfe(fc)
     g, P, rows, unpaired, report_rows, reported = float("nan"), None, None, None, None, None
     if ensemble:
         stage("partition function")
-        fc.exp_params_rescale(mfe)
-        g = float(fc.pf()[1])
+        g, mfe = _partition(fc, mfe, on_stage)
         if threshknots:  # what ThreshKnot reads: the whole map, or the band's likely pairs
             if span is None:
                 P = _probabilities(fc, L)  # [L, L]
@@ -304,8 +315,7 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
             # temperature fitted for calibration); the structure is decoded from the unscaled one
             stage("partition function at the calibration temperature")
             hot = compound(seq, bpp=True, beta_scale=prob_scale, **options)
-            hot.exp_params_rescale(mfe)  # the MFE does not depend on the temperature scale
-            g = float(hot.pf()[1])
+            g = _partition(hot, mfe)[0]  # the MFE does not depend on the temperature scale
         reported = _probabilities(hot, L, span)  # [L, L], or the band [L, span + 1]
         unpaired, report_rows = _unpaired_and_rows(reported, L, span, bpp_cutoff)
         reported = reported if span is None else None
@@ -316,8 +326,7 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
         g_turner = g
         if pair_energy is not None or shape is not None or allowed is not None or prob_scale != 1.0:
             physical = compound(seq, constraint=constraint, max_bp_span=span)  # the partition function, no probabilities
-            physical.exp_params_rescale(physical.mfe()[1])
-            g_turner = float(physical.pf()[1])
+            g_turner = _partition(physical)[0]
     out = []
     for decoding, gamma, threshold in decodings:
         if decoding == "mfe":
@@ -337,6 +346,44 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
         energy = round(float(plain.eval_structure(to_dot_bracket(nested, L))), 2)
         out.append(Folded(pairs, energy, g, reported if probs else None, unpaired, report_rows, g_turner))
     return out
+
+
+def _mfe(fc: "RNA.fold_compound") -> tuple[str, float]:
+    """``fc.mfe()``: (structure, kcal/mol); a ``ValueError`` when the constraints allow none."""
+    structure, mfe = fc.mfe()
+    if mfe >= INFEASIBLE:
+        raise ValueError("the constraints leave no structure")
+    return structure, mfe
+
+
+#: ``_partition`` skips the MFE pass up to this length (see there)
+UNSCALED_MAX_LENGTH = 1000
+
+
+def _partition(fc: "RNA.fold_compound", mfe: float | None = None, on_stage=None) -> tuple[float, float | None]:
+    """Fill ``fc``'s partition function -> (ensemble free energy in kcal/mol, the MFE or None
+    when it was not needed).
+
+    Boltzmann factors are scaled per nucleotide so that long sequences do not overflow.
+    RNAfold takes the scale from the MFE, which costs an MFE pass (a third of the dynamic
+    programme at ArchiveII lengths). Up to ``UNSCALED_MAX_LENGTH`` nt, ViennaRNA's own estimate
+    (about -0.2 kcal/mol per nucleotide) leaves a margin of hundreds of kcal/mol before the
+    double range overflows, so the partition function runs on it directly. An overflow makes
+    ViennaRNA return its infinity (``INFEASIBLE``) within a fraction of the work. Then, as for
+    longer sequences, the MFE is computed and the partition function refilled around it. The
+    probabilities are the same to rounding either way (tested)."""
+    if mfe is None and fc.length <= UNSCALED_MAX_LENGTH:
+        g = float(fc.pf()[1])
+        if g < INFEASIBLE:
+            return g, None
+    if mfe is None:
+        if on_stage is not None:
+            on_stage("minimum free energy")
+        mfe = _mfe(fc)[1]
+        if on_stage is not None:
+            on_stage("partition function")
+    fc.exp_params_rescale(mfe)
+    return float(fc.pf()[1]), mfe
 
 
 def _check_constraint_span(constraint: str, span: int) -> None:

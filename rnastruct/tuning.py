@@ -4,6 +4,9 @@
 weight, stored in the S2 checkpoint. ``rnastruct tune-proposals`` (``tune_proposals``): the
 proposal thresholds of the proposal-restricted fold (the ``mfe`` set), stored in S1.
 
+``rnastruct tune-prune`` (``tune_prune``): the pseudo-energy above which the fold decoder
+forbids a pair outright (``FoldEnergy.prune``), written into the S1 checkpoint.
+
 ``rnastruct tune-energy`` (``tune_energy``): the energy settings of a model with a pair head: how
 its learned pair scores enter ViennaRNA (weight, offset, decoding), chosen on validation
 structures and stored in a copy of the S1 checkpoint (``state["fold_energy"]``, read by the
@@ -197,6 +200,88 @@ def tune_energy(s1: str | None, valid: list[str], limit: int | None = None, seed
         save_checkpoint(out, state)
         print(f"wrote {out}")
     return chosen, f
+
+
+def _score_prune(k: int) -> list[tuple[float, float]]:
+    from dataclasses import replace
+
+    from .evaluate import ScoringOptions, pair_scores, prepare_pairs
+    from .folding import fold_full
+
+    seq, ref, logits, energy = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k], _JOB["energy"]
+    pseudo = energy.pair_energy_list(logits, seq)
+    out = []
+    for prune in _JOB["prunes"]:
+        rule = replace(energy, prune=prune)
+        t0 = time.process_time()
+        pairs = fold_full(seq, pseudo, [(rule.decoding, rule.gamma, rule.threshold)],
+                          forbid=rule.pruned(pseudo, seq))[0].pairs
+        cpu = time.process_time() - t0
+        prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
+        out.append((pair_scores(prep.pred, prep.ref, len(seq))["f1"], cpu))
+    return out
+
+
+def tune_prune(s1: str, valid: list[str], prunes=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0), tolerance: float = 0.0,
+               limit: int | None = None, seed: int = 0, workers: int = 2, write: str | None = None) -> float | None:
+    """The prune threshold (``rnastruct tune-prune``): every sequence of each validation set is
+    folded with the checkpoint's ``fold_energy`` (weight, offset, decoding), every pair whose
+    pseudo-energy is at least each threshold of ``prunes`` forbidden, and once with none.
+    Chosen: the lowest threshold (the most pairs forbidden, the fastest dynamic programme) whose
+    mean F1 on every set is at least that set's unpruned one less ``tolerance``; None when no
+    threshold qualifies. The table per set (mean F1, the dynamic programme's CPU time, the share
+    of formable pairs kept) is printed; with ``write`` the choice is stored in that S1
+    checkpoint (``fold_energy.prune``, in place, with ``fold_energy_prune_tuning``) -> the
+    threshold."""
+    import torch
+
+    from .checkpoints import load_checkpoint, save_checkpoint
+    from .config import from_dict
+    from .errors import InputError
+    from .learned import FoldEnergy
+    from .s1.infer import S1Predictor
+
+    state = load_checkpoint(s1)
+    if "fold_energy" not in state:
+        raise InputError(f"{s1}: has no fold_energy settings (rnastruct tune-energy first)")
+    energy = from_dict(FoldEnergy, state["fold_energy"], f"{s1}: fold_energy")
+    net = S1Predictor.from_checkpoint(s1)
+    prunes = [None] + sorted(prunes, reverse=True)
+    f1, report = {}, {}
+    for path in valid:
+        t0 = time.time()
+        names, seqs, refs = load_validation([path], limit, seed)
+        torch.set_num_threads(workers)
+        logits = [None] * len(seqs)
+        for k, lg in net.pair_logits(seqs, progress=True):
+            logits[k] = lg.copy()
+        kept = []
+        for k, seq in enumerate(seqs):
+            e = energy.pair_energy_list(logits[k], seq)[1]
+            kept.append([1.0 if p is None or not len(e) else float((e < p).mean()) for p in prunes])
+        _JOB.update(seqs=seqs, refs=refs, logits=logits, energy=energy, prunes=prunes)
+        torch.set_num_threads(1)
+        with mp.get_context("fork").Pool(workers) as pool:
+            res = np.array(pool.map(_score_prune, range(len(seqs)), chunksize=4))  # [N, prunes, (f1, cpu)]
+        f1[path] = res[:, :, 0].mean(axis=0)
+        cpu, kept = res[:, :, 1].sum(axis=0), np.mean(kept, axis=0)
+        print(f"{len(seqs)} validation sequences from {path}; {energy.decoding} decoding at weight "
+              f"{energy.weight}, offset {energy.offset}; {time.time() - t0:.0f} s")
+        print("prune (kcal/mol)\tmean F1\tDP CPU s\tformable pairs kept")
+        for p, f, c, q in zip(prunes, f1[path], cpu, kept):
+            print(f"{'none' if p is None else p}\t{f:.4f}\t{c:.1f}\t{q:.3f}")
+        report[Path(path).name] = {"n": len(seqs), "mean_f1": {str(p): float(f) for p, f in zip(prunes, f1[path])}}
+    good = [p for k, p in enumerate(prunes)
+            if p is not None and all(f[k] >= f[0] - tolerance for f in f1.values())]
+    chosen = min(good) if good else None
+    print(f"chosen: prune {chosen} (the lowest threshold within {tolerance} of folding over every pair "
+          f"on every set)")
+    if write:
+        state["fold_energy"]["prune"] = chosen
+        state["fold_energy_prune_tuning"] = {"valid": report, "seed": seed, "limit": limit, "tolerance": tolerance}
+        save_checkpoint(write, state)
+        print(f"wrote prune {chosen} into {write}")
+    return chosen
 
 
 def tune_assembly(data: str, s2: str, out: str, thresholds=(0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5),

@@ -70,6 +70,27 @@ def test_calibrate_writes_the_temperature_with_the_lowest_ece(tmp_path):
     assert _same_weights(load_checkpoint(s1), load_checkpoint(MODEL_SETS["real"][0]))
 
 
+def test_tune_prune_writes_the_lowest_threshold_that_holds_on_every_set(tmp_path):
+    sets = [_valid_csv(tmp_path / "tiny_vl0.csv", seed=2), _valid_csv(tmp_path / "tiny_vl1.csv", n=3, seed=3)]
+    s1 = tmp_path / "s1.pt"
+    s1.write_bytes(MODEL_SETS["real"][0].read_bytes())
+    r = run_cli("tune-prune", "--s1", s1, "--valid", *sets, "--prunes", "0.5", "100", "--workers", "1", "--write", s1)
+    assert r.returncode == 0, r.stderr
+    tables = [line.split("\t") for line in r.stdout.splitlines() if line.split("\t")[0] in ("none", "0.5", "100.0")]
+    assert len(tables) == 6  # none, 100, 0.5 for each set
+    f1 = [{row[0]: float(row[1]) for row in tables[k:k + 3]} for k in (0, 3)]
+    for per_set in f1:  # a threshold no pseudo-energy reaches forbids nothing
+        assert per_set["100.0"] == per_set["none"]
+    want = 0.5 if all(t["0.5"] >= t["none"] for t in f1) else 100.0
+    state = load_checkpoint(s1)
+    assert state["fold_energy"]["prune"] == want
+    assert set(state["fold_energy_prune_tuning"]["valid"]) == {"tiny_vl0.csv", "tiny_vl1.csv"}
+    assert _same_weights(state, load_checkpoint(MODEL_SETS["real"][0]))
+    (tmp_path / "PDB_TS1.csv").write_text("id,sequence,base_pairs\n")
+    r = run_cli("tune-prune", "--s1", s1, "--valid", tmp_path / "PDB_TS1.csv")
+    assert r.returncode == 2 and "validation sets only" in r.stderr
+
+
 def test_tune_assembly_and_tune_proposals_write_their_choices(tmp_path):
     import pyarrow as pa
 
@@ -110,7 +131,7 @@ def test_tune_assembly_and_tune_proposals_write_their_choices(tmp_path):
     assert _same_weights(state, load_checkpoint(s1))
 
 
-@pytest.mark.parametrize("command", ["tune-energy", "tune-assembly", "tune-proposals", "calibrate"])
+@pytest.mark.parametrize("command", ["tune-energy", "tune-prune", "tune-assembly", "tune-proposals", "calibrate"])
 def test_the_steps_are_commands(command):
     r = run_cli(command, "--help")
     assert r.returncode == 0 and "usage: rnastruct " + command in r.stdout

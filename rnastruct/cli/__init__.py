@@ -36,6 +36,8 @@ COMMANDS = {
     "s2-train": (s2.add_train_args, s2.run_train, "train the S2 network (box proposals -> box scores)"),
     "tune-energy": (tune.add_energy_args, tune.run_energy,
                     "choose how S1's pair scores enter ViennaRNA on validation structures; store it in S1"),
+    "tune-prune": (tune.add_prune_args, tune.run_prune,
+                   "choose which pairs the learned term forbids outright (pseudo-energy threshold); store it in S1"),
     "tune-assembly": (tune.add_assembly_args, tune.run_assembly,
                       "choose S2's box threshold and energy weight on validation data; store them in S2"),
     "tune-proposals": (tune.add_proposals_args, tune.run_proposals,

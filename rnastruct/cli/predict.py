@@ -43,6 +43,10 @@ def add_args(p) -> None:
                         "(default: what the model chose on validation structures)")
     p.add_argument("--gamma", type=POSITIVE, help="MEA: weight of paired against unpaired bases")
     p.add_argument("--threshold", type=number(float, 0, 1, low_open=True), help="threshknot: least pair probability")
+    p.add_argument("--no-prune", action="store_true",
+                   help="fold over every canonical pair: keep the pairs the model rules out (pseudo-energy "
+                        "above its prune threshold, chosen on validation structures), which the default "
+                        "forbids to halve the dynamic programme's time")
     p.add_argument("--bpp", metavar="DIR",
                    help="also write each record's pair probabilities under the model's energies "
                         f"(NAME.bpp.csv: i, j 1-based, p >= {BPP_CUTOFF:g}) and its dot plot (NAME.dp.png, "
@@ -152,7 +156,7 @@ def _predict(args, outs, names, seqs, constraints, shapes, shard) -> int:
                                decoding=args.decoding, gamma=args.gamma, threshold=args.threshold,
                                probs=bool(args.bpp), shape_slope=args.shape_slope,
                                shape_intercept=args.shape_intercept, max_bp_span=args.max_bp_span,
-                               stages=not args.quiet)
+                               no_prune=args.no_prune, stages=not args.quiet)
     # finished records are journalled beside a regular --out file (a device or a pipe has no
     # "beside"), so that an interrupted run loses nothing a rerun cannot skip
     journal = Journal(target.path, _settings(args)) if target is not None and target.kind == "file" else None
@@ -257,5 +261,5 @@ def _settings(args) -> dict:
     """What decides a record's output (a resumed run must have the same)."""
     keys = ("format", "model", "s1", "s2", "decoder", "decoding", "gamma", "threshold", "allow_pseudoknots",
             "precision", "bpp", "shape", "shape_slope", "shape_intercept", "constraint", "constraint_file",
-            "strict", "device", "max_bp_span")
+            "strict", "device", "max_bp_span", "no_prune")
     return {k: str(getattr(args, k, None)) for k in keys}

@@ -1,5 +1,6 @@
 """The steps that write settings into a shipped checkpoint, chosen on validation data:
-``rnastruct tune-energy`` (how S1's pair scores enter ViennaRNA), ``rnastruct calibrate`` (the
+``rnastruct tune-energy`` (how S1's pair scores enter ViennaRNA), ``rnastruct tune-prune`` (the
+pairs it rules out), ``rnastruct calibrate`` (the
 temperature of the reported pair probabilities), ``rnastruct tune-assembly`` (S2's box
 threshold and energy weight) and ``rnastruct tune-proposals`` (the ``mfe`` set's proposal
 thresholds)."""
@@ -36,6 +37,29 @@ def run_energy(args) -> int:
 
     tune_energy(args.s1, args.valid, args.limit, args.seed, args.weights, args.offsets, args.s2, args.s2_weights,
                 args.s2_offsets, args.max_boxes, args.s2_measure_only, args.workers, args.out, args.table)
+    return 0
+
+
+def add_prune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--s1", required=True, type=checkpoint, help="S1 checkpoint with fold_energy settings")
+    p.add_argument("--valid", nargs="+", type=existing_file,
+                   default=["../shared/data/real/bpRNA_VL0.csv", "../shared/data/real/PDB_VL1.csv"],
+                   help="validation structures (CSVs); the threshold must hold on each; never ArchiveII or a test set")
+    p.add_argument("--prunes", type=NON_NEGATIVE, nargs="+", default=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
+                   help="thresholds tried (kcal/mol): pairs whose pseudo-energy is at least one are forbidden")
+    p.add_argument("--tolerance", type=NON_NEGATIVE, default=0.0,
+                   help="the F1 a threshold may lose against folding over every pair (default 0)")
+    p.add_argument("--limit", type=POSITIVE_INT, help="a seeded random subset of this many sequences")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=POSITIVE_INT, default=2)
+    p.add_argument("--write", metavar="S1", type=checkpoint,
+                   help="write the chosen threshold into this S1 checkpoint (fold_energy.prune)")
+
+
+def run_prune(args) -> int:
+    from ..tuning import tune_prune
+
+    tune_prune(args.s1, args.valid, args.prunes, args.tolerance, args.limit, args.seed, args.workers, args.write)
     return 0
 
 

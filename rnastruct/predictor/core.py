@@ -160,7 +160,7 @@ def load_predictor(s1=None, s2=None, device: str = "cpu", proposal=None, pruning
                    allow_pseudoknots: bool = False, model: str = DEFAULT_MODEL, decoding: str | None = None,
                    gamma: float | None = None, threshold: float | None = None, probs: bool = False,
                    shape_slope: float | None = None, shape_intercept: float | None = None,
-                   max_bp_span: int | None = None, stages: bool = False) -> Predictor:
+                   max_bp_span: int | None = None, no_prune: bool = False, stages: bool = False) -> Predictor:
     """The predictor the command line's options describe: a model set (``model``, or its S1/S2
     checkpoints ``s1``/``s2``), a decoder ("fold" or "boxes") and overrides of the settings its
     checkpoints carry.
@@ -172,7 +172,8 @@ def load_predictor(s1=None, s2=None, device: str = "cpu", proposal=None, pruning
     decoding. ``precision``: "bf16" runs S1 in bfloat16, the precision it trained in, "fp32" in
     float32, "auto" (default) picks bf16 where the device computes it natively.
     ``max_bp_span``: no pair (i, j) with j - i above it, as RNAfold's ``--maxBPspan`` (S1's pair
-    head runs on that band only, ViennaRNA folds under it; fold decoder). ``stages``: show where
+    head runs on that band only, ViennaRNA folds under it; fold decoder). ``no_prune``: keep
+    every canonical pair, whatever the checkpoint's ``prune`` threshold. ``stages``: show where
     a long sequence is (S1's tiles, then ViennaRNA's stages with the elapsed time)."""
     from ..config import from_dict
     from ..learned import FoldEnergy
@@ -219,8 +220,11 @@ def load_predictor(s1=None, s2=None, device: str = "cpu", proposal=None, pruning
         raise InputError(f"{s1}: has fold_energy settings but no pair head")
     overrides = {k: v for k, v in (("decoding", decoding), ("gamma", gamma), ("threshold", threshold))
                  if v is not None}
+    if no_prune:
+        overrides["prune"] = None
     if overrides and decoder != "fold":
-        raise InputError(f"--{next(iter(overrides))} is an option of the fold decoder, not of --decoder {decoder}")
+        flag = {"prune": "no-prune"}.get(next(iter(overrides)), next(iter(overrides)))
+        raise InputError(f"--{flag} is an option of the fold decoder, not of --decoder {decoder}")
     energy = dataclasses.replace(learned or FoldEnergy(), **overrides)
     energy.validate()
     if probs and decoder != "fold":

@@ -58,10 +58,10 @@ class FoldSettings:
     max_bp_span: int | None = None
     stages: bool = False
 
-    def fold(self, name: str, seq: str, pair_energy, allowed, constraint, shape) -> Result:
+    def fold(self, name: str, seq: str, pair_energy, allowed, constraint, shape, forbid=None) -> Result:
         """ViennaRNA with these settings, ``pair_energy`` (``[L, L]`` kcal/mol or None) and pairs
-        outside ``allowed`` (or None) forbidden -> the ``Result``. The constraint is checked on
-        the structure (a ThreshKnot decoding may break it)."""
+        outside ``allowed`` (or None) and in ``forbid`` (or None) forbidden -> the ``Result``.
+        The constraint is checked on the structure (a ThreshKnot decoding may break it)."""
         e = self.energy
         try:
             with _stage_bar(name, len(seq), enabled=self.stages and len(seq) > STAGES_MIN_LENGTH) as stage:
@@ -69,7 +69,7 @@ class FoldSettings:
                                    constraint=constraint, shape=shape, shape_slope=self.shape_slope,
                                    shape_intercept=self.shape_intercept, probs=self.probs,
                                    prob_scale=e.prob_scale, max_bp_span=self.max_bp_span,
-                                   bpp_cutoff=BPP_CUTOFF, on_stage=stage)[0]
+                                   bpp_cutoff=BPP_CUTOFF, forbid=forbid, on_stage=stage)[0]
         except ValueError as err:
             raise InputError(f"record {name}: {err}") from None
         if constraint is not None:
@@ -166,7 +166,7 @@ class LearnedFold(Decoder):
             pseudo = energy.pair_energy_list(logits, seq)
         else:
             pseudo = energy.pseudo_energies(logits, seq, stem_scores)
-        return self.settings.fold(name, seq, pseudo, None, constraint, shape)
+        return self.settings.fold(name, seq, pseudo, None, constraint, shape, energy.pruned(pseudo, seq))
 
 
 class ProposalFold(Decoder):
