@@ -195,6 +195,22 @@ def test_worker_processes_give_the_single_process_results(monkeypatch):
     assert sum("(" in r.structure for r in one.values()) > len(seqs) / 2
 
 
+def test_thousands_of_short_sequences_on_two_workers_finish(tmp_path):
+    """More tasks and results than a pipe holds (64 KB each way): the parent once blocked writing
+    tasks while both workers blocked writing results it had not read yet, for ever."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    fa = tmp_path / "many.fa"
+    fa.write_text("".join(f">sequence_{k}\n{''.join(rng.choice(list('ACGU'), 40))}\n" for k in range(3000)))
+    cmd = [sys.executable, "-m", "rnastruct", "predict", str(fa), "--model", "turner", "--quiet"]
+    two = subprocess.run(cmd + ["--threads", "2"], capture_output=True, text=True, timeout=120)
+    assert two.returncode == 0, two.stderr
+    one = subprocess.run(cmd + ["--threads", "1"], capture_output=True, text=True, timeout=120)
+    assert two.stdout == one.stdout and two.stdout.count(">") == 3000
+
+
 def test_precision_and_threads_are_checked_and_resolved():
     from rnastruct.hardware import native_bf16
     from rnastruct.predictor import load_predictor

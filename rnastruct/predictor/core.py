@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import multiprocessing as mp
 import sys
+import threading
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -122,11 +123,12 @@ class Predictor:
         workers = [ctx.Process(target=_serve, args=(self, todo, done), daemon=True) for _ in range(self.threads)]
         for w in workers:
             w.start()
+        # the tasks go in from a thread while this one reads the results: a pipe holds 64 KB,
+        # and with many short sequences the workers filled the results pipe while the parent
+        # still waited to write tasks they would never read (a deadlock)
+        feeder = threading.Thread(target=_feed, args=(todo, tasks + [None] * len(workers)), daemon=True)
+        feeder.start()
         try:
-            for task in tasks:
-                todo.put(task)
-            for _ in workers:
-                todo.put(None)
             with tqdm(total=len(seqs), unit="seq", disable=not progress, dynamic_ncols=True,
                       mininterval=0.5, desc="predict") as bar:
                 for _ in tasks:
@@ -140,6 +142,11 @@ class Predictor:
                 if w.is_alive():
                     w.terminate()
                 w.join()
+
+
+def _feed(queue, items: list) -> None:
+    for item in items:
+        queue.put(item)
 
 
 def _serve(predictor: Predictor, todo, done) -> None:
