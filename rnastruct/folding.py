@@ -11,6 +11,8 @@ training data is made of); the fold decoder's MFE and ensemble decodings (``fold
 
 from __future__ import annotations
 
+from collections import deque
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -183,8 +185,11 @@ def _forbid(fc: "RNA.fold_compound", pairs: np.ndarray) -> None:
     """Hard constraints on ``fc`` forbidding ``pairs`` (``[K, 2]`` 0-based). A hard constraint
     lets the recursions skip a pair altogether (15% faster than pricing it out with a soft one);
     one call each, formable pairs only."""
-    for i, j in (np.asarray(pairs, np.int64).reshape(-1, 2) + 1).tolist():  # ViennaRNA is 1-based
-        fc.hc_add_bp(i, j, _FORBID)
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2) + 1  # ViennaRNA is 1-based
+    # mapped, not looped: half the time of a Python loop (a quarter of the short RNAs' DP
+    # stage was here); in chunks: lists of every pair were 90 MB at 3,000 nt
+    for chunk in np.split(pairs, np.arange(1 << 16, len(pairs), 1 << 16)):
+        deque(map(fc.hc_add_bp, chunk[:, 0].tolist(), chunk[:, 1].tolist(), repeat(_FORBID, len(chunk))), maxlen=0)
 
 
 def fold_within(seq: str, allowed, pseudo_energy=None) -> tuple[str, float]:

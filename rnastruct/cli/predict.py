@@ -124,7 +124,6 @@ def _predict(args, outs, names, seqs, constraints, shapes, shard) -> int:
     record, each finished record journalled, the ``--out`` file written at the end."""
     import json
 
-    from ..plots import dot_plot, draw
     from ..predictor.core import load_predictor
     from ..predictor.outputs import SHARD_SUFFIX, Journal, bpp_table, file_stem, format_result, json_record, with_suffix
 
@@ -186,8 +185,12 @@ def _predict(args, outs, names, seqs, constraints, shapes, shard) -> int:
                 if per_file:
                     write_text_atomic(Path(out) / f"{stems[k]}.{args.format}", chunks[k])
                 if args.plot:
+                    from ..plots import draw  # pandas and matplotlib: a fifth of a second, when drawing only
+
                     draw(r, Path(args.plot) / stems[k])
                 if args.bpp:
+                    from ..plots import dot_plot
+
                     stem = Path(args.bpp) / stems[k]
                     write_text_atomic(with_suffix(stem, ".bpp.csv"), bpp_table(r))
                     dot_plot(r, stem)
