@@ -7,6 +7,12 @@ For each parameter set: RNAfold alone (MFE and centroid) and the S1 checkpoint's
 (its ``fold_energy`` weight and offset, or ``--weight/--offset``) with the same decodings, each
 sequence folded once per setting; mean per-sequence F1 as ``rnastruct evaluate`` scores it.
 The network was trained on top of Turner 2004: the other sets are measured without retraining.
+
+``--write S1`` records the choice in that checkpoint (``energy_parameters``: the set whose learned
+term scores the highest mean F1 on the first of ``--sets`` with the checkpoint's decoding, and
+every figure measured). The predictor folds with Turner 2004 only and refuses a checkpoint that
+chose another set: ViennaRNA keeps the first parameter set a process uses for every later fold
+compound of the same model details (2.7.2), so a library cannot switch sets safely.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ def main() -> None:
     ap.add_argument("--params", nargs="+", help="parameter sets to measure (default: all)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path, help="write the table here (Markdown)")
+    ap.add_argument("--write", metavar="S1", help="record the choice in this S1 checkpoint (energy_parameters)")
     args = ap.parse_args()
 
     import torch
@@ -67,6 +74,9 @@ def main() -> None:
     from rnastruct.checkpoints import load_checkpoint
 
     fe = load_checkpoint(args.s1).get("fold_energy", {})
+    decoding = fe.get("decoding", "centroid")
+    if decoding not in [d for d, _, _ in DECODINGS]:
+        raise SystemExit(f"{args.s1}: decoding {decoding!r} is not measured here (mfe, centroid)")
     term = (args.weight if args.weight is not None else fe["weight"],
             args.offset if args.offset is not None else fe["offset"])
     torch.set_num_threads(args.workers)
@@ -76,6 +86,7 @@ def main() -> None:
              f"command: `python {' '.join(sys.argv)}`", "",
              "| set | n | parameters | RNAfold MFE | RNAfold centroid | learned MFE | learned centroid |",
              "|---|---|---|---|---|---|---|"]
+    measured: dict = {}  # set -> parameters -> the four mean F1s
     for name in args.sets:
         _, seqs, refs = load_validation([SETS[name]], args.limit, args.seed)
         logits = [None] * len(seqs)
@@ -87,12 +98,24 @@ def main() -> None:
             with mp.get_context("fork").Pool(args.workers, initializer=_init, initargs=(params,)) as pool:
                 f1 = np.array(pool.map(_score, range(len(seqs)), chunksize=4)).mean(axis=0)
             lines.append(f"| {name} | {len(seqs)} | {params} | " + " | ".join(f"{x:.4f}" for x in f1) + " |")
+            measured.setdefault(name, {})[params] = dict(zip(
+                ["rnafold_mfe", "rnafold_centroid", "learned_mfe", "learned_centroid"], map(float, f1)))
             print(lines[-1], f"({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
+    if args.write:
+        from rnastruct.checkpoints import save_checkpoint
+
+        first = measured[args.sets[0]]
+        chosen = max(first, key=lambda p: first[p][f"learned_{decoding}"])
+        state = load_checkpoint(args.write)
+        state["energy_parameters"] = {"chosen": chosen, "by": f"learned {decoding} mean F1 on {args.sets[0]}",
+                                      "limit": args.limit, "seed": args.seed, "measured": measured}
+        save_checkpoint(args.write, state)
+        print(f"chose {chosen}; wrote energy_parameters into {args.write}")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ what chooses the epoch of ``configs/s1/real_ensemble*.yaml``.
     python bench/ensemble_checkpoints.py runs/real_ens/checkpoints/epoch_*.pt --sets VL0 --limit 300
 
 A checkpoint without a learned scale (the shipped ``real`` S1) is scored with its
-``fold_energy`` weight and offset. ``--scales`` also scores each at multiples of its weight, ``--terms`` at given weights and
-offsets.
+``fold_energy`` weight and offset; one trained with the pair loss alone (no scale of its own)
+with ``--terms`` only. ``--scales`` also scores each at multiples of its weight, ``--terms`` at
+given weights and offsets.
 Decodings: MFE and centroid from one partition function; scored as ``rnastruct evaluate``.
 """
 
@@ -67,8 +68,9 @@ def main() -> None:
         for ckpt in args.checkpoints:
             t0 = time.time()
             state = load_checkpoint(ckpt)
-            scale = state.get("energy_scale") or state["fold_energy"]
-            terms = [(scale["weight"] * s, scale["offset"]) for s in args.scales]
+            # a checkpoint trained with the pair loss alone has no scale of its own: --terms only
+            scale = state.get("energy_scale") or state.get("fold_energy")
+            terms = [(scale["weight"] * s, scale["offset"]) for s in args.scales] if scale else []
             terms += list(zip(args.terms[::2], args.terms[1::2]))
             logits = [None] * len(seqs)
             for k, lg in S1Predictor.from_checkpoint(ckpt).pair_logits(seqs):

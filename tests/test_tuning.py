@@ -155,3 +155,16 @@ def test_subset_keeps_a_seeded_sample_of_training_rows_and_every_validation_row(
     assert man["kind"] == "test" and man["subset"]["train_rows"] == 6 and man["subset"]["seed"] == 3
     r = run_cli("subset", "--in", tmp_path / "ds", "--out", tmp_path / "c", "--train", "60")
     assert r.returncode == 2 and "fewer than 60" in r.stderr and not (tmp_path / "c").exists()
+
+
+def test_the_base_parameters_are_recorded_and_others_refused(tmp_path):
+    from rnastruct.checkpoints import save_checkpoint
+
+    shipped = load_checkpoint(MODEL_SETS["real"][0])
+    record = shipped["energy_parameters"]  # bench/base_parameters.py --write, chosen on VL0
+    assert record["chosen"] == "turner2004" and record["by"].endswith("on VL0")
+    assert record["chosen"] == max(record["measured"]["VL0"], key=lambda p: record["measured"]["VL0"][p]["learned_centroid"])
+    other = dict(shipped, energy_parameters=dict(record, chosen="andronescu2007"))
+    save_checkpoint(tmp_path / "s1.pt", other)
+    r = run_cli("predict", "GGGGAAAACCCC", "--s1", tmp_path / "s1.pt")
+    assert r.returncode == 2 and "chosen on the andronescu2007 energy parameters" in r.stderr, r.stderr

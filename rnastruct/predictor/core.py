@@ -225,6 +225,12 @@ def load_predictor(s1=None, s2=None, device: str = "cpu", proposal=None, pruning
                if "fold_energy" in s1_state and decoder == "fold" else None)
     if learned is not None and getattr(s1_model, "pair_prob", None) is None:
         raise InputError(f"{s1}: has fold_energy settings but no pair head")
+    # the base parameters its learned term was chosen on (bench/base_parameters.py --write);
+    # ViennaRNA keeps one parameter set per process, so only Turner 2004 is folded with
+    params = s1_state.get("energy_parameters", {}).get("chosen", "turner2004")
+    if params != "turner2004":
+        raise InputError(f"{s1}: its learned term was chosen on the {params} energy parameters; the predictor "
+                         f"folds with Turner 2004 only")
     overrides = {k: v for k, v in (("decoding", decoding), ("gamma", gamma), ("threshold", threshold))
                  if v is not None}
     if no_prune:
