@@ -98,6 +98,7 @@ def test_output_paths_are_checked_before_any_prediction(tmp_path):
 
 
 def test_an_interrupted_run_keeps_nothing_half_written_and_a_rerun_skips_what_it_finished(tmp_path):
+    import functools
     import os
     import signal
     import subprocess
@@ -113,7 +114,10 @@ def test_an_interrupted_run_keeps_nothing_half_written_and_a_rerun_skips_what_it
     journal = tmp_path / ".out.fa.partial"
     args = [sys.executable, "-m", "rnastruct", "predict", str(fa), "--model", "turner", "--threads", "1",
             "--out", str(out), "--decoding", "mea"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal delivers it, whatever this test inherited: a shell starts background
+    # jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt in the child
+    interruptible = functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     deadline = time.time() + 120
     while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 4):
         time.sleep(0.2)
@@ -134,7 +138,8 @@ def test_an_interrupted_run_keeps_nothing_half_written_and_a_rerun_skips_what_it
     r = run_cli(*args[3:])
     assert r.returncode == 2 and "already exists (pass --overwrite" in r.stderr and out.read_text() == whole.read_text()
     # other settings: the journal is not used, and the run says so
-    proc = subprocess.Popen(args + ["--overwrite"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args + ["--overwrite"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
     deadline = time.time() + 120
     while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 3):
         time.sleep(0.2)
