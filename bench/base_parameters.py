@@ -38,7 +38,7 @@ def _init(params: str) -> None:
 
 
 def _score(k: int) -> list[float]:
-    from rnastruct.evaluate import ScoringOptions, pair_scores, prepare_pairs
+    from rnastruct.evaluate import default_f1
     from rnastruct.folding import fold_soft_many
     from rnastruct.learned import FoldEnergy
 
@@ -46,9 +46,7 @@ def _score(k: int) -> list[float]:
     out = []
     for w, b in ((0.0, 0.0), _JOB["term"]):
         energy = FoldEnergy(weight=w, offset=b).pair_energies(logits, seq) if w else None
-        for pairs, _ in fold_soft_many(seq, energy, DECODINGS):
-            prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
-            out.append(pair_scores(prep.pred, prep.ref, len(seq))["f1"])
+        out += [default_f1(seq, pairs, ref) for pairs, _ in fold_soft_many(seq, energy, DECODINGS)]
     return out
 
 

@@ -28,16 +28,15 @@ _JOB: dict = {}
 
 
 def _score(k: int) -> list[float]:
-    from rnastruct.evaluate import ScoringOptions, pair_scores, prepare_pairs
+    from rnastruct.evaluate import default_f1
     from rnastruct.folding import fold_soft_many
     from rnastruct.learned import FoldEnergy
 
     seq, ref, logits = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k]
     out = []
     for w, b in _JOB["terms"]:
-        for pairs, _ in fold_soft_many(seq, FoldEnergy(weight=w, offset=b).pair_energies(logits, seq), DECODINGS):
-            prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
-            out.append(pair_scores(prep.pred, prep.ref, len(seq))["f1"])
+        energy = FoldEnergy(weight=w, offset=b).pair_energies(logits, seq)
+        out += [default_f1(seq, pairs, ref) for pairs, _ in fold_soft_many(seq, energy, DECODINGS)]
     return out
 
 

@@ -180,6 +180,13 @@ def pair_scores(pred: np.ndarray, ref: np.ndarray, length: int, slip: int = 0) -
     return scores(count_pairs(pred, ref, length, slip))
 
 
+def default_f1(seq: str, pred: np.ndarray, ref: np.ndarray) -> float:
+    """One sequence's F1 as ``rnastruct evaluate`` scores it by default (every reference pair
+    counted): what the tuning steps and benches average."""
+    prep = prepare_pairs(seq, pred, ref, ScoringOptions())
+    return pair_scores(prep.pred, prep.ref, len(seq))["f1"]
+
+
 # ---------------------------------------------------------------------------------------------
 # which pairs count
 

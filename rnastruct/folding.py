@@ -88,17 +88,11 @@ def fold(seq: str, partition: bool = True, ens_div: bool = True) -> Fold:
     structure, mfe = fc.mfe()
     if not partition:
         return Fold(structure, round(float(mfe), 2), float("nan"), float("nan"))
-    _partition_function(fc, mfe)
+    _partition(fc, mfe)
     freq = fc.pr_structure(structure)
     div = fc.mean_bp_distance() if ens_div else float("nan")
     # ViennaRNA works in integer dcal/mol; round away the float32 noise (-34.400002).
     return Fold(structure, round(float(mfe), 2), float(freq), float(div))
-
-
-def _partition_function(fc: "RNA.fold_compound", mfe: float) -> None:
-    # Rescale Boltzmann factors around the MFE so long sequences do not overflow.
-    fc.exp_params_rescale(mfe)
-    fc.pf()
 
 
 def pair_probs(seq: str, cutoff: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,7 +103,7 @@ def pair_probs(seq: str, cutoff: float = 1e-3) -> tuple[np.ndarray, np.ndarray, 
     if not cutoff > 0:
         raise ValueError(f"cutoff must be > 0, got {cutoff}")
     fc = compound(seq, bpp=True)
-    _partition_function(fc, fc.mfe()[1])
+    _partition(fc, fc.mfe()[1])
     P = np.asarray(fc.bpp(), dtype=np.float32)[1:, 1:]  # [L, L]; ViennaRNA fills i < j only
     i, j = np.nonzero(np.triu(P, 1) >= cutoff)
     return i.astype(np.int32), j.astype(np.int32), P[i, j]
@@ -497,8 +491,7 @@ def ensemble_nll(seq: str, pair_energy: np.ndarray, pairs: np.ndarray) -> tuple[
     fc = compound(seq, bpp=True, soft=_soft_matrix(pair_energy, L))
     structure = to_dot_bracket(pairs, L)
     energy = fc.eval_structure(structure)
-    fc.exp_params_rescale(fc.mfe()[1])  # Boltzmann factors scaled around the MFE: no overflow
-    g = float(fc.pf()[1])
+    g = _partition(fc, fc.mfe()[1])[0]  # Boltzmann factors scaled around the MFE: no overflow
     kT = thermal_energy(RNA.md().temperature)
     y = np.zeros((L, L))
     y[pairs[:, 0], pairs[:, 1]] = 1.0

@@ -44,7 +44,7 @@ _JOB: dict = {}  # the work of a grid search, inherited by its forked workers
 
 
 def _score_one(k: int) -> list[float]:
-    from .evaluate import ScoringOptions, count_pairs, prepare_pairs, scores
+    from .evaluate import default_f1
     from .folding import fold_soft_many
     from .learned import FoldEnergy
 
@@ -56,9 +56,7 @@ def _score_one(k: int) -> list[float]:
             energy = FoldEnergy(weight=w, offset=b).pseudo_energies(logits, seq)
         else:
             energy = FoldEnergy(*base, s2_weight=w, s2_offset=b).pseudo_energies(logits, seq, _JOB["stems"][k])
-        for pairs, _ in fold_soft_many(seq, energy, DECODINGS):
-            prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
-            f1.append(scores(count_pairs(prep.pred, prep.ref, len(seq)))["f1"])
+        f1 += [default_f1(seq, pairs, ref) for pairs, _ in fold_soft_many(seq, energy, DECODINGS)]
     return f1
 
 
@@ -202,10 +200,12 @@ def tune_energy(s1: str | None, valid: list[str], limit: int | None = None, seed
     return chosen, f
 
 
-def _score_prune(k: int) -> list[tuple[float, float]]:
+def _score_prune(k: int) -> list[tuple[float, float, float]]:
+    """Per threshold of ``_JOB["prunes"]``: (F1, the fold's CPU seconds, the share of formable
+    pairs kept)."""
     from dataclasses import replace
 
-    from .evaluate import ScoringOptions, pair_scores, prepare_pairs
+    from .evaluate import default_f1
     from .folding import fold_full
 
     seq, ref, logits, energy = _JOB["seqs"][k], _JOB["refs"][k], _JOB["logits"][k], _JOB["energy"]
@@ -214,11 +214,11 @@ def _score_prune(k: int) -> list[tuple[float, float]]:
     for prune in _JOB["prunes"]:
         rule = replace(energy, prune=prune)
         t0 = time.process_time()
-        pairs = fold_full(seq, pseudo, [(rule.decoding, rule.gamma, rule.threshold)],
-                          forbid=rule.pruned(pseudo, seq))[0].pairs
+        forbid = rule.pruned(pseudo, seq)
+        pairs = fold_full(seq, pseudo, [(rule.decoding, rule.gamma, rule.threshold)], forbid=forbid)[0].pairs
         cpu = time.process_time() - t0
-        prep = prepare_pairs(seq, pairs, ref, ScoringOptions())
-        out.append((pair_scores(prep.pred, prep.ref, len(seq))["f1"], cpu))
+        kept = 1.0 - len(forbid) / len(pseudo[1]) if forbid is not None and len(pseudo[1]) else 1.0
+        out.append((default_f1(seq, pairs, ref), cpu, kept))
     return out
 
 
@@ -250,21 +250,17 @@ def tune_prune(s1: str, valid: list[str], prunes=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0),
     f1, report = {}, {}
     for path in valid:
         t0 = time.time()
-        names, seqs, refs = load_validation([path], limit, seed)
+        _, seqs, refs = load_validation([path], limit, seed)
         torch.set_num_threads(workers)
         logits = [None] * len(seqs)
         for k, lg in net.pair_logits(seqs, progress=True):
             logits[k] = lg.copy()
-        kept = []
-        for k, seq in enumerate(seqs):
-            e = energy.pair_energy_list(logits[k], seq)[1]
-            kept.append([1.0 if p is None or not len(e) else float((e < p).mean()) for p in prunes])
         _JOB.update(seqs=seqs, refs=refs, logits=logits, energy=energy, prunes=prunes)
         torch.set_num_threads(1)
         with mp.get_context("fork").Pool(workers) as pool:
-            res = np.array(pool.map(_score_prune, range(len(seqs)), chunksize=4))  # [N, prunes, (f1, cpu)]
+            res = np.array(pool.map(_score_prune, range(len(seqs)), chunksize=4))  # [N, prunes, (f1, cpu, kept)]
         f1[path] = res[:, :, 0].mean(axis=0)
-        cpu, kept = res[:, :, 1].sum(axis=0), np.mean(kept, axis=0)
+        cpu, kept = res[:, :, 1].sum(axis=0), res[:, :, 2].mean(axis=0)
         print(f"{len(seqs)} validation sequences from {path}; {energy.decoding} decoding at weight "
               f"{energy.weight}, offset {energy.offset}; {time.time() - t0:.0f} s")
         print("prune (kcal/mol)\tmean F1\tDP CPU s\tformable pairs kept")

@@ -113,12 +113,13 @@ def _energy_of_pairs(pair_energy, pairs, length: int) -> float:
     if not isinstance(pair_energy, tuple):
         return float(pair_energy[ij[:, 0], ij[:, 1]].sum())
     listed, energy = np.asarray(pair_energy[0], np.int64).reshape(-1, 2), np.asarray(pair_energy[1])
+    if not len(listed):
+        return 0.0
     keys = listed[:, 0] * length + listed[:, 1]  # [K]
     order = np.argsort(keys)
-    wanted = ij[:, 0] * length + ij[:, 1]  # [P]
-    at = np.clip(np.searchsorted(keys[order], wanted), 0, max(len(keys) - 1, 0))
-    found = (len(keys) > 0) & (keys[order][at] == wanted) if len(keys) else np.zeros(len(wanted), bool)
-    return float(energy[order][at][found].sum()) if len(keys) else 0.0
+    keys, energy = keys[order], energy[order]
+    at = np.clip(np.searchsorted(keys, ij[:, 0] * length + ij[:, 1]), 0, len(keys) - 1)  # [P]
+    return float(energy[at][keys[at] == ij[:, 0] * length + ij[:, 1]].sum())
 
 
 class Decoder:
