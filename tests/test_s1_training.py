@@ -550,3 +550,110 @@ def test_training_through_the_partition_function_end_to_end(tiny_data, tmp_path)
     r = run_cli("s1-train", "--config", REPO / "configs/s1/debug.yaml", "--data", tiny_data,
                 "--out", tmp_path / "bad", "--set", "ensemble_weight=1")
     assert r.returncode == 2 and "needs model.pair_prob_head" in r.stderr and not (tmp_path / "bad").exists()
+
+
+def test_distill_loss_by_hand():
+    """Squared difference above the floor; below it the student is only kept below it."""
+    from rnastruct.s1.criterion import distill_loss
+
+    teacher = torch.tensor([1.0, -9.0, -9.0, -2.0])
+    student = torch.tensor([0.0, -10.0, -7.0, -2.5])
+    # errors: -1 (above the floor), 0 (both below), 1 (student above the floor), -0.5
+    assert distill_loss(student, teacher, -8.0).item() == pytest.approx((1 + 0 + 1 + 0.25) / 4)
+    assert distill_loss(torch.zeros(0), torch.zeros(0), -8.0).item() == 0.0
+
+
+def test_formable_pairs_by_hand():
+    from rnastruct.s1.data import tokenize
+    from rnastruct.s1.training import formable_pairs
+
+    seq = "GGAAACUCCN"
+    tokens = torch.full((2, 12), PAD, dtype=torch.int64)
+    tokens[0, :10] = torch.from_numpy(tokenize(seq))
+    tokens[1, :4] = torch.from_numpy(tokenize("GCGC"))
+    got = formable_pairs(tokens).numpy()
+    # by hand: G0 and G1 with C5 U6 C7 C8, A2 with U6; A3 A4 C5 have no partner 4 or more
+    # bases on; N pairs with nothing; GCGC is too short for any pair; padding pairs with nothing
+    want = {(0, 5), (0, 6), (0, 7), (0, 8), (1, 5), (1, 6), (1, 7), (1, 8), (2, 6)}
+    assert {(int(i), int(j)) for i, j in zip(*np.nonzero(got[0]))} == want
+    assert not got[1].any()
+
+
+def _distill_args(tiny_data, out, teacher):
+    return ["s1-train", "--config", REPO / "configs/s1/debug.yaml", "--data", tiny_data, "--out", out,
+            "--set", "model.pair_prob_head=true", "--set", "pair_target=reference", "--set", "pair_prob_weight=1",
+            "--set", "epochs=3", "--set", "seed=3", "--set", "bf16=false",
+            *(["--set", f"teacher={teacher}", "--set", "distill_weight=5"] if teacher else [])]
+
+
+def test_distillation_end_to_end(tiny_data, tmp_path):
+    """A student learns a teacher's pair logits: its loss in metrics.csv, accounted in the total,
+    and the student ends nearer the teacher than the same run without the teacher."""
+    from rnastruct.s1.criterion import distill_loss
+    from rnastruct.s1.model import from_checkpoint
+    from rnastruct.s1.training import formable_pairs, teacher_logits
+
+    r = run_cli(*_distill_args(tiny_data, tmp_path / "teacher", None), "--set", "epochs=4",
+                "--set", "model.pair_channels=12")
+    assert r.returncode == 0, r.stderr
+    teacher_path = tmp_path / "teacher" / "last.pt"
+    r = run_cli(*_distill_args(tiny_data, tmp_path / "student", teacher_path))
+    assert r.returncode == 0, r.stderr
+    rows = _rows(tmp_path / "student")
+    assert list(rows[0]) == columns(S1Config(pair_prob_weight=1.0, distill_weight=5.0, teacher="t"))
+    for row in rows:
+        box = sum(float(row[f"{name}.loss"]) for name in OUTPUTS)
+        assert float(row["loss"]) == pytest.approx(box + float(row["pair_prob.loss"]) + 5 * float(row["distill.loss"]),
+                                                   rel=1e-4)
+    r = run_cli(*_distill_args(tiny_data, tmp_path / "alone", None))
+    assert r.returncode == 0, r.stderr
+
+    teacher = from_checkpoint(teacher_path)[0]
+    ex, _ = load_datasets(str(tiny_data))
+    batch = ex.batch(np.arange(40))
+    tokens, lengths = batch["tokens"], batch["lengths"]
+    with torch.no_grad():
+        target = teacher_logits(teacher, tokens, lengths)
+        m = formable_pairs(tokens)
+
+        def gap(run):
+            student = from_checkpoint(tmp_path / run / "last.pt")[0]
+            return distill_loss(student(tokens, lengths)["pair_prob"][m], target[m], -8.0).item()
+
+        student, alone = gap("student"), gap("alone")  # about 0.6 and 17 when written
+        assert student < 0.5 * alone, (student, alone)
+
+
+def test_distillation_settings_must_agree(tiny_data, tmp_path):
+    r = run_cli(*_distill_args(tiny_data, tmp_path / "a", None), "--set", "distill_weight=1")
+    assert r.returncode == 2 and "go together" in r.stderr and not (tmp_path / "a").exists()
+    r = run_cli(*_distill_args(tiny_data, tmp_path / "b", tmp_path / "missing.pt"))
+    assert r.returncode == 2 and "no such checkpoint" in r.stderr and not (tmp_path / "b").exists()
+    r = run_cli(*_distill_args(tiny_data, tmp_path / "c", REPO / "rnastruct/models/mfe/s1.pt"))  # no pair head
+    assert r.returncode == 2 and "no pair head" in r.stderr and not (tmp_path / "c").exists()
+
+
+def test_init_pair_blocks_start_a_shallower_trunk(tmp_path):
+    """``init_pair_blocks`` starts block k from the checkpoint's block ``init_pair_blocks[k]``;
+    blocks whose dilations differ are refused."""
+    from rnastruct.checkpoints import save_checkpoint
+    from rnastruct.s1.training import check_config, init_weights
+
+    deep_cfg = dataclasses.replace(TINY, dilations=[1, 2, 4], pair_prob_head=True)
+    torch.manual_seed(0)
+    deep = build_model(deep_cfg)
+    path = tmp_path / "deep.pt"
+    save_checkpoint(path, {"kind": "rnastruct.s1", "config": {"model": dataclasses.asdict(deep_cfg)},
+                           "model": deep.state_dict()})
+    shallow_cfg = dataclasses.replace(deep_cfg, dilations=[1, 4])
+    shallow = build_model(shallow_cfg)
+    init_weights(shallow, path, [0, 2])
+    for k, src in enumerate([0, 2]):
+        assert torch.equal(shallow.pair_blocks[k].conv.weight, deep.pair_blocks[src].conv.weight)
+        assert torch.equal(shallow.pair_blocks[k].conv.bias, deep.pair_blocks[src].conv.bias)
+    assert torch.equal(shallow.pair_prob.weight, deep.pair_prob.weight)  # the rest by name, as before
+    check_config(S1Config(model=shallow_cfg, init=str(path), pair_prob_weight=1.0, init_pair_blocks=[0, 2]))
+    with pytest.raises(InputError, match=r"dilations \[1, 2\], the network's are \[1, 4\]"):
+        check_config(S1Config(model=shallow_cfg, init=str(path), pair_prob_weight=1.0, init_pair_blocks=[0, 1]))
+    with pytest.raises(InputError, match="dilations"):
+        check_config(S1Config(model=shallow_cfg, init=str(path), pair_prob_weight=1.0, init_pair_blocks=[0, 5]))

@@ -37,10 +37,15 @@ class S1Criterion(nn.Module):
     structure (targets ``"seqs"`` and ``"pairs"``: lists) in ViennaRNA's ensemble with the
     output ``"pair_prob"`` as pseudo-energies, times ``ensemble_weight``, and its regulariser
     ``"energy_reg"``.
+
+    ``distill_weight > 0`` adds ``"distill"``: the squared difference between the output
+    ``"pair_prob"`` and a teacher network's logits (target ``"teacher"``) over the pairs the
+    decoder can form (mask ``"distill"``), times the weight; see ``distill_loss``.
     """
 
     def __init__(self, weight_dict: dict[str, float] | None = None, pair_prob_weight: float = 0.0,
-                 ensemble: nn.Module | None = None, ensemble_weight: float = 1.0):
+                 ensemble: nn.Module | None = None, ensemble_weight: float = 1.0,
+                 distill_weight: float = 0.0, distill_floor: float = -8.0):
         super().__init__()
         self.weight_dict = {name: 1.0 for name in OUTPUTS}
         for name, w in (weight_dict or {}).items():
@@ -53,6 +58,9 @@ class S1Criterion(nn.Module):
         if ensemble is not None:
             self.weight_dict["ensemble"] = float(ensemble_weight)
             self.weight_dict["energy_reg"] = 1.0  # EnsembleLoss scales it by its own reg
+        if distill_weight:
+            self.weight_dict["distill"] = float(distill_weight)
+        self.distill_floor = distill_floor
 
     def forward(self, outputs, targets, masks) -> dict[str, torch.Tensor]:
         losses = {}
@@ -73,8 +81,23 @@ class S1Criterion(nn.Module):
                 outputs["pair_prob"][m].float(), targets["pair_prob"][m])
         if self.ensemble is not None:
             losses.update(self.ensemble(outputs["pair_prob"], targets["seqs"], targets["pairs"]))
+        if "distill" in self.weight_dict:
+            m = masks["distill"]  # [B, L, L]
+            losses["distill"] = distill_loss(outputs["pair_prob"][m].float(), targets["teacher"][m],
+                                             self.distill_floor)
         losses["loss"] = sum(w * losses[k] for k, w in self.weight_dict.items())
         return losses
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, floor: float) -> torch.Tensor:
+    """Mean over pixels ``[M]`` of ``(student - teacher)^2`` where the teacher's logit is above
+    ``floor``, and of ``relu(student - floor)^2`` where it is not: below the floor a pair is
+    forbidden whatever its exact logit, so the student need only keep it there too. 0 for no
+    pixel (keeping the graph)."""
+    if student.numel() == 0:
+        return student.sum() * 0.0
+    err = torch.where(teacher > floor, student - teacher, F.relu(student - floor))  # [M]
+    return err.square().mean()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@ from ..train import (autocast, evaluate, finish_distributed, gather, setup_devic
 from .criterion import S1Criterion, average_metrics, example_metrics, metric_names, selection_score
 from .data import iterate, length_batches, load_datasets, split_examples
 from .ensemble import EnsembleLoss
-from .model import CHECKPOINT_KIND, S1ModelConfig, build_model
+from .model import _CANONICAL_BOOL, CHECKPOINT_KIND, S1ModelConfig, build_model
+from .model import from_checkpoint as network_from_checkpoint
 from .targets import OUTPUTS
 
 
@@ -92,6 +93,17 @@ class S1Config:
     energy_reg: float = 0.0  # thermodynamic regulariser: times the mean squared pseudo-energy
     ensemble_workers: int = 1  # processes computing the partition functions
     max_valid_examples: int | None = None  # validate on this many examples only (a fixed subset)
+    # distillation: an S1 checkpoint with a pair head whose logits the pair head learns too, this
+    # weight times their squared difference over the pairs ViennaRNA can form (criterion.py): a
+    # smaller network learns a larger one's pseudo-energies from every pair, not only from the
+    # reference's; logits at or below ``distill_floor`` (pairs the decoder forbids) are learnt as
+    # "at most the floor", since their exact value changes nothing
+    teacher: str | None = None
+    distill_weight: float = 0.0
+    distill_floor: float = -8.0
+    # which of ``init``'s 2D trunk blocks start this network's, in order (None: block k starts
+    # block k): a shallower trunk starts from the blocks of a deeper one that matter most
+    init_pair_blocks: list[int] | None = None
 
 
 def build_optimizer(model, cfg: S1Config, criterion=None):
@@ -110,15 +122,35 @@ def model_from_checkpoint(path) -> tuple[torch.nn.Module, S1Config, dict]:
     return load_model(path, CHECKPOINT_KIND, S1Config, build_model)
 
 
-def _step(device):
+def _step(device, teacher: torch.nn.Module | None = None):
     def step(model, batch):
         targets = {k: v.to(device, non_blocking=True) for k, v in batch["targets"].items()}
         # the ensemble loss folds the sequences themselves (lists, not tensors)
         targets["seqs"], targets["pairs"] = batch["seqs"], batch["pairs"]
         masks = {k: v.to(device, non_blocking=True) for k, v in batch["masks"].items()}
-        outputs = model(batch["tokens"].to(device), batch["lengths"].to(device))
+        tokens, lengths = batch["tokens"].to(device), batch["lengths"].to(device)
+        outputs = model(tokens, lengths)
+        if teacher is not None:
+            with torch.no_grad():
+                targets["teacher"] = teacher_logits(teacher, tokens, lengths)  # [B, L, L]
+            masks["distill"] = formable_pairs(tokens)  # [B, L, L]
         return outputs, targets, masks, len(batch["lengths"])
     return step
+
+
+def teacher_logits(teacher: torch.nn.Module, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The teacher's pair-head logits ``[B, L, L]`` float32: its trunk and pair head only."""
+    L = tokens.shape[1]
+    h = teacher.trunk(teacher.features(tokens, lengths), 0, L, 0, L)  # [B, C2, L, L]
+    return teacher.pair_prob(h)[:, 0].float()  # [B, L, L]
+
+
+def formable_pairs(tokens: torch.Tensor) -> torch.Tensor:
+    """bool ``[B, L, L]``: the canonical pairs ``i + 4 <= j`` inside each sequence, the only
+    pixels whose logits reach the decoder (padding pairs with nothing)."""
+    L = tokens.shape[1]
+    canonical = _CANONICAL_BOOL.to(tokens.device)[tokens[:, :, None], tokens[:, None, :]]  # [B, L, L]
+    return canonical & torch.ones(L, L, dtype=torch.bool, device=tokens.device).triu(4)
 
 
 def columns(cfg: S1Config | None = None) -> list[str]:
@@ -126,6 +158,8 @@ def columns(cfg: S1Config | None = None) -> list[str]:
     aux = ["pair_prob.loss"] if cfg is not None and cfg.pair_prob_weight else []
     if cfg is not None and cfg.ensemble_weight:
         aux += ["ensemble.loss", "energy_reg.loss", "energy_weight", "energy_offset"]
+    if cfg is not None and cfg.distill_weight:
+        aux += ["distill.loss"]
     return (metric_names() + ["loss"] + [f"{name}.loss" for name in OUTPUTS] + aux
             + ["lr", "seconds", "tv", "epoch"])
 
@@ -154,6 +188,24 @@ def check_config(cfg: S1Config) -> None:
                          f"{cfg.ensemble_workers}, {cfg.energy_weight_init})")
     if cfg.ensemble_weight and not cfg.model.pair_prob_head:
         raise InputError("ensemble_weight > 0 trains the pair head: it needs model.pair_prob_head: true")
+    if bool(cfg.teacher) != bool(cfg.distill_weight) or cfg.distill_weight < 0:
+        raise InputError("teacher (an S1 checkpoint) and distill_weight > 0 go together "
+                         f"(got {cfg.teacher!r} and {cfg.distill_weight})")
+    if cfg.init_pair_blocks is not None:
+        if cfg.init is None or not Path(cfg.init).is_file():
+            raise InputError("init_pair_blocks picks blocks of the init checkpoint: it needs init")
+        source = load_checkpoint(cfg.init, CHECKPOINT_KIND)["config"].get("model", {}).get("dilations", [])
+        picked = [source[k] if 0 <= k < len(source) else None for k in cfg.init_pair_blocks]
+        if picked != list(cfg.model.dilations):
+            raise InputError(f"init_pair_blocks {cfg.init_pair_blocks}: the init checkpoint's blocks there have "
+                             f"dilations {picked}, the network's are {cfg.model.dilations}")
+    if cfg.teacher is not None:
+        if not Path(cfg.teacher).is_file():
+            raise InputError(f"teacher: {cfg.teacher}: no such checkpoint")
+        if not cfg.model.pair_prob_head:
+            raise InputError("distillation trains the pair head: it needs model.pair_prob_head: true")
+        if not load_checkpoint(cfg.teacher, CHECKPOINT_KIND)["config"].get("model", {}).get("pair_prob_head"):
+            raise InputError(f"teacher: {cfg.teacher}: this S1 network has no pair head to learn from")
     if bool(cfg.pair_prob_weight) != cfg.model.pair_prob_head:
         raise InputError("pair_prob_weight > 0 and model.pair_prob_head: true go together "
                          f"(got {cfg.pair_prob_weight} and {cfg.model.pair_prob_head})")
@@ -197,11 +249,16 @@ def with_reference_pairs(ex):
     return S1Examples(ex.seqs, ex.pairs, ex.ids, probs)
 
 
-def init_weights(model: torch.nn.Module, path) -> None:
+def init_weights(model: torch.nn.Module, path, pair_blocks: list[int] | None = None) -> None:
     """Start ``model`` from the weights of the S1 checkpoint at ``path``: every tensor whose
     name and shape match; the rest (a head the checkpoint lacks) keeps its fresh initialisation.
+    ``pair_blocks``: the checkpoint's 2D trunk block ``pair_blocks[k]`` starts block ``k``.
     A checkpoint sharing no tensor with the network is an error."""
     state = load_checkpoint(path, CHECKPOINT_KIND)["model"]
+    if pair_blocks is not None:
+        state = {k: v for k, v in state.items() if not k.startswith("pair_blocks.")} | {
+            f"pair_blocks.{k}.{rest}": state[f"pair_blocks.{src}.{rest}"]
+            for k, src in enumerate(pair_blocks) for rest in ("conv.weight", "conv.bias")}
     own = model.state_dict()
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not fits:
@@ -275,7 +332,7 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
     history: list[dict] = []
     best_score, start_epoch = -math.inf, 1
     if state is None and cfg.init is not None:
-        init_weights(model, cfg.init)
+        init_weights(model, cfg.init, cfg.init_pair_blocks)
         scale = load_checkpoint(cfg.init, CHECKPOINT_KIND).get("ensemble")
         if ensemble is not None and scale is not None:  # a later stage goes on with the learned scale
             ensemble.load_state_dict(scale)
@@ -291,9 +348,11 @@ def run(cfg: S1Config, data: str | list[str], out: str, resume: bool = False, de
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     criterion = S1Criterion(cfg.loss_weights, pair_prob_weight=cfg.pair_prob_weight, ensemble=ensemble,
-                            ensemble_weight=cfg.ensemble_weight)
+                            ensemble_weight=cfg.ensemble_weight, distill_weight=cfg.distill_weight,
+                            distill_floor=cfg.distill_floor)
     amp = lambda: autocast(device, cfg.bf16)  # noqa: E731
-    step = _step(device)
+    teacher = None if cfg.teacher is None else network_from_checkpoint(cfg.teacher)[0].to(device).requires_grad_(False)
+    step = _step(device, teacher)
 
     if rank == 0:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -389,7 +448,7 @@ def _mean_losses(parts: list[tuple[dict, int]]) -> dict[str, float]:
 def _row(metrics: dict, losses: dict, tv: str, epoch: int, lr: float, seconds: float) -> dict:
     row = dict(metrics)
     row["loss"] = losses.get("loss", float("nan"))
-    for name in [*OUTPUTS, "pair_prob", "ensemble", "energy_reg"]:
+    for name in [*OUTPUTS, "pair_prob", "ensemble", "energy_reg", "distill"]:
         row[f"{name}.loss"] = losses.get(name, float("nan"))
     row.update(lr=lr, seconds=round(seconds, 1), tv=tv, epoch=epoch)
     return row
