@@ -255,10 +255,11 @@ def init_weights(model: torch.nn.Module, path, pair_blocks: list[int] | None = N
     ``pair_blocks``: the checkpoint's 2D trunk block ``pair_blocks[k]`` starts block ``k``.
     A checkpoint sharing no tensor with the network is an error."""
     state = load_checkpoint(path, CHECKPOINT_KIND)["model"]
-    if pair_blocks is not None:
+    if pair_blocks is not None:  # every tensor of source block src, renamed as block k
+        source = {f"pair_blocks.{src}.": f"pair_blocks.{k}." for k, src in enumerate(pair_blocks)}
         state = {k: v for k, v in state.items() if not k.startswith("pair_blocks.")} | {
-            f"pair_blocks.{k}.{rest}": state[f"pair_blocks.{src}.{rest}"]
-            for k, src in enumerate(pair_blocks) for rest in ("conv.weight", "conv.bias")}
+            source[prefix] + name[len(prefix):]: v for name, v in state.items()
+            for prefix in source if name.startswith(prefix)}
     own = model.state_dict()
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not fits:
