@@ -122,6 +122,59 @@ def test_region_is_the_whole_map_crop():
         torch.testing.assert_close(v, whole[name][:, 7:30, 12:49], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("band", [(1, None), (1, 6), (-5, 12), (4, None), (30, 40)])
+def test_banded_trunk_is_the_whole_trunk_in_its_band(monkeypatch, band):
+    """Inference runs each 2D block only on the band it needs, strip by strip: in the band, the
+    whole map's features, for a padded batch and crops on, above and below the diagonal; strips
+    of 3 rows, so that each block spans many and a wrong strip edge shows."""
+    import rnastruct.s1.model as s1model
+
+    monkeypatch.setattr(s1model, "STRIP", 3)
+    model = seeded(HELIX_TINY)
+    with torch.no_grad():
+        for block in model.pair_blocks:  # strong residual branches: an error anywhere shows
+            block.conv.weight.mul_(4)
+    tokens = torch.randint(0, 5, (2, 60))
+    lengths = torch.tensor([60, 47])
+    tokens[1, 47:] = 5
+    lo, hi = band
+    with torch.no_grad():
+        feats = model.features(tokens, lengths)
+        for r0, r1, c0, c1 in ((0, 60, 0, 60), (5, 30, 20, 55), (30, 50, 0, 20), (0, 20, 40, 60)):
+            whole = model.trunk(feats, r0, r1, c0, c1)  # [B, C2, R, C]
+            banded = model.trunk(feats, r0, r1, c0, c1, band=band)
+            off = torch.arange(c0, c1)[None, :] - torch.arange(r0, r1)[:, None]  # [R, C]
+            inside = (off >= lo) & (off <= (hi if hi is not None else 10**6))
+            torch.testing.assert_close(banded[:, :, inside], whole[:, :, inside], atol=1e-5, rtol=1e-5)
+        # the band was honoured, not the whole map computed: far outside it nothing is the map's
+        whole = model.trunk(feats, 0, 60, 0, 60)
+        assert not torch.allclose(model.trunk(feats, 0, 60, 0, 60, band=band), whole, atol=1e-3)
+
+
+def test_pair_logits_over_the_band_are_the_heads_output(monkeypatch):
+    """What predict reads, through the banded trunk (strips of 4 rows), whole or tiled, with
+    and without a span limit: the pair head's whole-map logits for i < j, zero elsewhere."""
+    import rnastruct.s1.model as s1model
+
+    monkeypatch.setattr(s1model, "STRIP", 4)
+    model = seeded(S1ModelConfig(seq_channels=8, seq_layers=2, pair_channels=8, dilations=[1, 2, 4],
+                                 head_channels=8, pair_prob_head=True))
+    seqs = random_seqs(3, 40, 75, seed=2)
+    W = 9
+    for tile in (512, 24):
+        maps = dict(S1Predictor(model, tile=tile).pair_logits(seqs))
+        bands = dict(S1Predictor(model, tile=tile).pair_logits(seqs, max_bp_span=W))
+        for k, s in enumerate(seqs):
+            tokens = torch.from_numpy(__import__("rnastruct.s1.data", fromlist=["tokenize"]).tokenize(s))[None]
+            with torch.no_grad():
+                want = model(tokens, torch.tensor([len(s)]))["pair_prob"][0].numpy()  # [L, L]
+            np.testing.assert_allclose(maps[k], np.triu(want, 1), atol=1e-5)
+            i, d = np.nonzero(np.add.outer(np.arange(len(s)), np.arange(W + 1)) < len(s))
+            keep = d > 0
+            np.testing.assert_allclose(bands[k][i[keep], d[keep]], want[i[keep], i[keep] + d[keep]], atol=1e-5)
+            assert not bands[k][:, 0].any()
+
+
 @pytest.mark.parametrize("cfg", [TINY, ORIGINAL_TINY, HELIX_TINY], ids=["dilated", "original", "helix"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_head_at_pixels_is_bitwise_the_whole_map_there(cfg, dtype):

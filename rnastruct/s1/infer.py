@@ -269,7 +269,8 @@ class S1Predictor:
                 rows, cols = _upper_triangle(tokens.shape[1], self.device)  # [N] each
                 with self._autocast():
                     feats = self.model.features(tokens, lens)
-                    logits = self.model.region(feats, 0, tokens.shape[1], 0, tokens.shape[1], pixels=(rows, cols))
+                    logits = self.model.region(feats, 0, tokens.shape[1], 0, tokens.shape[1], pixels=(rows, cols),
+                                               band=(1, None))
                     probs = activate(logits, argmax=True, light=light,
                                      top_k=votes[0] if votes else 0)  # name -> [B, N(, k)]
                 rows_np, cols_np = rows.cpu().numpy(), cols.cpu().numpy()
@@ -300,14 +301,15 @@ class S1Predictor:
     def pair_logits(self, seqs: list[str], progress: bool = False, max_bp_span: int | None = None,
                     tile_progress: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, logits)`` for every sequence, in an order of the batching's choosing:
-        the pair head's logits ``[L, L]`` float32 (row i, column j; meaningful for i < j), the
+        the pair head's logits ``[L, L]`` float32 (row i, column j; zero unless i < j), the
         learned score of each base pair. Only the trunk and the 1 x 1 pair head run (not the box
         heads); sequences longer than ``tile`` go tile by tile over the upper triangle, exactly
         (the trunk's crops are exact, ``DilatedS1.region``).
 
         ``max_bp_span = W`` below ``L - 1``: only the tiles meeting the band ``0 < j - i <= W``
         run (O(L W) work), and ``logits`` is the band ``[L, W + 1]`` float32, ``logits[i, d]``
-        the pair ``(i, i + d)`` (0 where ``i + d >= L``): the values the whole map has there.
+        the pair ``(i, i + d)`` (0 where ``d = 0`` or ``i + d >= L``): the values the whole map
+        has there.
         ``tile_progress``: a bar over the tiles of each tiled sequence (minutes at 10,000 nt)."""
         from tqdm import tqdm
 
@@ -332,16 +334,19 @@ class S1Predictor:
                     feats = self.model.features(tokens, lens)
                     for r0, c0 in tiles:
                         r1, c1 = min(L, r0 + self.tile), min(L, c0 + self.tile)
-                        h = self.model.trunk(feats, r0, r1, c0, c1)  # [B, C2, R, C]
+                        # the pairs only: the trunk skips most of the lower triangle
+                        h = self.model.trunk(feats, r0, r1, c0, c1, band=(1, W))  # [B, C2, R, C]
                         logits = head(h)[:, 0].float().cpu().numpy()  # [B, R, C]
                         if W is None:
                             out[:, r0:r1, c0:c1] = logits
                         else:
                             for i in range(r0, r1):  # row i's band columns j = i + d in this tile
-                                j0, j1 = max(c0, i), min(c1, i + W + 1)
+                                j0, j1 = max(c0, i + 1), min(c1, i + W + 1)
                                 if j0 < j1:
                                     out[:, i, j0 - i : j1 - i] = logits[:, i - r0, j0 - c0 : j1 - c0]
                         tile_bar.update(1)
+                if W is None:
+                    out = np.triu(out, 1)  # [B, L, L]: what the band left undefined, zero
                 if len(tiles) > 1:
                     release_freed_memory()
                 for b, i in enumerate(index):

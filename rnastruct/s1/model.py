@@ -156,11 +156,12 @@ class OriginalS1(nn.Module):
         return {"tokens": tokens}
 
     def region(self, feats: dict, r0: int, r1: int, c0: int, c1: int,
-               pixels: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+               pixels: tuple[torch.Tensor, torch.Tensor] | None = None,
+               band: tuple[int, int | None] | None = None) -> dict[str, torch.Tensor]:
         """Outputs over rows ``r0:r1`` and columns ``c0:c1`` of the map, exactly as the whole-map
         forward gives them there: the input is cropped with a margin of ``self.pad`` (the
         valid convolutions' reach) and zero-filled beyond the map, which is the padding once.
-        ``pixels``: see ``DilatedS1.region``."""
+        ``pixels``: see ``DilatedS1.region``; ``band`` is accepted and the whole crop computed."""
         tokens = feats["tokens"]
         L, p = tokens.shape[1], self.pad
         a0, a1, b0, b1 = max(0, r0 - p), min(L, r1 + p), max(0, c0 - p), min(L, c1 + p)
@@ -220,6 +221,38 @@ class _Residual2d(nn.Module):
                            "add", None, None, [], None)  # [B, C, L, L]
             return _zero_padding(x, pads)
         return _zero_padding(x + self.conv(F.relu(x)), pads)  # [B, C, L, L]
+
+    def banded(self, x: torch.Tensor, out: torch.Tensor, pads: list[tuple[int, int, int]], columns) -> torch.Tensor:
+        """``forward`` into ``out`` (``x``'s shape and layout), exact only where it is needed:
+        row strips of ``STRIP`` rows, each over the columns ``columns(first_row, end_row)`` gives
+        (crop coordinates, end exclusive); ``out`` keeps what it held elsewhere. Each output
+        pixel reads its 3 x 3 dilated neighbours, so the caller's columns must widen the band
+        the next block needs by the block's reach (``DilatedS1.trunk``)."""
+        B, C, R, W = x.shape
+        d = self.conv.dilation[0]
+        for s in range(0, R, STRIP):
+            e = min(R, s + STRIP)
+            cs, ce = columns(s, e)
+            if cs >= ce:
+                continue
+            # relu of the strip's input with the convolution's reach, zero beyond the crop (its
+            # zero padding): one pass over x
+            slab = torch.empty((B, e - s + 2 * d, ce - cs + 2 * d, C), dtype=x.dtype,
+                               device=x.device).permute(0, 3, 1, 2)  # [B, C, H + 2d, W' + 2d], channels-last
+            rs, re_, qs, qe = max(0, s - d), min(R, e + d), max(0, cs - d), min(W, ce + d)
+            top, bottom, left, right = rs - s + d, re_ - s + d, qs - cs + d, qe - cs + d
+            for edge in (slab[:, :, :top], slab[:, :, bottom:], slab[:, :, :, :left], slab[:, :, :, right:]):
+                edge.zero_()
+            torch.clamp_min(x[:, :, rs:re_, qs:qe], 0, out=slab[:, :, top:bottom, left:right])
+            c = self.conv
+            branch = F.conv2d(slab, c.weight, c.bias, dilation=c.dilation)  # [B, C, H, W']
+            torch.add(x[:, :, s:e, cs:ce], branch, out=out[:, :, s:e, cs:ce])
+        return _zero_padding(out, pads)
+
+
+# rows per strip of a banded block: fewer rows waste fewer pixels outside the band (a strip
+# spans the band of its first and last rows), more rows make fewer, larger convolutions
+STRIP = 32
 
 
 # oneDNN's convolution with an in-place sum (what torch.compile fuses on CPU); absent on builds
@@ -336,7 +369,8 @@ class DilatedS1(nn.Module):
         return feats
 
     def region(self, feats: dict, r0: int, r1: int, c0: int, c1: int,
-               pixels: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+               pixels: tuple[torch.Tensor, torch.Tensor] | None = None,
+               band: tuple[int, int | None] | None = None) -> dict[str, torch.Tensor]:
         """Outputs over rows ``r0:r1`` and columns ``c0:c1`` of the map, exactly as the whole-map
         forward gives them there. The trunk runs on the crop widened by ``halo`` (clipped to
         the map, where its zero padding is the map's own edge), so the errors of the crop's
@@ -347,15 +381,25 @@ class DilatedS1(nn.Module):
         at those pixels only and the outputs are ``[B, N]`` (class outputs ``[B, N, C]``). The
         head is 1 x 1, so they are the whole region's outputs there (bitwise, tested: the
         trunk is channels-last); inference asks for the upper triangle, where the pairs are,
-        and so does half the head's work."""
-        h = self.trunk(feats, r0, r1, c0, c1)  # [B, C2, r1 - r0, c1 - c0]
+        and so does half the head's work. ``band``: as ``trunk``'s, when every pixel asked for
+        lies in it."""
+        h = self.trunk(feats, r0, r1, c0, c1, band)  # [B, C2, r1 - r0, c1 - c0]
         if pixels is None:
             return _split_outputs(self.head(h))  # named outputs over the region
         return _squeeze_pixels(_split_outputs(self.head(_gather_pixels(h, pixels))))  # [B, N(, C)]
 
-    def trunk(self, feats: dict, r0: int, r1: int, c0: int, c1: int) -> torch.Tensor:
+    def trunk(self, feats: dict, r0: int, r1: int, c0: int, c1: int,
+              band: tuple[int, int | None] | None = None) -> torch.Tensor:
         """The 2D trunk's features ``[B, C2, r1 - r0, c1 - c0]`` over rows ``r0:r1`` and columns
-        ``c0:c1`` (see ``region``)."""
+        ``c0:c1`` (see ``region``).
+
+        ``band = (lo, hi)``: only the pixels ``lo <= j - i <= hi`` (``hi`` None: no upper
+        bound) are needed; they are exact, every other pixel is undefined (finite). Each block
+        then runs only on the band widened by what the blocks after it reach (twice their
+        dilations, since a 3 x 3 dilated convolution reaches ``2 d`` along ``j - i``): the pair
+        head needs the upper triangle, and the lower one is up to half of the map's work (S1
+        0.85x at 188 nt, 0.7x at 500, bf16). Crops of at most ``4 * STRIP`` rows run whole: the
+        band's strips cost more than they save there."""
         tokens, mask1 = feats["tokens"], feats["mask1"]
         L, m = tokens.shape[1], self.halo
         a0, a1, b0, b1 = max(0, r0 - m), min(L, r1 + m), max(0, c0 - m), min(L, c1 + m)
@@ -385,8 +429,21 @@ class DilatedS1(nn.Module):
         pads = [(b, min(max(n - a0, 0), R), min(max(n - b0, 0), C)) for b, n in enumerate(mask1.sum(1).tolist())
                 if n - a0 < R or n - b0 < C]
         h = _zero_padding(h, pads)
-        for block in self.pair_blocks:
-            h = block(h, pads)  # [B, C2, R, C]
+        if band is None or R <= 4 * STRIP:
+            for block in self.pair_blocks:
+                h = block(h, pads)  # [B, C2, R, C]
+        else:
+            lo, hi = band
+            reach = 2 * sum(block.conv.dilation[0] for block in self.pair_blocks)
+            spare = torch.zeros_like(h)  # each block writes into the map the block before read
+            for block in self.pair_blocks:
+                reach -= 2 * block.conv.dilation[0]  # what the blocks after this one reach
+
+                def columns(s, e, reach=reach):  # strip rows s:e of the crop -> its columns
+                    first = max(0, a0 + s + lo - reach - b0)
+                    return first, C if hi is None else min(C, a0 + e - 1 + hi + reach + 1 - b0)
+
+                h, spare = block.banded(h, spare, pads, columns), h  # [B, C2, R, C]
         return h[:, :, r0 - a0 : r1 - a0, c0 - b0 : c1 - b0]  # [B, C2, r1 - r0, c1 - c0]
 
     def _pixel_embeddings(self, tokens, off, canon, a0: int, a1: int, b0: int, b1: int) -> torch.Tensor:
