@@ -10,6 +10,10 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+#: ``rnastruct predict --precision``: S1 in bfloat16 where the device computes it natively, or as named
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
 def native_bf16(device="cpu") -> bool:
     """Does ``device`` compute in bfloat16 natively (CPU: AMX or AVX512-BF16; GPU: Ampere+)?"""
     import torch

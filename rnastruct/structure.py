@@ -80,6 +80,39 @@ def unknown_to_n(seq: str) -> tuple[str, list[int]]:
     return out.tobytes().decode("ascii"), bad.tolist()
 
 
+#: Longest sequence accepted (S1 tiles keep memory bounded, but time grows as L^2).
+MAX_LENGTH = 20_000
+
+
+def check_sequences(seqs: list[str], names: list[str], where: str, strict: bool = True) -> list[str]:
+    """Normalise (T -> U, upper case) and check lengths; errors name the record. ``strict=False``:
+    letters other than A C G U N (IUPAC codes, modified bases) become N, folded as unpairable
+    bases as RNAfold does, with a warning on stderr naming the record and positions."""
+    import sys
+
+    from .errors import InputError
+
+    out = []
+    for s, name in zip(seqs, names):
+        try:
+            s = normalize_sequence(s, name, "error" if strict else "keep")
+        except ValueError as e:
+            raise InputError(f"{where}: {e}") from None
+        if not strict:
+            raw = s
+            s, changed = unknown_to_n(s)
+            if changed:
+                shown = ", ".join(f"{raw[p]!r} at {p + 1}" for p in changed[:5])
+                more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+                print(f"rnastruct: warning: record {name}: {shown}{more} folded as N (unpairable; "
+                      f"--strict refuses them)", file=sys.stderr)
+        if len(s) > MAX_LENGTH:
+            raise InputError(f"{where} record {name!r}: {len(s)} nt is longer than the "
+                             f"{MAX_LENGTH} nt rnastruct accepts")
+        out.append(s)
+    return out
+
+
 def parse_dot_bracket(db: str, name: str = "structure") -> np.ndarray:
     """Dot-bracket string -> pair list ``[P, 2]`` (0-based, ``i < j``, sorted by ``i``).
 

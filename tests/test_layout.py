@@ -39,6 +39,17 @@ def test_the_data_generator_does_not_import_torch():
     assert r.returncode == 0, r.stderr
 
 
+def test_predicts_parser_and_fold_decoders_do_not_import_torch():
+    """What the process that folds needs (the predict command's parser, its inputs and outputs,
+    the decoders): ViennaRNA and numpy, never PyTorch's 180 MB; only S1's process loads it."""
+    code = ("import sys; from rnastruct.cli import build_parser; build_parser('predict'); "
+            "import rnastruct.predictor.decoders, rnastruct.predictor.inputs, rnastruct.predictor.outputs, "
+            "rnastruct.outfiles, rnastruct.structure; assert 'torch' not in sys.modules, 'torch imported'; "
+            "build_parser(); assert 'torch' in sys.modules, 'the other commands not built'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
 def _reach(graph: dict, start: str) -> set:
     seen, todo = set(), [start]
     while todo:

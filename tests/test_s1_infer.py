@@ -15,7 +15,6 @@ from rnastruct.s1.infer import (
     ProposalConfig,
     S1Predictor,
     activate,
-    check_sequences,
     merge_methods,
     select,
 )
@@ -25,7 +24,7 @@ from rnastruct.s1.recall import join_scores, score_sequence, summarize
 from rnastruct.s1.targets import (PROPOSAL_COLUMNS, decode, encode, perfect_predictions, pixel_votes,
                                   topk_classes)
 from rnastruct.errors import InputError
-from rnastruct.structure import parse_dot_bracket
+from rnastruct.structure import check_sequences, parse_dot_bracket
 
 from .conftest import run_cli
 

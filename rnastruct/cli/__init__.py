@@ -58,19 +58,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with ``command`` of that one only (the others listed,
+    their options not built): building a command's options imports what its defaults come
+    from, and ``predict``'s own process must not import PyTorch (``predictor.apart``)."""
     parser = _Parser(prog="rnastruct", description="RNA secondary structure prediction as object detection on the base-pair map.")
     parser.add_argument("--version", action="version", version=f"rnastruct {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add_args, run, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        add_args(p)
+        if command is None or name == command:
+            add_args(p)
         p.set_defaults(run=run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # the command is the first word that is no option (the only options before it are
+    # --version and --help, which take no value)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     try:
         return _leave_process_group(args.run(args))
     except InputError as e:

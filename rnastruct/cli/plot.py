@@ -72,10 +72,10 @@ def _save(fig, outs, target) -> None:
 def _pixels(args, outs, target) -> int:
     from ..plots import pixels_figure
     from ..boxes import BOX_TYPES, structure_to_boxes
-    from ..s1.infer import ProposalConfig, S1Predictor, check_sequences, select
+    from ..s1.infer import ProposalConfig, S1Predictor, select
     from ..predictor.models import MODEL_SETS
     from ..s1.targets import decode
-    from ..structure import parse_dot_bracket, validate_pairs
+    from ..structure import check_sequences, parse_dot_bracket, validate_pairs
 
     if args.seq:
         (seq,) = check_sequences([args.seq], ["--seq"], "command line")

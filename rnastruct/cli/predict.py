@@ -12,10 +12,11 @@ from .checks import FINITE, NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, checkpoint
 
 def add_args(p) -> None:
     from ..learned import DECODINGS
-    from ..predictor.core import DECODERS, PRECISIONS
+    from ..hardware import PRECISIONS
+    from ..predictor.decoders import DECODERS
     from ..predictor.models import DEFAULT_MODEL
     from ..predictor.outputs import BPP_CUTOFF, FORMATS
-    from ..s1.infer import MAX_LENGTH
+    from ..structure import MAX_LENGTH
 
     p.add_argument("inputs", nargs="*", metavar="SEQ_OR_FASTA",
                    help="sequences, or FASTA files (.gz read as is); none or '-': FASTA or one "
@@ -94,7 +95,7 @@ def run(args) -> int:
     from ..outfiles import Outputs
     from ..predictor.inputs import read_constraints, read_inputs, read_shapes
     from ..predictor.outputs import shard_of
-    from ..s1.infer import check_sequences
+    from ..structure import check_sequences
 
     names, seqs, inline = read_inputs(args.inputs, constraints=args.constraint)
     if not seqs:

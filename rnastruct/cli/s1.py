@@ -38,7 +38,7 @@ def run_train(args) -> int:
 
 def read_input(data: str | None, fasta: str | None) -> tuple[list[str], list[str], dict, dict]:
     """-> (ids, sequences, carried pyarrow columns, input manifest) from --data or --fasta."""
-    from ..s1.infer import check_sequences
+    from ..structure import check_sequences
     from ..s1.stage import CARRIED
 
     if bool(data) == bool(fasta):

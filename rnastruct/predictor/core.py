@@ -19,15 +19,13 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..hardware import available_cores, native_bf16
+from ..hardware import PRECISIONS, available_cores, native_bf16
 from ..s1.infer import S1Predictor
-from .decoders import (LOGITS, LOGITS_AND_TILES, NO_S1, TILES, BoxAssembly, BoxScorer, Decoder,
+from .decoders import (DECODERS, LOGITS, LOGITS_AND_TILES, NO_S1, TILES, BoxAssembly, BoxScorer, Decoder,
                        FoldSettings, LearnedFold, ProposalFold, TurnerFold)
 from .models import DEFAULT_MODEL, FALLBACK_S2, load_s1, load_s2, model_paths
 from .outputs import Result
 
-DECODERS = ("fold", "boxes")
-PRECISIONS = ("auto", "bf16", "fp32")
 #: Below this much work (the sum of L^2 over the sequences) one process does it all: starting
 #: worker processes would cost more than they save.
 PARALLEL_MIN_PIXELS = 2**20
@@ -286,7 +284,7 @@ def predict(seqs: Iterable[str] | str, names: Iterable[str] | None = None, stric
     IUPAC codes and modified bases (``R``, ``Y``, ``X``, ``P``, ...) are folded as N (unpairable,
     as RNAfold does) with a warning naming the record and position; ``strict=True``
     (``--strict``) refuses them instead."""
-    from ..s1.infer import check_sequences
+    from ..structure import check_sequences
 
     seqs = [seqs] if isinstance(seqs, str) else list(seqs)
     names = list(names) if names is not None else [f"seq{k + 1}" for k in range(len(seqs))]

@@ -13,6 +13,10 @@ proposals, or both) and decodes one sequence at a time with ``decode(name, seq, 
 constraint, shape)``; its settings are constructor arguments. The three fold decoders share
 ``FoldSettings`` (decoding, probabilities, SHAPE) and fold from one ViennaRNA fold compound
 (``folding.fold_full``), under RNAfold hard constraints and SHAPE data.
+
+Importing this module loads no PyTorch (what S1's proposals and S2 need is imported where it is
+used): ``TurnerFold`` and ``LearnedFold`` decode in a process that never loads it
+(``predictor.apart``).
 """
 
 from __future__ import annotations
@@ -22,15 +26,12 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
-import torch
 
 from ..boxes import candidate_pairs, structure_to_boxes
 from ..constraints import constraint_violation, forced_pairs
 from ..errors import InputError
 from ..folding import SHAPE_INTERCEPT, SHAPE_SLOPE, box_energies, energy_of_structure, fold_full, fold_within
 from ..learned import FoldEnergy, stem_pair_scores
-from ..s1.allowed import allowed_pair_map
-from ..s1.infer import proposal_table, select
 from ..s1.prune import prune
 from ..s2.assemble import add_pseudoknots, assemble
 from ..s2.data import ranked_subset
@@ -38,6 +39,8 @@ from ..s2.features import FEATURES, box_features
 from ..structure import parse_dot_bracket, split_pseudoknots, to_dot_bracket
 from .outputs import BPP_CUTOFF, Result, with_ensemble
 
+#: ``rnastruct predict --decoder``
+DECODERS = ("fold", "boxes")
 #: What a decoder reads from S1 (``Decoder.s1_output``)
 NO_S1, LOGITS, TILES, LOGITS_AND_TILES = "none", "logits", "tiles", "logits+tiles"
 
@@ -159,6 +162,8 @@ class LearnedFold(Decoder):
     def decode(self, name, seq, s1_output, constraint=None, shape=None) -> Result:
         energy = self.settings.energy
         if self.stems is not None:
+            from ..s1.infer import proposal_table
+
             logits, tiles = s1_output
             stem_scores = self.stems.stem_scores(proposal_table(tiles), seq, energy.s2_max_boxes)
         else:
@@ -185,6 +190,9 @@ class ProposalFold(Decoder):
         """One sequence's pixel proposals -> the allowed pairs: an ``[L, L]`` map straight from
         the pixels (``s1.allowed``: the same pairs as ``box_pairs``, several times faster) when
         every pruning rule reads the box alone, else ``box_pairs``."""
+        from ..s1.allowed import allowed_pair_map
+        from ..s1.infer import proposal_table
+
         if self.pruning.geometry_only:
             return allowed_pair_map(tiles, seq, self.proposal, self.pruning)
         return self.box_pairs(proposal_table(tiles), seq)
@@ -192,6 +200,8 @@ class ProposalFold(Decoder):
     def box_pairs(self, proposals: dict, seq: str) -> np.ndarray:
         """One sequence's S1 proposals (``targets.decode`` rows) -> the pairs of the selected,
         pruned boxes ``[P, 2]`` (``boxes.candidate_pairs``)."""
+        from ..s1.infer import select
+
         boxes = prune(select(proposals, self.proposal), seq, self.pruning)
         return candidate_pairs(boxes["type"], boxes["bb_x"], boxes["bb_y"], boxes["siz_x"],
                                boxes["siz_y"], len(seq))
@@ -230,6 +240,8 @@ class BoxScorer:
     def pruned(self, proposals: dict, seq: str) -> dict:
         """One sequence's S1 proposals (``targets.decode`` rows) -> the boxes the thresholds
         select and the pruning keeps (``BOX_COLUMNS`` table)."""
+        from ..s1.infer import select
+
         return prune(select(proposals, self.proposal), seq, self.pruning)
 
     def best_supported(self, proposals: dict, seq: str, max_boxes: int) -> dict:
@@ -240,6 +252,8 @@ class BoxScorer:
     def logits(self, boxes: dict, seq: str) -> tuple[np.ndarray, np.ndarray]:
         """S2's log-odds of one sequence's boxes (``BOX_COLUMNS`` table) -> ``([N], [N, F]
         features)``."""
+        import torch
+
         n = len(boxes["type"])
         feats = box_features(boxes, seq)  # [N, F]
         if n == 0:
@@ -285,6 +299,8 @@ class BoxAssembly(Decoder):
         return assemble(boxes, scores, seq, unproposed_loop_score(seq, self.scorer.energy_weight))
 
     def decode(self, name, seq, s1_output, constraint=None, shape=None) -> Result:
+        from ..s1.infer import proposal_table
+
         boxes, scores = self.candidates(proposal_table(s1_output), seq)
         result = self.assemble(boxes, scores, seq)
         if self.allow_pseudoknots:
@@ -314,6 +330,8 @@ def stem_score_maps(s1, scorer: BoxScorer, seqs: list[str], max_boxes: int,
     """Yield ``(index, scorer.stem_scores(...))`` for every sequence, in the order of S1's
     length batches (the order of ``S1Predictor.pair_logits`` too): what tuning and
     calibration read of S2."""
+    from ..s1.infer import proposal_table
+
     for k, tiles in s1.pixel_tiles(seqs, progress=progress):
         yield k, scorer.stem_scores(proposal_table(tiles), seqs[k], max_boxes)
 

@@ -37,14 +37,11 @@ import torch
 
 from ..boxes import BOX_TYPES
 from ..errors import InputError
-from ..structure import normalize_sequence
 from .data import tokenize
 from .model import PAD
 from .targets import (MAX_OFFSET, OUTPUTS, PixelProposals, concat_proposals, group_proposals,
                       pixel_proposals, proposals_and_votes, region_proposals, type_codes, unique_rows)
 
-#: Longest sequence accepted (tiling keeps memory bounded, but time grows as L^2).
-MAX_LENGTH = 20_000
 PAD_TO = 16  # batches are padded to a multiple of this length
 SELECT_METHODS = ("n_proposal", "p_on", "union", "vote")
 #: Columns of ``select``'s per-box table, in order: the box, then per method ("sm", "sl") the
@@ -481,32 +478,3 @@ def merge_methods(proposals: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         v[sl] = np.maximum(v[sl], x[rows["sl"]])
         out[col] = v
     return {c: out[c] for c in BOX_COLUMNS}
-
-
-def check_sequences(seqs: list[str], names: list[str], where: str, strict: bool = True) -> list[str]:
-    """Normalise (T -> U, upper case) and check lengths; errors name the record. ``strict=False``:
-    letters other than A C G U N (IUPAC codes, modified bases) become N, folded as unpairable
-    bases as RNAfold does, with a warning on stderr naming the record and positions."""
-    import sys
-
-    from ..structure import unknown_to_n
-
-    out = []
-    for s, name in zip(seqs, names):
-        try:
-            s = normalize_sequence(s, name, "error" if strict else "keep")
-        except ValueError as e:
-            raise InputError(f"{where}: {e}") from None
-        if not strict:
-            raw = s
-            s, changed = unknown_to_n(s)
-            if changed:
-                shown = ", ".join(f"{raw[p]!r} at {p + 1}" for p in changed[:5])
-                more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-                print(f"rnastruct: warning: record {name}: {shown}{more} folded as N (unpairable; "
-                      f"--strict refuses them)", file=sys.stderr)
-        if len(s) > MAX_LENGTH:
-            raise InputError(f"{where} record {name!r}: {len(s)} nt is longer than the "
-                             f"{MAX_LENGTH} nt rnastruct accepts")
-        out.append(s)
-    return out
