@@ -73,7 +73,7 @@ def profile_rnastruct(seq: str, threads: int) -> list[dict]:
     import numpy as np
     import torch
 
-    from rnastruct.folding import UNSCALED_MAX_LENGTH, _forbid, _mfe, _partition, _soft_matrix, compound
+    from rnastruct.folding import UNSCALED_MAX_LENGTH, _forbid, _mfe, _partition, _soft_list, compound
     from rnastruct.predictor import load_predictor
     from rnastruct.s1.infer import release_freed_memory
 
@@ -107,8 +107,9 @@ def profile_rnastruct(seq: str, threads: int) -> list[dict]:
     with stages("pseudo-energies"):
         energy = d.pair_energy_list(logits, seq)
         forbid = d.pruned(energy, seq)  # the pairs the model rules out (FoldEnergy.prune)
+        energy = d.kept(energy)  # as LearnedFold: a forbidden pair's energy is never read
     with stages("soft constraints"):
-        fc = compound(seq, bpp=True, soft=_soft_matrix(energy, n))
+        fc = compound(seq, bpp=True, soft=_soft_list(energy))
     if forbid is not None:
         with stages("hard constraints (pruned pairs)"):
             _forbid(fc, forbid)

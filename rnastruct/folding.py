@@ -45,8 +45,8 @@ def compound(seq: str, bpp: bool = False, beta_scale: float = 1.0, allowed=None,
     - ``beta_scale`` != 1: the ensemble at that many times the thermal energy;
     - ``allowed``: pairs outside it forbidden (as ``fold_within`` takes it), or None;
     - ``constraint``: RNAfold's dot-bracket hard constraint, pairs enforced;
-    - ``soft``: pseudo-energies per pair as ``_soft_matrix`` gives them, or as ``(pairs [K, 2]
-      1-based, energies [K])`` lists, set pair by pair (a band, whose matrix would be L^2), or None;
+    - ``soft``: pseudo-energies per pair as ``_soft_matrix`` gives them, or as ``_soft_list``
+      gives them, set pair by pair, or None;
     - ``shape``: ``[L]`` SHAPE reactivities (NaN or negative = no data) as Deigan et al.'s
       pseudo-energies ``shape_slope * ln(r + 1) + shape_intercept`` per stacked pair;
     - ``max_bp_span``: no pair ``(i, j)`` with ``j - i`` above it (RNAfold's ``--maxBPspan``);
@@ -66,8 +66,8 @@ def compound(seq: str, bpp: bool = False, beta_scale: float = 1.0, allowed=None,
     if constraint is not None:  # after the forbidden pairs: a pair it forces is allowed again
         fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
     if isinstance(soft, tuple):
-        for (i, j), e in zip(*soft):
-            fc.sc_add_bp(i, j, e)
+        for _ in map(fc.sc_add_bp, *soft):  # ViennaRNA keeps a list of the pairs given
+            pass
     elif soft is not None:
         fc.sc_add_bp(soft)
     if shape is not None:
@@ -281,12 +281,12 @@ def fold_full(seq: str, pair_energy, decodings: list[tuple[str, float, float]],
     stage = on_stage or (lambda what: None)
 
     stage("soft constraints")
-    # built once, used by both compounds; a band goes pair by pair (its matrix would be L^2)
+    # built once, used by both compounds; a list goes pair by pair: its matrix would be (L + 1)^2
+    # Python objects (110 MB at 3,000 nt, beside ViennaRNA's own copy)
     if pair_energy is None:
         soft = None
-    elif span is not None and isinstance(pair_energy, tuple):
-        soft = ((np.asarray(pair_energy[0], np.int64).reshape(-1, 2) + 1).tolist(),
-                np.asarray(pair_energy[1], np.float64).tolist())  # ViennaRNA is 1-based
+    elif isinstance(pair_energy, tuple):
+        soft = _soft_list(pair_energy)
     else:
         soft = _soft_matrix(pair_energy, L)
     options = dict(allowed=allowed, constraint=constraint, shape=shape, shape_slope=shape_slope,
@@ -440,16 +440,19 @@ def _unpaired_and_rows(P: np.ndarray, L: int, span: int | None, cutoff: float) -
 INFEASIBLE = 1e5
 
 
-def _soft_matrix(pair_energy, L: int) -> list:
-    """``[L, L]`` pair energies, or ``(pairs [K, 2], energies [K])`` (0-based) -> the 1-based
-    ``(L + 1) x (L + 1)`` matrix ``sc_add_bp`` takes. The list holds one shared 0.0 for every pair
-    without an energy (the lower triangle, the non-canonical pairs): a float object per entry
-    was 300 MB at 3,000 nt."""
-    if isinstance(pair_energy, tuple):
-        pairs, energy = np.asarray(pair_energy[0], np.int64).reshape(-1, 2), pair_energy[1]
-    else:
-        pairs = np.argwhere(np.triu(pair_energy != 0, 1))
-        energy = pair_energy[pairs[:, 0], pairs[:, 1]]
+def _soft_list(pair_energy: tuple) -> tuple[list, list, list]:
+    """``(pairs [K, 2], energies [K])`` (0-based) -> the 1-based rows, columns and energies
+    ``sc_add_bp`` takes pair by pair."""
+    pairs = np.asarray(pair_energy[0], np.int64).reshape(-1, 2) + 1  # ViennaRNA is 1-based
+    return pairs[:, 0].tolist(), pairs[:, 1].tolist(), np.asarray(pair_energy[1], np.float64).tolist()
+
+
+def _soft_matrix(pair_energy: np.ndarray, L: int) -> list:
+    """``[L, L]`` pair energies -> the 1-based ``(L + 1) x (L + 1)`` matrix ``sc_add_bp`` takes.
+    The list holds one shared 0.0 for every pair without an energy (the lower triangle, the
+    non-canonical pairs): a float object per entry was 300 MB at 3,000 nt."""
+    pairs = np.argwhere(np.triu(pair_energy != 0, 1))
+    energy = pair_energy[pairs[:, 0], pairs[:, 1]]
     m = np.full((L + 1, L + 1), 0.0, dtype=object)
     m[pairs[:, 0] + 1, pairs[:, 1] + 1] = np.asarray(energy, np.float64).tolist()  # ViennaRNA is 1-based
     return m.tolist()

@@ -119,6 +119,15 @@ class FoldEnergy:
         formable = np.triu(canonical_map(seq), 4)  # [L, L]: the pairs ViennaRNA could form
         return np.argwhere(formable & (pseudo >= self.prune))
 
+    def kept(self, pseudo: tuple) -> tuple:
+        """``pair_energy_list``'s list without the pairs ``pruned`` forbids (all of it when
+        ``prune`` is unset): no structure holds those, so ViennaRNA need not price them, unless
+        a constraint forces one."""
+        if self.prune is None:
+            return pseudo
+        keep = np.asarray(pseudo[1]) < self.prune
+        return np.asarray(pseudo[0]).reshape(-1, 2)[keep], np.asarray(pseudo[1])[keep]
+
     def stem_energies(self, best: np.ndarray) -> np.ndarray:
         """``stem_pair_scores`` -> S2's pseudo-energies ``[L, L]`` (kcal/mol): ``-s2_weight *
         clip(score - s2_offset, -10, 10)`` where a stem holds the pair, 0 elsewhere."""

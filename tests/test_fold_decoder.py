@@ -177,13 +177,14 @@ def test_predict_cli_default_decoder_prints_rnafold_layout():
 def test_worker_processes_give_the_single_process_results(monkeypatch):
     """Many sequences on several cores run in forked workers; each sequence is computed alone
     the same way, so the results (order included) equal one process's, whatever the count."""
+    import rnastruct.hardware as hardware
     import rnastruct.predictor.core as core
 
     rng = np.random.default_rng(7)
     seqs = ["".join(rng.choice(list("ACGU"), int(n))) for n in rng.integers(20, 160, 24)]
     names = [f"r{k}" for k in range(len(seqs))]
     one = dict(core.load_predictor(threads=1).predict(names, seqs))
-    monkeypatch.setattr(core, "PARALLEL_MIN_PIXELS", 0)  # parallel even for this small job
+    monkeypatch.setattr(hardware, "PARALLEL_MIN_PIXELS", 0)  # parallel even for this small job
     seen = []
     monkeypatch.setattr(core.Predictor, "_predict_parallel",
                         lambda self, *a, _f=core.Predictor._predict_parallel: seen.append(1) or _f(self, *a))

@@ -125,7 +125,8 @@ def _predict(args, outs, names, seqs, constraints, shapes, shard) -> int:
     record, each finished record journalled, the ``--out`` file written at the end."""
     import json
 
-    from ..predictor.core import load_predictor
+    from ..hardware import available_cores
+    from ..predictor.apart import Apart, runs_apart
     from ..predictor.outputs import SHARD_SUFFIX, Journal, bpp_table, file_stem, format_result, json_record, with_suffix
 
     out = None if args.out in (None, "-") else args.out
@@ -150,13 +151,20 @@ def _predict(args, outs, names, seqs, constraints, shapes, shard) -> int:
         folder = outs.folder(args.bpp, "--bpp")
         outs.record_files([folder / f"{s}{x}" for s in stems for x in (".bpp.csv", ".dp.png", ".dp.svg")],
                           "--bpp", resuming)
-    predictor = load_predictor(args.s1, args.s2, device=args.device, decoder=args.decoder,
-                               precision=args.precision, threads=args.threads,
-                               allow_pseudoknots=args.allow_pseudoknots, model=args.model,
-                               decoding=args.decoding, gamma=args.gamma, threshold=args.threshold,
-                               probs=bool(args.bpp), shape_slope=args.shape_slope,
-                               shape_intercept=args.shape_intercept, max_bp_span=args.max_bp_span,
-                               no_prune=args.no_prune, stages=not args.quiet)
+    options = dict(s1=args.s1, s2=args.s2, device=args.device, decoder=args.decoder, precision=args.precision,
+                   threads=args.threads, allow_pseudoknots=args.allow_pseudoknots, model=args.model,
+                   decoding=args.decoding, gamma=args.gamma, threshold=args.threshold, probs=bool(args.bpp),
+                   shape_slope=args.shape_slope, shape_intercept=args.shape_intercept,
+                   max_bp_span=args.max_bp_span, no_prune=args.no_prune, stages=not args.quiet)
+    # the networks are loaded here, so that a bad option is refused before anything is written
+    if runs_apart([len(s) for s in seqs], args.threads or available_cores(), args.device):
+        # S1 in a process of its own, this one folds: ViennaRNA's matrices never share the
+        # memory with PyTorch
+        predictor = Apart(options)
+    else:  # the worker pool, forked from this process once it has loaded the networks
+        from ..predictor.core import load_predictor
+
+        predictor = load_predictor(**options)
     # finished records are journalled beside a regular --out file (a device or a pipe has no
     # "beside"), so that an interrupted run loses nothing a rerun cannot skip
     journal = Journal(target.path, _settings(args)) if target is not None and target.kind == "file" else None

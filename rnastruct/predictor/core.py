@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import multiprocessing as mp
-import sys
 import threading
 from typing import Iterable, Iterator
 
@@ -19,16 +18,13 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..hardware import PRECISIONS, available_cores, native_bf16
+from ..hardware import PRECISIONS, available_cores, native_bf16, runs_parallel
 from ..s1.infer import S1Predictor
 from .decoders import (DECODERS, LOGITS, LOGITS_AND_TILES, NO_S1, TILES, BoxAssembly, BoxScorer, Decoder,
                        FoldSettings, LearnedFold, ProposalFold, TurnerFold)
 from .models import DEFAULT_MODEL, FALLBACK_S2, load_s1, load_s2, model_paths
 from .outputs import Result
 
-#: Below this much work (the sum of L^2 over the sequences) one process does it all: starting
-#: worker processes would cost more than they save.
-PARALLEL_MIN_PIXELS = 2**20
 
 
 class Predictor:
@@ -59,18 +55,20 @@ class Predictor:
                 shapes: list | None = None) -> Iterator[tuple[int, Result]]:
         """Yield ``(index, Result)`` for every sequence, in an order of the batching's choosing.
         The results do not depend on ``threads``: each sequence is computed alone the same way."""
-        parallel = (self.threads > 1 and self.device.type == "cpu" and len(seqs) > 1
-                    and sys.platform.startswith("linux")  # fork with torch is unsafe on macOS
-                    and sum(len(s) ** 2 for s in seqs) >= PARALLEL_MIN_PIXELS)
+        parallel = runs_parallel([len(s) for s in seqs], self.threads, self.device.type)
         if (constraints and any(c is not None for c in constraints)) or (shapes and any(x is not None for x in shapes)):
             if not self.decoder.takes_constraints:
                 raise InputError("constraints and probing data need the fold decoder, not --decoder boxes")
         if parallel:
             yield from self._predict_parallel(names, seqs, progress, constraints, shapes)
             return
+        self.set_threads()
+        yield from self._predict_serial(names, seqs, progress, constraints, shapes)
+
+    def set_threads(self) -> None:
+        """PyTorch's threads in this process: ``threads``, when it was given."""
         if self._set_threads:
             torch.set_num_threads(self.threads)
-        yield from self._predict_serial(names, seqs, progress, constraints, shapes)
 
     def s1_outputs(self, seqs: list[str], progress: bool = False) -> Iterator[tuple[int, object]]:
         """Yield ``(index, what the decoder reads of S1)`` for every sequence, in the order of

@@ -168,10 +168,15 @@ class LearnedFold(Decoder):
             stem_scores = self.stems.stem_scores(proposal_table(tiles), seq, energy.s2_max_boxes)
         else:
             logits, stem_scores = s1_output, None
+        del s1_output  # with logits below, the map is freed before the DP (when the caller holds none)
         if stem_scores is None and energy.weight:  # the formable pairs only: a tenth of the map
             pseudo = energy.pair_energy_list(logits, seq)
-        else:
-            pseudo = energy.pseudo_energies(logits, seq, stem_scores)
+            del logits
+            forbid = energy.pruned(pseudo, seq)
+            if constraint is None:  # ViennaRNA then prices only the pairs a structure may hold
+                pseudo = energy.kept(pseudo)
+            return self.settings.fold(name, seq, pseudo, None, constraint, shape, forbid)
+        pseudo = energy.pseudo_energies(logits, seq, stem_scores)
         return self.settings.fold(name, seq, pseudo, None, constraint, shape, energy.pruned(pseudo, seq))
 
 

@@ -29,6 +29,7 @@ Two steps, as the original:
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 
@@ -342,10 +343,11 @@ class S1Predictor:
                                 if j0 < j1:
                                     out[:, i, j0 - i : j1 - i] = logits[:, i - r0, j0 - c0 : j1 - c0]
                         tile_bar.update(1)
+                        if len(tiles) > 1:  # the heap each tile leaves would add up to the peak
+                            release_freed_memory()
                 if W is None:
-                    out = np.triu(out, 1)  # [B, L, L]: what the band left undefined, zero
-                if len(tiles) > 1:
-                    release_freed_memory()
+                    for i in range(L):  # what the band left undefined, zero (in place: no second map)
+                        out[:, i, : i + 1] = 0
                 for b, i in enumerate(index):
                     n = int(lengths[i])
                     if W is None:
@@ -390,13 +392,21 @@ def release_freed_memory() -> None:
     ``malloc_trim``; nothing elsewhere). A long sequence's tiles leave a hundred megabytes or
     more that the allocator keeps, and ViennaRNA's matrices come next: the peak would carry
     both."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None (found once: ``find_library`` runs a subprocess)."""
     import ctypes
     import ctypes.util
 
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        pass
+        return None
 
 
 def band_to_map(band: np.ndarray) -> np.ndarray:
