@@ -75,6 +75,7 @@ def profile_rnastruct(seq: str, threads: int) -> list[dict]:
 
     from rnastruct.folding import UNSCALED_MAX_LENGTH, _forbid, _mfe, _partition, _soft_list, compound
     from rnastruct.predictor import load_predictor
+    from rnastruct.predictor.apart import LONG, LONG_TILE
     from rnastruct.s1.infer import release_freed_memory
 
     torch.set_num_threads(threads)
@@ -82,6 +83,8 @@ def profile_rnastruct(seq: str, threads: int) -> list[dict]:
     with stages("load"):
         p = load_predictor(threads=threads)
     s1, d = p.s1, p.decoder.settings.energy
+    if len(seq) >= LONG:  # as rnastruct predict's S1 process for such a sequence
+        s1.tile = LONG_TILE
     head = s1.model.pair_prob
     with torch.inference_mode(), s1._autocast():
         warm, lens = s1._batch(["GGGAAACCC" * 4])
@@ -95,7 +98,7 @@ def profile_rnastruct(seq: str, threads: int) -> list[dict]:
             for c0 in range(r0, L, s1.tile):  # the upper triangle's tiles, as pair_logits
                 r1, c1 = min(L, r0 + s1.tile), min(L, c0 + s1.tile)
                 with stages("S1 2D trunk"):
-                    h = s1.model.trunk(feats, r0, r1, c0, c1)
+                    h = s1.model.trunk(feats, r0, r1, c0, c1, band=(1, None))
                 with stages("S1 pair head"):
                     out = head(h)[:, 0]
                 with stages("transfer to numpy"):
