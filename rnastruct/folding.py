@@ -65,9 +65,8 @@ def compound(seq: str, bpp: bool = False, beta_scale: float = 1.0, allowed=None,
         _forbid(fc, forbid)
     if constraint is not None:  # after the forbidden pairs: a pair it forces is allowed again
         fc.hc_add_from_db(constraint, _CONSTRAINT_OPTIONS)
-    if isinstance(soft, tuple):
-        for _ in map(fc.sc_add_bp, *soft):  # ViennaRNA keeps a list of the pairs given
-            pass
+    if isinstance(soft, tuple):  # mapped, not a Python loop: 0.7 s for 1.7 million pairs
+        deque(map(fc.sc_add_bp, *soft), maxlen=0)
     elif soft is not None:
         fc.sc_add_bp(soft)
     if shape is not None:

@@ -1,7 +1,7 @@
 """S1 in a process of its own (``predictor.apart``): the results are the in-process predictor's,
 every decoder's; the process that folds never imports PyTorch; a long sequence folds only once
-S1's process has exited; errors in S1's process, and its death, reach the caller; nothing is
-left in the temporary folder."""
+S1's process has exited, in rounds; errors in S1's process, and its death, reach the caller; a
+caller that stops early leaves no process; nothing is left in the temporary folder."""
 
 import multiprocessing as mp
 import os
@@ -15,6 +15,7 @@ import pytest
 import rnastruct.predictor.apart as apart
 from rnastruct.errors import InputError
 from rnastruct.predictor.core import load_predictor
+from rnastruct.predictor.decoders import LearnedFold
 
 RNG = np.random.default_rng(3)
 SEQS = ["".join(RNG.choice(list("ACGU"), int(n))) for n in (35, 120, 64, 90)]
@@ -69,15 +70,33 @@ def test_long_sequences_fold_after_s1_s_process_has_exited(long_from_80, monkeyp
 
     monkeypatch.setattr(core.Predictor, "s1_outputs", lingering)
     seen = []
-    decode = apart.Apart._decode
+    decode = LearnedFold.decode
 
-    def watched(self, k, *rest):
-        seen.append((len(SEQS[k]) >= apart.LONG, len(mp.active_children())))
-        return decode(self, k, *rest)
+    def watched(self, name, seq, *rest):
+        seen.append((len(seq) >= apart.LONG, len(mp.active_children())))
+        return decode(self, name, seq, *rest)
 
-    monkeypatch.setattr(apart.Apart, "_decode", watched)
+    monkeypatch.setattr(LearnedFold, "decode", watched)
     list(apart.Apart({"threads": 1}).predict(NAMES, SEQS))
     assert sorted(seen) == [(False, 1), (False, 1), (True, 0), (True, 0)]
+
+
+def test_long_sequences_go_in_rounds_of_bounded_maps(monkeypatch):
+    monkeypatch.setattr(apart, "LONG", 80)
+    assert apart.rounds([35, 120, 64, 90]) == [[0, 2], [1, 3]]
+    monkeypatch.setattr(apart, "ROUND_BYTES", 4 * 100 * 100)  # 120 nt is more alone; 90 + 85 too
+    assert apart.rounds([35, 120, 64, 90, 85, 30]) == [[0, 2, 5], [1], [3], [4]]
+    assert apart.rounds([120, 50]) == [[1], [0]]
+    got = dict(apart.Apart({"threads": 1, "precision": "fp32"}).predict(NAMES, SEQS))
+    want = dict(load_predictor(threads=1, precision="fp32").predict(NAMES, SEQS))
+    assert {k: r.structure for k, r in got.items()} == {k: r.structure for k, r in want.items()}
+
+
+def test_a_caller_that_stops_early_leaves_no_process_and_no_file(long_from_80):
+    results = apart.Apart({"threads": 1}).predict(NAMES, SEQS)
+    next(results)
+    results.close()
+    assert mp.active_children() == [] and os.listdir(long_from_80) == []
 
 
 def test_the_folding_process_never_imports_torch(tmp_path):
@@ -97,6 +116,8 @@ def test_errors_in_s1_s_process_are_raised_here():
         apart.Apart({"model": "turner", "decoder": "boxes"})  # refused before any job
     with pytest.raises(InputError, match="record r0: "):  # 35 bases, each of them paired: none
         list(apart.Apart({}).predict(NAMES[:2], SEQS[:2], ["|" * 35, None], None))
+    with pytest.raises(InputError, match="need the fold decoder"):  # raised in the child, which decodes
+        list(apart.Apart({"decoder": "boxes"}).predict(NAMES[:2], SEQS[:2], [None, "x" * 120], None))
 
 
 def test_a_dead_s1_process_is_an_error_not_a_hang(monkeypatch):

@@ -5,13 +5,18 @@ sequence take hundreds more: in one process the peak carried both (3.5x RNAfold'
 3,000 nt, 1.7x apart). So the process that folds never imports PyTorch. ``Apart`` forks a child
 (before anything has imported PyTorch here), which loads the predictor and runs S1 over the
 sequences, handing over each one's output through a temporary ``.npy`` file as it comes. This
-process decodes it with the fold decoder, which needs ViennaRNA and numpy only. A sequence of
-``LONG`` nt or more is folded only once the child has exited, so that its matrices never share
-the machine's memory with PyTorch; shorter ones fold while S1 runs on, in parallel with it.
-Decoders that read S1's box proposals need the networks to decode, and decode in the child.
+process decodes it with the fold decoder, which needs ViennaRNA and numpy only. Shorter
+sequences' scores come through the pipe and fold while S1 runs on (the pipe holds S1 back when
+folding is slower). A sequence of ``LONG`` nt or more is folded only once the child has exited, so
+that its matrices never share the machine's memory with PyTorch: such sequences go in rounds of
+at most ``ROUND_BYTES`` of scores, each round's maps waiting in a temporary folder while a child
+of its own runs S1 over them. Decoders that read S1's box proposals need the networks to
+decode, and decode in the child.
 
 A job large enough for the worker pool (``runs_parallel``) keeps the in-process layout: its
-workers fork from a process that loaded PyTorch once, and its sequences are short.
+workers fork from a process that loaded PyTorch once, and its sequences are short. ``Apart`` is
+for a process that has not loaded PyTorch (the command line's); a library caller that has uses
+``Predictor`` itself.
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import traceback
+import weakref
 from typing import Iterator
 
 import numpy as np
 
+from ..errors import InputError
 from ..hardware import runs_parallel
 from .decoders import LOGITS, NO_S1
 
@@ -32,9 +41,12 @@ from .decoders import LOGITS, NO_S1
 #: dynamic programme's matrices (about 25 MB at 1,000 nt, 200 MB at 3,000) outgrow PyTorch's
 #: share of the peak.
 LONG = 1000
-#: S1's tiles (pixels a side) in a job holding such a sequence: S1's own share of the peak is
-#: about 130 MB at 256 and 300 MB at the default 512, for a third more S1 time at 3,000 nt
+#: S1's tiles (pixels a side) for such sequences: S1's own share of the peak is about 130 MB at
+#: 256 and 300 MB at the default 512, for a third more S1 time at 3,000 nt
 LONG_TILE = 256
+#: Long sequences go in rounds of at most this many bytes of scores (float32 maps; one sequence
+#: a round when it alone is more), a child per round: the maps of a round wait on disk
+ROUND_BYTES = 2**29
 
 
 def runs_apart(lengths: list[int], threads: int, device: str) -> bool:
@@ -43,24 +55,34 @@ def runs_apart(lengths: list[int], threads: int, device: str) -> bool:
     return sys.platform.startswith("linux") and not runs_parallel(lengths, threads, device)
 
 
+def rounds(lengths: list[int]) -> list[list[int]]:
+    """The indices of a job's sequences, in the rounds ``Apart.predict`` runs them: the short
+    ones first, then the long ones in rounds of at most ``ROUND_BYTES`` of maps."""
+    short = [k for k, n in enumerate(lengths) if n < LONG]
+    out, size = ([short] if short else []), ROUND_BYTES
+    for k, n in enumerate(lengths):
+        if n >= LONG:
+            if size + 4 * n * n > ROUND_BYTES:
+                out.append([])
+                size = 0
+            out[-1].append(k)
+            size += 4 * n * n
+    return out
+
+
 class Apart:
-    """S1's process: forked at once, loading the predictor of ``load_predictor(**options)`` (a bad
-    option is raised here, before any work); then ``predict`` runs one job through it. The
-    process ends with the job, or with ``close``."""
+    """S1's process: forked at once, loading the predictor of ``load_predictor(**options)`` (a
+    bad option is raised here, before any work); ``predict`` then runs one job through it (and
+    through one more child per round of long sequences). Every child is gone when ``predict``
+    ends or stops, at ``close``, or when this object is collected."""
 
     def __init__(self, options: dict):
-        ctx = mp.get_context("fork")
-        self._results, send = ctx.Pipe(duplex=False)
-        jobs, self._jobs = ctx.Pipe(duplex=False)
-        self._folder = None  # made with the job: nothing to clean up until then
-        sys.stdout.flush()  # the child would write out what is buffered here a second time
-        sys.stderr.flush()
-        self._child = ctx.Process(target=_run_s1, args=(options, jobs, send), daemon=True)
-        self._child.start()
-        send.close()  # these ends are the child's: its exit then ends the pipes
-        jobs.close()
+        self._options = options
+        self._children: list = []  # what the finalizer stops: each (process, pipes, folder)
+        self._finalizer = weakref.finalize(self, _stop, self._children)
+        self.decoder = None
         try:
-            self.decoder = self._receive()[1]  # None when the child decodes
+            self._next = self._start()
         except BaseException:
             self.close()
             raise
@@ -68,66 +90,104 @@ class Apart:
     def predict(self, names: list[str], seqs: list[str], constraints: list | None = None,
                 shapes: list | None = None) -> Iterator[tuple[int, object]]:
         """``Predictor.predict`` -> ``(index, Result)`` for every sequence, in an order of the
-        child's choosing. Errors in the child (a record the decoder refuses) are raised here, as
+        children's choosing. Errors in a child (a record the decoder refuses) are raised here, as
         they were raised there; a child that dies without a word (killed, out of memory) is a
         ``RuntimeError``."""
         constraints = constraints or [None] * len(seqs)
         shapes = shapes or [None] * len(seqs)
         try:
-            self._folder = tempfile.mkdtemp(prefix="rnastruct-s1-")
-            self._jobs.send((self._folder, names, seqs, constraints, shapes))
-            deferred = []
-            while True:
-                kind, *rest = self._receive()
-                if kind == "done":
-                    break
-                if kind == "result":  # decoded there
-                    yield rest[0], rest[1]
-                elif len(seqs[rest[0]]) >= LONG:
-                    deferred.append(rest)
-                else:
-                    yield rest[0], self._decode(*rest, names, seqs, constraints, shapes)
-            self._child.join()  # its memory is the system's again before the long sequences fold
-            for k, path in deferred:
-                yield k, self._decode(k, path, names, seqs, constraints, shapes)
+            jobs = rounds([len(s) for s in seqs]) if self.decoder is not None else [list(range(len(seqs)))]
+            for r, ks in enumerate(jobs):
+                child = self._next if r == 0 else self._start()
+                self._next = None
+                yield from self._round(child, ks, names, seqs, constraints, shapes)
         finally:
             self.close()
 
     def close(self) -> None:
-        if self._child.is_alive():
-            self._child.terminate()
-        self._child.join()
-        self._results.close()
-        self._jobs.close()
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
+        self._finalizer()
 
-    def _receive(self) -> tuple:
-        try:
-            message = self._results.recv()
-        except EOFError:
-            self._child.join()
-            raise RuntimeError(f"S1's process ended without finishing its work (exit code {self._child.exitcode}: "
-                               "killed, or out of memory?)") from None
-        if message[0] == "error":
-            raise message[1]
-        return message
+    def _start(self) -> dict:
+        """Fork a child; wait for its predictor -> the child's handles."""
+        ctx = mp.get_context("fork")
+        results, send = ctx.Pipe(duplex=False)
+        receive_jobs, jobs = ctx.Pipe(duplex=False)
+        sys.stdout.flush()  # the child would write out what is buffered here a second time
+        sys.stderr.flush()
+        folder = tempfile.mkdtemp(prefix="rnastruct-s1-")
+        process = ctx.Process(target=_run_s1, args=(self._options, receive_jobs, send, (results, jobs), folder),
+                              daemon=True)
+        child = {"process": process, "results": results, "jobs": jobs, "folder": folder}
+        self._children.append(child)
+        process.start()
+        send.close()  # these ends are the child's: its exit then ends the pipes
+        receive_jobs.close()
+        self.decoder = _receive(child)[1]  # None when the child decodes
+        return child
 
-    def _decode(self, k: int, path: str | None, names, seqs, constraints, shapes):
-        if path is None:
-            return self.decoder.decode(names[k], seqs[k], None, constraints[k], shapes[k])
-        try:  # no reference kept here: the decoder frees the map before its dynamic programme
-            return self.decoder.decode(names[k], seqs[k], np.load(path), constraints[k], shapes[k])
-        finally:
-            os.remove(path)  # a 3,000-nt map is 36 MB of disk
+    def _round(self, child: dict, ks: list[int], names, seqs, constraints, shapes) -> Iterator[tuple[int, object]]:
+        long = bool(ks) and len(seqs[ks[0]]) >= LONG and self.decoder is not None
+        child["jobs"].send(([names[k] for k in ks], [seqs[k] for k in ks], [constraints[k] for k in ks],
+                            [shapes[k] for k in ks], LONG_TILE if long else None))
+        deferred = []
+        while True:
+            kind, *rest = _receive(child)
+            if kind == "done":
+                break
+            if kind == "result":  # decoded there
+                yield ks[rest[0]], rest[1]
+            elif kind == "map":  # a long sequence's: waits for the child's exit
+                deferred.append(rest)
+            else:  # "scores": S1's output itself (None when the decoder reads none)
+                k = ks[rest[0]]
+                yield k, self.decoder.decode(names[k], seqs[k], rest[1], constraints[k], shapes[k])
+        child["process"].join()  # its memory is the system's again before the long sequences fold
+        for j, path in deferred:
+            k = ks[j]
+            if path is None:  # a decoder that reads no S1 output
+                yield k, self.decoder.decode(names[k], seqs[k], None, constraints[k], shapes[k])
+                continue
+            try:  # no reference kept here: the decoder frees the map before its dynamic programme
+                yield k, self.decoder.decode(names[k], seqs[k], np.load(path), constraints[k], shapes[k])
+            finally:
+                os.remove(path)  # a 3,000-nt map is 36 MB of disk
 
 
-def _run_s1(options: dict, jobs, send) -> None:
-    """The child: the predictor, ``("ready", decoder or None)``; then the job from ``jobs`` (a
-    folder, and the sequences) and S1's output for each sequence as a file in the folder, named on
-    ``send`` (``("s1", k, path)``; path None
-    when the decoder reads none), or, for a decoder that reads proposals, the results
-    (``("result", k, Result)``); last ``("done",)``. Or ``("error", exception)``."""
+def _receive(child: dict) -> tuple:
+    try:
+        message = child["results"].recv()
+    except EOFError:
+        child["process"].join()
+        raise RuntimeError(f"S1's process ended without finishing its work (exit code {child['process'].exitcode}: "
+                           "killed, or out of memory?)") from None
+    if message[0] == "error":
+        error, text = message[1], message[2]
+        if isinstance(error, (InputError, KeyboardInterrupt)):  # the user's to read, as in-process
+            raise error
+        raise RuntimeError(f"in S1's process:\n{text}") from error
+    return message
+
+
+def _stop(children: list) -> None:
+    for child in children:
+        if child["process"].is_alive():
+            child["process"].terminate()
+        child["process"].join()
+        child["results"].close()
+        child["jobs"].close()
+        shutil.rmtree(child["folder"], ignore_errors=True)
+    children.clear()
+
+
+def _run_s1(options: dict, jobs, send, parents_ends, folder: str) -> None:
+    """The child: the predictor, ``("ready", decoder or None)``; then one job from ``jobs``
+    (the sequences and the tile) and S1's output for each sequence (``("scores", j,
+    array or None)``; ``("map", j, path)``, a file in the folder, for a long sequence) or, for a
+    decoder that reads proposals, the results (``("result", j, Result)``), ``j`` the index in
+    the job; last ``("done",)``. Or ``("error", exception, traceback)``."""
+    for end in parents_ends:  # so that the parent's death ends these pipes for the child
+        end.close()
+    _die_with_parent(folder)
     try:
         from .core import load_predictor
 
@@ -135,25 +195,47 @@ def _run_s1(options: dict, jobs, send) -> None:
         decoder = predictor.decoder
         here = decoder.s1_output not in (NO_S1, LOGITS)
         send.send(("ready", None if here else decoder))
-        folder, names, seqs, constraints, shapes = jobs.recv()
-        if predictor.s1 is not None and max(map(len, seqs), default=0) >= LONG:
-            predictor.s1.tile = min(predictor.s1.tile, LONG_TILE)
+        names, seqs, constraints, shapes, tile = jobs.recv()
+        if tile is not None and predictor.s1 is not None:
+            predictor.s1.tile = tile
         if here:
-            for k, r in predictor.predict(names, seqs, constraints=constraints, shapes=shapes):
-                send.send(("result", k, r))
+            for j, r in predictor.predict(names, seqs, constraints=constraints, shapes=shapes):
+                send.send(("result", j, r))
         else:
             predictor.set_threads()
-            for k, out in predictor.s1_outputs(seqs):
-                path = None
-                if out is not None:
-                    path = os.path.join(folder, f"{k}.npy")
-                    np.save(path, out)
-                send.send(("s1", k, path))
+            for j, out in predictor.s1_outputs(seqs):
+                if len(seqs[j]) >= LONG:
+                    path = None if out is None else os.path.join(folder, f"{j}.npy")
+                    if path is not None:
+                        np.save(path, out)
+                    send.send(("map", j, path))
+                else:  # through the pipe, which holds S1 back while the parent folds
+                    send.send(("scores", j, out))
         send.send(("done",))
     except BaseException as e:  # raised again in the parent
+        text = traceback.format_exc()
         try:
-            send.send(("error", e))
+            send.send(("error", e, text))
+        except BrokenPipeError:  # the parent is gone
+            pass
         except Exception:  # an exception that does not pickle: its text
-            send.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+            send.send(("error", RuntimeError(f"{type(e).__name__}: {e}"), text))
     finally:
         send.close()
+
+
+def _die_with_parent(folder: str) -> None:
+    """Have the kernel end this process when its parent dies (Linux ``PR_SET_PDEATHSIG``), and
+    remove ``folder`` then: a parent killed outright runs no clean-up. (The parent's own
+    ``terminate`` sends the same signal, and removes the folder itself.)"""
+    import ctypes
+
+    def end(signum, frame):
+        shutil.rmtree(folder, ignore_errors=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, end)
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
