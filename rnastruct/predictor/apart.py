@@ -2,7 +2,7 @@
 
 PyTorch holds about 200 MB before it computes anything, and ViennaRNA's matrices for one long
 sequence take hundreds more: in one process the peak carried both (3.5x RNAfold's memory at
-3,000 nt, 1.7x apart). So the process that folds never imports PyTorch. ``Apart`` forks a child
+3,000 nt; 1.8x apart). So the process that folds never imports PyTorch. ``Apart`` forks a child
 (before anything has imported PyTorch here), which loads the predictor and runs S1 over the
 sequences, handing over each one's output through a temporary ``.npy`` file as it comes. This
 process decodes it with the fold decoder, which needs ViennaRNA and numpy only. Shorter
