@@ -126,9 +126,12 @@ class Apart:
         return child
 
     def _round(self, child: dict, ks: list[int], names, seqs, constraints, shapes) -> Iterator[tuple[int, object]]:
-        long = bool(ks) and len(seqs[ks[0]]) >= LONG and self.decoder is not None
+        def decode(j: int, out) -> tuple[int, object]:
+            k = ks[j]
+            return k, self.decoder.decode(names[k], seqs[k], out, constraints[k], shapes[k])
+
         child["jobs"].send(([names[k] for k in ks], [seqs[k] for k in ks], [constraints[k] for k in ks],
-                            [shapes[k] for k in ks], LONG_TILE if long else None))
+                            [shapes[k] for k in ks]))
         deferred = []
         while True:
             kind, *rest = _receive(child)
@@ -139,16 +142,14 @@ class Apart:
             elif kind == "map":  # a long sequence's: waits for the child's exit
                 deferred.append(rest)
             else:  # "scores": S1's output itself (None when the decoder reads none)
-                k = ks[rest[0]]
-                yield k, self.decoder.decode(names[k], seqs[k], rest[1], constraints[k], shapes[k])
+                yield decode(*rest)
         child["process"].join()  # its memory is the system's again before the long sequences fold
         for j, path in deferred:
-            k = ks[j]
             if path is None:  # a decoder that reads no S1 output
-                yield k, self.decoder.decode(names[k], seqs[k], None, constraints[k], shapes[k])
+                yield decode(j, None)
                 continue
             try:  # no reference kept here: the decoder frees the map before its dynamic programme
-                yield k, self.decoder.decode(names[k], seqs[k], np.load(path), constraints[k], shapes[k])
+                yield decode(j, np.load(path))
             finally:
                 os.remove(path)  # a 3,000-nt map is 36 MB of disk
 
@@ -181,7 +182,7 @@ def _stop(children: list) -> None:
 
 def _run_s1(options: dict, jobs, send, parents_ends, folder: str) -> None:
     """The child: the predictor, ``("ready", decoder or None)``; then one job from ``jobs``
-    (the sequences and the tile) and S1's output for each sequence (``("scores", j,
+    (the sequences: a round of ``rounds``, all long or all short) and S1's output for each sequence (``("scores", j,
     array or None)``; ``("map", j, path)``, a file in the folder, for a long sequence) or, for a
     decoder that reads proposals, the results (``("result", j, Result)``), ``j`` the index in
     the job; last ``("done",)``. Or ``("error", exception, traceback)``."""
@@ -195,9 +196,9 @@ def _run_s1(options: dict, jobs, send, parents_ends, folder: str) -> None:
         decoder = predictor.decoder
         here = decoder.s1_output not in (NO_S1, LOGITS)
         send.send(("ready", None if here else decoder))
-        names, seqs, constraints, shapes, tile = jobs.recv()
-        if tile is not None and predictor.s1 is not None:
-            predictor.s1.tile = tile
+        names, seqs, constraints, shapes = jobs.recv()
+        if not here and predictor.s1 is not None and min(map(len, seqs)) >= LONG:
+            predictor.s1.tile = LONG_TILE
         if here:
             for j, r in predictor.predict(names, seqs, constraints=constraints, shapes=shapes):
                 send.send(("result", j, r))

@@ -434,7 +434,7 @@ class DilatedS1(nn.Module):
                 h = block(h, pads)  # [B, C2, R, C]
         else:
             lo, hi = band
-            reach = 2 * sum(block.conv.dilation[0] for block in self.pair_blocks)
+            reach = 2 * self.halo  # a 3 x 3 block of dilation d reaches 2 d along j - i
             spare = torch.zeros_like(h)  # each block writes into the map the block before read
             for block in self.pair_blocks:
                 reach -= 2 * block.conv.dilation[0]  # what the blocks after this one reach
